@@ -1,0 +1,59 @@
+//! Opening inputs for commands that read logs: files (gzip detected by its magic bytes) or `-` for
+//! standard input, with the format named or detected.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+use crate::chat::import::Format;
+use anyhow::{bail, Context, Result};
+
+/// An opened input and the format to read it with.
+pub struct Input {
+    pub name: String,
+    pub format: Format,
+    pub reader: Box<dyn BufRead>,
+}
+
+/// Opens `path` (`-` is stdin); `format` None detects it from the name and first line.
+pub fn open(path: &str, format: Option<Format>) -> Result<Input> {
+    let raw: Box<dyn Read> = if path == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(
+            File::open(path)
+                .with_context(|| format!("cannot open {path}: check the path and permissions"))?,
+        )
+    };
+    let mut reader = BufReader::with_capacity(1 << 16, raw);
+    let gz = reader.fill_buf()?.starts_with(&[0x1f, 0x8b]);
+    let mut reader: Box<dyn BufRead> = if gz {
+        Box::new(BufReader::with_capacity(
+            1 << 16,
+            flate2::bufread::MultiGzDecoder::new(reader),
+        ))
+    } else {
+        Box::new(reader)
+    };
+    let format = match format {
+        Some(f) => f,
+        None => {
+            let head = reader.fill_buf()?;
+            let head = String::from_utf8_lossy(&head[..head.len().min(4096)]);
+            let first = head.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+            let name = Path::new(path)
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or(path);
+            match Format::detect(name, first) {
+                Some(f) => f,
+                None => bail!("cannot tell the format of {path}: pass --format (irc, irc-logged, overrustle, vod-json, csv, jsonl)"),
+            }
+        }
+    };
+    Ok(Input {
+        name: path.to_owned(),
+        format,
+        reader,
+    })
+}

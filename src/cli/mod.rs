@@ -1,0 +1,64 @@
+//! The command line: one subcommand per file, each an `Args` struct (clap) with a `run()`. Errors
+//! become `anyhow` here, at the binary's edge, and are printed with their causes.
+
+mod input;
+mod parse;
+mod process;
+mod run;
+mod topology;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// chatpulse: live Twitch chat analytics on Kafka.
+#[derive(Debug, Parser)]
+#[command(name = "chatpulse", version, about, long_about = None)]
+pub struct Cli {
+    /// Log filter, in `RUST_LOG` syntax (for example `info` or `chatpulse=debug`).
+    #[arg(long, global = true, env = "CHATPULSE_LOG", default_value = "info")]
+    pub log: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Parse chat logs (raw IRC, logged IRC, OverRustle, VOD JSON, CSV, JSONL) into JSON events.
+    Parse(parse::Args),
+    /// Run a topology offline over recorded logs, writing JSON lines per sink topic.
+    Process(process::Args),
+    /// Run a topology on Kafka as one instance of its consumer group.
+    Run(run::Args),
+    /// Inspect topology files.
+    Topology(topology::Args),
+}
+
+/// Runs the command line and maps the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli.log);
+    let result = match cli.command {
+        Command::Parse(args) => parse::run(args),
+        Command::Process(args) => process::run(args),
+        Command::Run(args) => run::run(args),
+        Command::Topology(args) => topology::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -1,0 +1,42 @@
+//! The Kafka edge: client construction ([`client`]), topic administration ([`topics`]), changelog
+//! restore ([`restore`]) and the consume-process-produce loop that runs a topology ([`runner`]).
+//! Everything that talks to a broker goes through here.
+
+pub mod client;
+pub mod restore;
+pub mod runner;
+pub mod topics;
+
+pub use client::KafkaSettings;
+
+use rdkafka::types::RDKafkaErrorCode;
+
+/// Failures talking to Kafka, each saying what to check.
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaError {
+    /// A client call failed.
+    #[error("Kafka: {0} (check --brokers and that the cluster is reachable)")]
+    Client(#[from] rdkafka::error::KafkaError),
+    /// A topic the run reads does not exist.
+    #[error("topic {0:?} does not exist: create it, or check the topology's source topic")]
+    MissingTopic(String),
+    /// Creating a topic failed.
+    #[error("cannot create topic {topic:?}: {code} (create it by hand or grant CreateTopics)")]
+    CreateTopic {
+        /// The topic.
+        topic: String,
+        /// The broker's answer.
+        code: RDKafkaErrorCode,
+    },
+    /// Records could not be delivered.
+    #[error(
+        "{0} record(s) could not be delivered, first: {1} (check the broker and topic permissions)"
+    )]
+    Delivery(usize, String),
+    /// The state store failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// Restored state could not be read.
+    #[error(transparent)]
+    Process(#[from] crate::processor::ProcessError),
+}

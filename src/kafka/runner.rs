@@ -1,0 +1,688 @@
+//! `chatpulse run`: the consume → process → produce loop of a topology on Kafka. A consumer group
+//! shares the input partitions among instances; each assigned partition is a [`Task`] restored from
+//! its changelog before it processes. At every commit interval the engine produces outputs, changelog
+//! records and a flush marker, waits until the broker has them all, writes the state and checkpoint to
+//! RocksDB in one batch, and only then commits the input offsets (at-least-once). With
+//! `exactly_once_v2` the same steps run inside a Kafka transaction.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaResult;
+use rdkafka::message::{BorrowedMessage, Header, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, Message};
+
+use super::restore::restore_partition;
+use super::topics::{ensure_topics, partition_count, TopicPlan};
+use super::{KafkaError, KafkaSettings};
+use crate::store::changelog::{changelog_topic, ChangelogRecord, Marker};
+use crate::store::{Checkpoint, StateBackend, StoreWrite};
+use crate::time::clock::{Clock, SystemClock};
+use crate::topology::spec::ProcessingGuarantee;
+use crate::topology::task::{DeadLetter, LateRecord, Task, TaskOutput};
+use crate::topology::Topology;
+
+/// How to run a topology on Kafka.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Cluster settings.
+    pub kafka: KafkaSettings,
+    /// This instance's id (unique per process; part of the transactional id).
+    pub instance_id: String,
+    /// How long a clean shutdown may take before giving up on the final commit.
+    pub shutdown_timeout: Duration,
+    /// Replication factor of topics chatpulse creates (-1: the broker's default).
+    pub replication_factor: i32,
+}
+
+/// Counters of a run, for logs, metrics and tests.
+#[derive(Debug, Default, Clone)]
+pub struct RunStats {
+    /// Input records processed.
+    pub processed: u64,
+    /// Results produced to sinks.
+    pub produced: u64,
+    /// Records sent to the dead-letter topic.
+    pub dead_letters: u64,
+    /// Records past grace.
+    pub late: u64,
+    /// Windows closed.
+    pub windows_closed: u64,
+    /// Commits completed.
+    pub commits: u64,
+    /// Changelog records read while restoring.
+    pub restored_records: u64,
+    /// Rebalances seen.
+    pub rebalances: u64,
+    /// Transactions aborted and rewound (exactly-once only).
+    pub aborts: u64,
+}
+
+/// What a delivery report is about.
+#[derive(Debug)]
+enum Delivery {
+    Output,
+    Changelog,
+    Marker { store: usize, partition: i32 },
+}
+
+#[derive(Default)]
+struct DeliveryLog {
+    failures: Vec<String>,
+    markers: HashMap<(usize, i32), i64>,
+}
+
+struct EngineProducerContext {
+    log: Arc<Mutex<DeliveryLog>>,
+}
+
+impl ClientContext for EngineProducerContext {}
+
+impl ProducerContext for EngineProducerContext {
+    type DeliveryOpaque = Box<Delivery>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, opaque: Box<Delivery>) {
+        let mut log = self.log.lock().expect("delivery log");
+        match result {
+            Err((e, _)) => log.failures.push(e.to_string()),
+            Ok(msg) => {
+                if let Delivery::Marker { store, partition } = *opaque {
+                    log.markers.insert((store, partition), msg.offset());
+                }
+            }
+        }
+    }
+}
+
+/// The shared engine: tasks, producer, state. The poll loop and the rebalance callback both use it,
+/// always on the poll thread.
+struct Engine {
+    topology: Arc<Topology>,
+    options: RunOptions,
+    stores: Vec<String>,
+    producer: BaseProducer<EngineProducerContext>,
+    deliveries: Arc<Mutex<DeliveryLog>>,
+    backend: Box<dyn StateBackend>,
+    tasks: BTreeMap<i32, Task>,
+    input_topic: String,
+    dlq_topic: String,
+    clock: Arc<dyn Clock>,
+    stats: RunStats,
+    in_transaction: bool,
+    failed: Option<KafkaError>,
+    control: Arc<RunControl>,
+}
+
+impl Engine {
+    fn send(&self, record: BaseRecord<'_, [u8], [u8], Box<Delivery>>) -> Result<(), KafkaError> {
+        let mut record = record;
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull,
+                    ),
+                    r,
+                )) => {
+                    // The local queue is full: serve delivery reports, then retry.
+                    self.producer.poll(Duration::from_millis(10));
+                    record = r;
+                }
+                Err((e, _)) => return Err(e.into()),
+            }
+        }
+    }
+
+    fn emit(&mut self, out: TaskOutput) -> Result<(), KafkaError> {
+        self.stats.processed += out.processed;
+        self.control
+            .processed
+            .fetch_add(out.processed, Ordering::Relaxed);
+        self.stats.windows_closed += out.windows_closed;
+        for o in &out.outputs {
+            let topic = &self.topology.sinks[o.sink].topic;
+            let value = serde_json::to_vec(&o.value).expect("JSON values serialize");
+            self.send(
+                BaseRecord::with_opaque_to(topic, Box::new(Delivery::Output))
+                    .key(o.key.as_bytes())
+                    .payload(&value[..])
+                    .timestamp(o.ts_ms),
+            )?;
+            self.stats.produced += 1;
+        }
+        for d in &out.dead_letters {
+            self.send_dead_letter(d)?;
+        }
+        for l in &out.late {
+            self.stats.late += 1;
+            if let Some(topic) = self.topology.late_topic.clone() {
+                self.send_late(&topic, l)?;
+            }
+        }
+        self.producer.poll(Duration::ZERO);
+        Ok(())
+    }
+
+    fn send_dead_letter(&mut self, d: &DeadLetter) -> Result<(), KafkaError> {
+        let offset = d.offset.to_string();
+        let partition = d.partition.to_string();
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: "chatpulse.error",
+                value: Some(d.reason.as_bytes()),
+            })
+            .insert(Header {
+                key: "chatpulse.source.topic",
+                value: Some(d.source_topic.as_bytes()),
+            })
+            .insert(Header {
+                key: "chatpulse.source.partition",
+                value: Some(partition.as_bytes()),
+            })
+            .insert(Header {
+                key: "chatpulse.source.offset",
+                value: Some(offset.as_bytes()),
+            });
+        let mut record = BaseRecord::with_opaque_to(&self.dlq_topic, Box::new(Delivery::Output))
+            .payload(&d.value[..])
+            .headers(headers);
+        if let Some(k) = &d.key {
+            record = record.key(&k[..]);
+        }
+        tracing::warn!(topic = %d.source_topic, partition = d.partition, offset = d.offset, reason = %d.reason, "dead letter");
+        self.stats.dead_letters += 1;
+        self.send(record)
+    }
+
+    fn send_late(&self, topic: &str, l: &LateRecord) -> Result<(), KafkaError> {
+        let watermark = l.late.watermark_ms.to_string();
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: "chatpulse.processor",
+                value: Some(l.late.processor.as_bytes()),
+            })
+            .insert(Header {
+                key: "chatpulse.watermark",
+                value: Some(watermark.as_bytes()),
+            });
+        self.send(
+            BaseRecord::with_opaque_to(topic, Box::new(Delivery::Output))
+                .payload(&l.value[..])
+                .timestamp(l.late.ts_ms)
+                .headers(headers),
+        )
+    }
+
+    fn process(&mut self, msg: &BorrowedMessage<'_>) -> Result<(), KafkaError> {
+        let partition = msg.partition();
+        let now = self.clock.now_ms();
+        let Some(task) = self.tasks.get_mut(&partition) else {
+            // A record of a partition no longer assigned (between revoke and the next poll).
+            return Ok(());
+        };
+        if msg.offset() < task.next_offset() {
+            return Ok(());
+        }
+        let rec = crate::topology::InputRecord {
+            source: 0,
+            partition,
+            offset: msg.offset(),
+            record_ts_ms: msg.timestamp().to_millis(),
+            key: msg.key(),
+            value: msg.payload().unwrap_or(&[]),
+        };
+        let mut out = TaskOutput::default();
+        task.process(&rec, now, &mut out);
+        self.emit(out)
+    }
+
+    fn punctuate(&mut self) -> Result<(), KafkaError> {
+        let now = self.clock.now_ms();
+        let mut out = TaskOutput::default();
+        for task in self.tasks.values_mut() {
+            task.punctuate(now, &mut out);
+        }
+        self.emit(out)
+    }
+
+    /// Flushes every task (or only `only`), waits for the broker, writes state, commits offsets.
+    fn commit(
+        &mut self,
+        consumer: &BaseConsumer<RebalanceContext>,
+        only: Option<&[i32]>,
+    ) -> Result<(), KafkaError> {
+        let started = Instant::now();
+        let partitions: Vec<i32> = match only {
+            Some(ps) => ps
+                .iter()
+                .copied()
+                .filter(|p| self.tasks.contains_key(p))
+                .collect(),
+            None => self.tasks.keys().copied().collect(),
+        };
+        if partitions.is_empty() {
+            return Ok(());
+        }
+        let app = self.topology.application_id.clone();
+        let mut pending = Vec::new();
+        for p in &partitions {
+            let mut out = TaskOutput::default();
+            let commit = self.tasks.get_mut(p).expect("listed").commit(&mut out);
+            self.emit(out)?;
+            for (store_index, store) in self.stores.iter().enumerate() {
+                let topic = changelog_topic(&app, store);
+                for (_, key, value) in commit.writes.iter().filter(|(s, _, _)| s == store) {
+                    let mut record =
+                        BaseRecord::with_opaque_to(&topic, Box::new(Delivery::Changelog))
+                            .key(&key[..])
+                            .partition(*p);
+                    if let Some(v) = value {
+                        record = record.payload(&v[..]);
+                    }
+                    self.send(record)?;
+                }
+                let marker = Marker {
+                    generation: commit.generation,
+                    input_offset: commit.input_offset,
+                    watermark_ms: commit.watermark_ms,
+                };
+                let record = ChangelogRecord::marker(&marker);
+                let value = record.value.unwrap_or_default();
+                self.send(
+                    BaseRecord::with_opaque_to(
+                        &topic,
+                        Box::new(Delivery::Marker {
+                            store: store_index,
+                            partition: *p,
+                        }),
+                    )
+                    .key(&record.key[..])
+                    .payload(&value[..])
+                    .partition(*p),
+                )?;
+            }
+            pending.push((*p, commit));
+        }
+        let mut offsets = TopicPartitionList::new();
+        for (p, commit) in &pending {
+            offsets.add_partition_offset(
+                &self.input_topic,
+                *p,
+                Offset::Offset(commit.input_offset),
+            )?;
+        }
+        if self.in_transaction {
+            self.producer.send_offsets_to_transaction(
+                &offsets,
+                &consumer.group_metadata().ok_or_else(|| {
+                    KafkaError::Delivery(1, "the consumer has no group metadata".into())
+                })?,
+                Duration::from_secs(30),
+            )?;
+            self.producer.commit_transaction(Duration::from_secs(60))?;
+        } else {
+            self.producer.flush(Duration::from_secs(60))?;
+        }
+        let (failures, markers) = {
+            let mut log = self.deliveries.lock().expect("delivery log");
+            (
+                std::mem::take(&mut log.failures),
+                std::mem::take(&mut log.markers),
+            )
+        };
+        if let Some(first) = failures.first() {
+            return Err(KafkaError::Delivery(failures.len(), first.clone()));
+        }
+        for (p, commit) in pending {
+            let writes: Vec<StoreWrite> = commit
+                .writes
+                .into_iter()
+                .map(|(store, key, value)| StoreWrite { store, key, value })
+                .collect();
+            let changelog_offsets = self
+                .stores
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| markers.get(&(i, p)).map(|o| (s.clone(), *o)))
+                .collect();
+            let checkpoint = Checkpoint {
+                generation: commit.generation,
+                input_offset: commit.input_offset,
+                watermark_ms: commit.watermark_ms,
+                changelog_offsets,
+            };
+            self.backend.apply(p, &writes, &checkpoint)?;
+        }
+        if self.in_transaction {
+            self.producer.begin_transaction()?;
+        } else {
+            consumer.commit(&offsets, CommitMode::Sync)?;
+        }
+        self.stats.commits += 1;
+        self.control.commits.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(partitions = ?partitions, elapsed_ms = started.elapsed().as_millis() as u64, "committed");
+        Ok(())
+    }
+
+    /// Exactly-once recovery: aborts the open transaction, rebuilds every task from the local state
+    /// (which holds only committed flushes) and seeks the input back to where that state ends.
+    fn rewind(&mut self, consumer: &BaseConsumer<RebalanceContext>) -> Result<(), KafkaError> {
+        self.producer.abort_transaction(Duration::from_secs(30))?;
+        {
+            let mut log = self.deliveries.lock().expect("delivery log");
+            log.failures.clear();
+            log.markers.clear();
+        }
+        self.stats.aborts += 1;
+        let now = self.clock.now_ms();
+        let partitions: Vec<i32> = self.tasks.keys().copied().collect();
+        let mut committed = TopicPartitionList::new();
+        for p in &partitions {
+            committed.add_partition(&self.input_topic, *p);
+        }
+        let committed = consumer.committed_offsets(committed, Duration::from_secs(30))?;
+        for p in partitions {
+            let mut task = Task::new(self.topology.clone(), p, now);
+            for store in &self.stores {
+                for (key, value) in self.backend.scan(store, p)? {
+                    task.restore_entry(store, &key, &value)?;
+                }
+            }
+            let offset = match self.backend.checkpoint(p)? {
+                Some(c) => {
+                    task.restore_position(c.generation, c.input_offset, c.watermark_ms, now);
+                    Offset::Offset(c.input_offset)
+                }
+                None => match committed
+                    .find_partition(&self.input_topic, p)
+                    .map(|e| e.offset())
+                {
+                    Some(Offset::Offset(o)) => Offset::Offset(o),
+                    _ => Offset::Beginning,
+                },
+            };
+            consumer.seek(&self.input_topic, p, offset, Duration::from_secs(30))?;
+            self.tasks.insert(p, task);
+            tracing::warn!(partition = p, offset = ?offset, "transaction aborted: rewound to the last committed state");
+        }
+        drop(committed);
+        self.producer.begin_transaction()?;
+        Ok(())
+    }
+
+    /// Restores `partition` from local state and its changelog tail and returns the offset to resume at.
+    fn assign(&mut self, partition: i32) -> Result<Option<i64>, KafkaError> {
+        let now = self.clock.now_ms();
+        let report = restore_partition(
+            &self.options.kafka,
+            self.backend.as_mut(),
+            &self.topology.application_id,
+            &self.stores,
+            partition,
+        )?;
+        self.stats.restored_records += report.records_read;
+        self.control
+            .restored_records
+            .fetch_add(report.records_read, Ordering::Relaxed);
+        let mut task = Task::new(self.topology.clone(), partition, now);
+        for store in &self.stores {
+            for (key, value) in self.backend.scan(store, partition)? {
+                task.restore_entry(store, &key, &value)?;
+            }
+        }
+        let resume = report.checkpoint.as_ref().map(|c| {
+            task.restore_position(c.generation, c.input_offset, c.watermark_ms, now);
+            c.input_offset
+        });
+        tracing::info!(partition, restored = report.records_read, resume = ?resume, open = task.open_entries(), "partition assigned");
+        self.tasks.insert(partition, task);
+        self.control.assigned.fetch_add(1, Ordering::SeqCst);
+        Ok(resume)
+    }
+}
+
+/// The consumer context: rebalances flush and commit revoked tasks and restore assigned ones.
+struct RebalanceContext {
+    engine: Arc<Mutex<Option<Engine>>>,
+}
+
+impl ClientContext for RebalanceContext {}
+
+impl ConsumerContext for RebalanceContext {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let mut guard = self.engine.lock().expect("engine");
+        let Some(engine) = guard.as_mut() else {
+            // Shutting down: the final commit is done; just follow the group.
+            let _ = match err {
+                RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => consumer.assign(tpl),
+                _ => consumer.unassign(),
+            };
+            return;
+        };
+        engine.stats.rebalances += 1;
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+                for p in partitions {
+                    match engine.assign(p) {
+                        Ok(Some(offset)) => {
+                            let _ = tpl.set_partition_offset(
+                                &engine.input_topic,
+                                p,
+                                Offset::Offset(offset),
+                            );
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            tracing::error!(partition = p, error = %e, "restore failed");
+                            engine.failed.get_or_insert(e);
+                        }
+                    }
+                }
+                if let Err(e) = consumer.assign(tpl) {
+                    engine.failed.get_or_insert(e.into());
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+                if let Err(e) = engine.commit(consumer, Some(&partitions)) {
+                    tracing::error!(error = %e, "commit on revoke failed");
+                    engine.failed.get_or_insert(e);
+                }
+                for p in &partitions {
+                    if engine.tasks.remove(p).is_some() {
+                        engine.control.assigned.fetch_sub(1, Ordering::SeqCst);
+                    }
+                }
+                tracing::info!(partitions = ?partitions, "partitions revoked");
+                if let Err(e) = consumer.unassign() {
+                    engine.failed.get_or_insert(e.into());
+                }
+            }
+            other => tracing::error!(error = ?other, "rebalance error"),
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "offset commit failed");
+        }
+    }
+}
+
+/// Shared between a run and its observers: a stop flag and live counters (signals, tests, metrics).
+#[derive(Debug, Default)]
+pub struct RunControl {
+    stop: AtomicBool,
+    /// Partitions currently assigned and restored.
+    pub assigned: AtomicI64,
+    /// Input records processed.
+    pub processed: AtomicU64,
+    /// Changelog records read while restoring.
+    pub restored_records: AtomicU64,
+    /// Commits completed.
+    pub commits: AtomicU64,
+}
+
+impl RunControl {
+    /// A new control, shared.
+    pub fn new() -> Arc<RunControl> {
+        Arc::new(RunControl::default())
+    }
+
+    /// Asks the run to stop: it stops consuming, commits, and returns.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a stop was asked for.
+    pub fn is_stopping(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+}
+
+/// Runs `topology` until `shutdown` is triggered; returns the run's counters.
+pub fn run(
+    topology: Topology,
+    options: RunOptions,
+    backend: Box<dyn StateBackend>,
+    control: Arc<RunControl>,
+) -> Result<RunStats, KafkaError> {
+    let topology = Arc::new(topology);
+    let source = topology.sources.first().expect("validated: one source");
+    let input_topic = source.topic.clone();
+    let partitions = partition_count(&options.kafka, &input_topic, Duration::from_secs(30))?;
+    let stores = topology.stores();
+    let rf = options.replication_factor;
+    let mut plans: Vec<TopicPlan> = stores
+        .iter()
+        .map(|s| TopicPlan {
+            name: changelog_topic(&topology.application_id, s),
+            partitions,
+            replication_factor: rf,
+            configs: vec![("cleanup.policy", "compact".to_owned())],
+        })
+        .collect();
+    let mut others: Vec<String> = topology.sinks.iter().map(|s| s.topic.clone()).collect();
+    others.push(topology.dlq_topic());
+    others.extend(topology.late_topic.clone());
+    plans.extend(others.into_iter().map(|name| TopicPlan {
+        name,
+        partitions,
+        replication_factor: rf,
+        configs: vec![("retention.ms", "604800000".to_owned())],
+    }));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(ensure_topics(&options.kafka, &plans))?;
+
+    let deliveries = Arc::new(Mutex::new(DeliveryLog::default()));
+    let mut producer_config = options.kafka.producer_config();
+    let eos = topology.guarantee == ProcessingGuarantee::ExactlyOnceV2;
+    if eos {
+        producer_config.set(
+            "transactional.id",
+            format!("{}-{}", topology.application_id, options.instance_id),
+        );
+    }
+    let producer: BaseProducer<EngineProducerContext> =
+        producer_config.create_with_context(EngineProducerContext {
+            log: deliveries.clone(),
+        })?;
+    if eos {
+        producer.init_transactions(Duration::from_secs(30))?;
+        producer.begin_transaction()?;
+    }
+    let engine = Engine {
+        dlq_topic: topology.dlq_topic(),
+        topology: topology.clone(),
+        options: options.clone(),
+        stores,
+        producer,
+        deliveries,
+        backend,
+        tasks: BTreeMap::new(),
+        input_topic: input_topic.clone(),
+        clock: Arc::new(SystemClock),
+        stats: RunStats::default(),
+        in_transaction: eos,
+        failed: None,
+        control: control.clone(),
+    };
+    let shared = Arc::new(Mutex::new(Some(engine)));
+    let mut consumer_config = options.kafka.consumer_config(&topology.application_id);
+    consumer_config.set("partition.assignment.strategy", "range");
+    if eos {
+        consumer_config.set("isolation.level", "read_committed");
+    }
+    let consumer: BaseConsumer<RebalanceContext> =
+        consumer_config.create_with_context(RebalanceContext {
+            engine: shared.clone(),
+        })?;
+    consumer.subscribe(&[&input_topic])?;
+
+    let commit_every = Duration::from_millis(topology.commit_interval_ms as u64);
+    let mut last_commit = Instant::now();
+    let mut last_punctuate = Instant::now();
+    let result = loop {
+        if control.is_stopping() {
+            break Ok(());
+        }
+        let polled = consumer.poll(Duration::from_millis(100));
+        let mut guard = shared.lock().expect("engine");
+        let engine = guard.as_mut().expect("engine present");
+        if let Some(e) = engine.failed.take() {
+            break Err(e);
+        }
+        let step = (|| {
+            match polled {
+                Some(Ok(msg)) => engine.process(&msg)?,
+                Some(Err(e)) => tracing::warn!(error = %e, "consume error"),
+                None => {}
+            }
+            if last_punctuate.elapsed() >= Duration::from_millis(200) {
+                engine.punctuate()?;
+                last_punctuate = Instant::now();
+            }
+            if last_commit.elapsed() >= commit_every {
+                engine.commit(&consumer, None)?;
+                last_commit = Instant::now();
+            }
+            Ok::<(), KafkaError>(())
+        })();
+        if let Err(e) = step {
+            if !engine.in_transaction {
+                break Err(e);
+            }
+            tracing::warn!(error = %e, "exactly-once step failed: aborting the transaction");
+            if let Err(e) = engine.rewind(&consumer) {
+                break Err(e);
+            }
+        }
+    };
+    let mut guard = shared.lock().expect("engine");
+    let mut engine = guard.take().expect("engine present");
+    drop(guard);
+    if result.is_ok() {
+        engine.commit(&consumer, None)?;
+        tracing::info!(stats = ?engine.stats, "stopped cleanly");
+    } else if engine.in_transaction {
+        let _ = engine.producer.abort_transaction(Duration::from_secs(10));
+    }
+    consumer.unsubscribe();
+    result.map(|()| engine.stats)
+}

@@ -1,0 +1,92 @@
+//! Topic administration at start-up: the changelog topics (compacted, one partition per input
+//! partition), the dead-letter topic and missing sink topics are created; existing ones are kept.
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::types::RDKafkaErrorCode;
+
+use super::{KafkaError, KafkaSettings};
+
+/// A topic to make sure of.
+#[derive(Debug, Clone)]
+pub struct TopicPlan {
+    /// Its name.
+    pub name: String,
+    /// Partitions when created.
+    pub partitions: i32,
+    /// Replication factor when created (-1: the broker's default).
+    pub replication_factor: i32,
+    /// Configs when created (for example `cleanup.policy=compact`).
+    pub configs: Vec<(&'static str, String)>,
+}
+
+/// Number of partitions of `topic`, from the cluster's metadata.
+pub fn partition_count(
+    settings: &KafkaSettings,
+    topic: &str,
+    timeout: Duration,
+) -> Result<i32, KafkaError> {
+    let consumer: BaseConsumer = settings.admin_config().create()?;
+    let md = consumer.fetch_metadata(Some(topic), timeout)?;
+    let t = md
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .ok_or_else(|| KafkaError::MissingTopic(topic.to_owned()))?;
+    if t.error().is_some() || t.partitions().is_empty() {
+        return Err(KafkaError::MissingTopic(topic.to_owned()));
+    }
+    Ok(t.partitions().len() as i32)
+}
+
+/// Creates every topic of `plans` that does not exist yet.
+pub async fn ensure_topics(
+    settings: &KafkaSettings,
+    plans: &[TopicPlan],
+) -> Result<(), KafkaError> {
+    if plans.is_empty() {
+        return Ok(());
+    }
+    // Ask only for what is missing: some brokers refuse CreateTopics even for existing topics.
+    let probe: BaseConsumer = settings.admin_config().create()?;
+    let md = probe.fetch_metadata(None, Duration::from_secs(30))?;
+    let existing: Vec<&str> = md
+        .topics()
+        .iter()
+        .filter(|t| t.error().is_none() && !t.partitions().is_empty())
+        .map(|t| t.name())
+        .collect();
+    let missing: Vec<&TopicPlan> = plans
+        .iter()
+        .filter(|p| !existing.contains(&p.name.as_str()))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let admin: AdminClient<DefaultClientContext> = settings.admin_config().create()?;
+    let topics: Vec<NewTopic<'_>> = missing
+        .iter()
+        .map(|p| {
+            let mut t = NewTopic::new(
+                &p.name,
+                p.partitions,
+                TopicReplication::Fixed(p.replication_factor),
+            );
+            for (k, v) in &p.configs {
+                t = t.set(k, v);
+            }
+            t
+        })
+        .collect();
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    for result in admin.create_topics(topics.iter(), &opts).await? {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => return Err(KafkaError::CreateTopic { topic, code }),
+        }
+    }
+    Ok(())
+}

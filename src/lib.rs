@@ -1,0 +1,32 @@
+//! # chatpulse
+//!
+//! A Kafka Streams-style stream processor for Twitch chat. The crate is layered:
+//!
+//! - **Pure core** (no I/O, no clock): [`chat`] turns IRC lines and recorded logs into typed
+//!   [`chat::ChatEvent`]s; [`time`] does calendar arithmetic on event time.
+//! - **Edges** (behind the `runtime` feature): Kafka clients, RocksDB state, HTTP, and the
+//!   command line in `cli`.
+//!
+//! ```
+//! use chatpulse::chat::{ChatEvent, EventKind};
+//!
+//! let line = "@tmi-sent-ts=1704557984095;user-id=1 :ann!ann@ann.tmi.twitch.tv PRIVMSG #nymn :hello";
+//! let event = ChatEvent::parse(line).unwrap();
+//! assert_eq!(event.channel, "nymn");
+//! assert_eq!(event.ts_ms, Some(1_704_557_984_095));
+//! assert!(matches!(event.kind, EventKind::Message(ref m) if m.text == "hello"));
+//! ```
+#![deny(missing_docs)]
+
+pub mod chat;
+pub mod processor;
+pub mod time;
+pub mod topology;
+pub mod window;
+
+#[cfg(feature = "runtime")]
+pub mod cli;
+#[cfg(feature = "runtime")]
+pub mod kafka;
+#[cfg(feature = "runtime")]
+pub mod store;

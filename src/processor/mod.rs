@@ -1,0 +1,147 @@
+//! Processors: the Kafka Streams `Processor` of chatpulse. A processor instance belongs to one task
+//! (one input partition), receives parsed records in order, keeps its state in memory as a write-back
+//! cache and hands the changes to the engine at commit. One file per processor kind.
+
+pub mod chat_count;
+
+use serde_json::Value;
+
+use crate::chat::ChatEvent;
+use crate::window::Window;
+
+/// One input record, decoded.
+#[derive(Debug)]
+pub struct Input<'a> {
+    /// The input partition (the task).
+    pub partition: i32,
+    /// Its offset.
+    pub offset: i64,
+    /// Event time in epoch milliseconds.
+    pub ts_ms: i64,
+    /// The parsed chat event.
+    pub event: &'a ChatEvent<'a>,
+}
+
+/// One result for a sink.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Output {
+    /// Index of the sink in the topology.
+    pub sink: usize,
+    /// The record key (the channel; window results are keyed by channel and carry their window).
+    pub key: String,
+    /// The record value.
+    pub value: Value,
+    /// The record timestamp (window end for window results).
+    pub ts_ms: i64,
+}
+
+/// A record a processor refused as too late (its windows had closed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Late {
+    /// The processor.
+    pub processor: String,
+    /// The input partition and offset.
+    pub partition: i32,
+    /// The input offset.
+    pub offset: i64,
+    /// Its event time.
+    pub ts_ms: i64,
+    /// The watermark it arrived behind.
+    pub watermark_ms: i64,
+}
+
+/// Where processors put what they produce.
+#[derive(Debug, Default)]
+pub struct Emitter {
+    /// Results for sinks.
+    pub outputs: Vec<Output>,
+    /// Records refused as late.
+    pub late: Vec<Late>,
+    /// Windows closed.
+    pub windows_closed: u64,
+}
+
+/// A state change for the store: `None` deletes the key.
+pub type StateWrite = (Vec<u8>, Option<Vec<u8>>);
+
+/// Why a processor could not handle a record or restore its state.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    /// A persisted state entry could not be read back.
+    #[error("state entry of {processor} is unreadable ({reason}): delete the state dir to rebuild it from the changelog")]
+    CorruptState {
+        /// The processor.
+        processor: String,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+/// A processor of one task.
+pub trait Processor: Send {
+    /// Handles one record.
+    fn process(&mut self, input: &Input<'_>, out: &mut Emitter);
+    /// Event time reached `watermark_ms`: emit what closed.
+    fn on_watermark(&mut self, watermark_ms: i64, out: &mut Emitter);
+    /// Commit time: emit updates (for `emit = "update"`) and return the state changes since the last
+    /// flush.
+    fn flush(&mut self, out: &mut Emitter) -> Vec<StateWrite>;
+    /// Restores one persisted state entry (before any record).
+    fn restore(&mut self, key: &[u8], value: &[u8]) -> Result<(), ProcessError>;
+    /// Restores the watermark without emitting.
+    fn set_watermark(&mut self, watermark_ms: i64);
+    /// Open windows or other entries held in memory.
+    fn open_entries(&self) -> usize;
+}
+
+/// Encodes a window-state key: the channel, a zero byte, then the window start (order-preserving).
+pub fn window_key(channel: &str, start_ms: i64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(channel.len() + 9);
+    k.extend_from_slice(channel.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&((start_ms as u64) ^ (1 << 63)).to_be_bytes());
+    k
+}
+
+/// Decodes [`window_key`].
+pub fn parse_window_key(key: &[u8]) -> Option<(String, i64)> {
+    if key.len() < 9 || key[key.len() - 9] != 0 {
+        return None;
+    }
+    let (channel, rest) = key.split_at(key.len() - 9);
+    let start = u64::from_be_bytes(rest[1..].try_into().ok()?) ^ (1 << 63);
+    Some((String::from_utf8(channel.to_vec()).ok()?, start as i64))
+}
+
+/// The JSON fields every window result carries.
+pub fn window_fields(
+    channel: &str,
+    window: Window,
+    is_final: bool,
+) -> serde_json::Map<String, Value> {
+    let mut m = serde_json::Map::new();
+    m.insert("channel".into(), Value::from(channel));
+    m.insert("window_start".into(), Value::from(window.start_ms));
+    m.insert("window_end".into(), Value::from(window.end_ms));
+    m.insert("final".into(), Value::from(is_final));
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_keys_round_trip_and_sort_by_start() {
+        for (c, s) in [
+            ("nymn", 0i64),
+            ("a", -60_000),
+            ("forsen", 1_704_557_940_000),
+        ] {
+            assert_eq!(parse_window_key(&window_key(c, s)), Some((c.to_owned(), s)));
+        }
+        assert!(window_key("x", -1) < window_key("x", 0));
+        assert!(window_key("x", 0) < window_key("x", 60_000));
+        assert_eq!(parse_window_key(b"short"), None);
+    }
+}

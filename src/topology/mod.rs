@@ -1,0 +1,14 @@
+//! Topologies: a file declares sources, processors and sinks ([`spec`]); [`validate`] checks the whole
+//! graph and reports every problem at once; [`task`] runs one input partition through the processors.
+//! The runners (offline files, Kafka, the in-memory test driver) all drive the same [`task::Task`].
+
+pub mod driver;
+pub mod spec;
+pub mod task;
+pub mod validate;
+
+pub use spec::TopologySpec;
+pub use task::{InputRecord, Task, TaskOutput};
+pub use validate::{Topology, TopologyError};
+#[cfg(feature = "runtime")]
+pub mod offline;

@@ -1,0 +1,212 @@
+//! The topology file (`topologies/*.toml`) as written by users: sources, processors, sinks. This is
+//! the user's contract: unknown fields are rejected and every field is documented. Validation of the
+//! whole graph is in [`super::validate`].
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// A whole topology file.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopologySpec {
+    /// The application id: consumer group, changelog topic prefix (`<id>-<store>-changelog`) and DLQ
+    /// topic (`<id>-dlq`).
+    pub application_id: String,
+    /// Where records come from.
+    #[serde(default, rename = "source")]
+    pub sources: Vec<SourceSpec>,
+    /// What is computed.
+    #[serde(default, rename = "processor")]
+    pub processors: Vec<ProcessorSpec>,
+    /// Where results go.
+    #[serde(default, rename = "sink")]
+    pub sinks: Vec<SinkSpec>,
+    /// Engine settings.
+    #[serde(default)]
+    pub settings: EngineSettings,
+}
+
+/// An input topic.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSpec {
+    /// Name processors refer to.
+    pub name: String,
+    /// The Kafka topic.
+    pub topic: String,
+    /// How record values are encoded.
+    #[serde(default)]
+    pub format: ValueFormat,
+    /// Where event time comes from.
+    #[serde(default)]
+    pub timestamp: TimestampSource,
+}
+
+/// Encodings of record values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValueFormat {
+    /// One raw Twitch IRC line (the `twitch.chat.raw` bronze layer).
+    #[default]
+    Irc,
+    /// A JSON document.
+    Json,
+    /// Avro in the Confluent Schema Registry wire format.
+    Avro,
+}
+
+/// Where a record's event time comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TimestampSource {
+    /// Twitch's send time, the `tmi-sent-ts` tag; the record timestamp when a line lacks it.
+    #[default]
+    TmiSentTs,
+    /// The Kafka record timestamp.
+    Record,
+}
+
+/// A processor: a built-in kind with its window and store.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessorSpec {
+    /// Unique name.
+    pub name: String,
+    /// The built-in processor kind (`chat_count`, ...).
+    pub kind: String,
+    /// The source it reads.
+    pub source: String,
+    /// The sink its results go to.
+    pub sink: String,
+    /// Its window, when it is windowed.
+    pub window: Option<WindowDecl>,
+    /// When window results are emitted: `final` (default) or `update`.
+    #[serde(default)]
+    pub emit: crate::window::EmitMode,
+    /// The state store name (defaults to the processor name).
+    pub store: Option<String>,
+    /// Kind-specific settings.
+    #[serde(default)]
+    pub options: BTreeMap<String, toml::Value>,
+}
+
+impl ProcessorSpec {
+    /// The store this processor keeps its state in.
+    pub fn store_name(&self) -> &str {
+        self.store.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// A window as written in a topology: durations as text (`60s`, `1m`, `500ms`, `1h`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowDecl {
+    /// `tumbling`, `hopping` or `sliding`.
+    pub kind: String,
+    /// Window length (tumbling, hopping).
+    pub size: Option<String>,
+    /// Distance between window starts (hopping).
+    pub advance: Option<String>,
+    /// Window length of sliding windows.
+    pub difference: Option<String>,
+    /// How long after a window's end late records are still accepted (default 0).
+    pub grace: Option<String>,
+}
+
+/// An output topic.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkSpec {
+    /// Name processors refer to.
+    pub name: String,
+    /// The Kafka topic.
+    pub topic: String,
+    /// How values are encoded: `json` (default) or `avro`.
+    #[serde(default = "default_sink_format")]
+    pub format: ValueFormat,
+}
+
+fn default_sink_format() -> ValueFormat {
+    ValueFormat::Json
+}
+
+/// Engine settings a topology may set; the command line overrides them.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSettings {
+    /// How often state is flushed and offsets committed (`commit.interval.ms`).
+    #[serde(default = "default_commit_interval")]
+    pub commit_interval: String,
+    /// Wall-clock time without records after which a partition no longer holds event time back.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout: String,
+    /// `at_least_once` (default) or `exactly_once_v2`.
+    #[serde(default)]
+    pub processing_guarantee: ProcessingGuarantee,
+    /// Topic that receives late records (past grace); when unset they are only counted.
+    pub late_topic: Option<String>,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings {
+            commit_interval: default_commit_interval(),
+            idle_timeout: default_idle_timeout(),
+            processing_guarantee: ProcessingGuarantee::default(),
+            late_topic: None,
+        }
+    }
+}
+
+fn default_commit_interval() -> String {
+    "1s".to_owned()
+}
+
+fn default_idle_timeout() -> String {
+    "30s".to_owned()
+}
+
+/// Delivery guarantee.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessingGuarantee {
+    /// Offsets committed after outputs and state are durable; replays re-state equal values.
+    #[default]
+    AtLeastOnce,
+    /// Kafka transactions: outputs, changelog and input offsets commit atomically.
+    ExactlyOnceV2,
+}
+
+/// Parses a duration such as `250ms`, `5s`, `1m`, `2h`, `1d` into milliseconds.
+pub fn parse_duration_ms(text: &str) -> Option<i64> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit())?;
+    let (num, unit) = t.split_at(split);
+    let n: i64 = num.parse().ok()?;
+    let factor = match unit.trim() {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" | "min" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return None,
+    };
+    n.checked_mul(factor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_ms("250ms"), Some(250));
+        assert_eq!(parse_duration_ms("5s"), Some(5_000));
+        assert_eq!(parse_duration_ms("1m"), Some(60_000));
+        assert_eq!(parse_duration_ms(" 2h "), Some(7_200_000));
+        assert_eq!(parse_duration_ms("5"), None);
+        assert_eq!(parse_duration_ms("s"), None);
+        assert_eq!(parse_duration_ms("3 weeks"), None);
+    }
+}

@@ -1,0 +1,309 @@
+//! A task: one input partition run through the topology's processors. Pure and synchronous: the
+//! runners feed it records and wall-clock time, and take its outputs, dead letters and state changes.
+//! Event time comes from each record; the watermark closes windows; a quiet partition advances by
+//! wall clock after the idle timeout.
+
+use std::sync::Arc;
+
+use super::spec::{TimestampSource, ValueFormat};
+use super::validate::Topology;
+use crate::chat::ChatEvent;
+use crate::processor::{Emitter, Input, Late, Output, ProcessError, Processor};
+use crate::time::watermark::WatermarkTracker;
+
+/// One input record as the runner read it.
+#[derive(Debug, Clone, Copy)]
+pub struct InputRecord<'a> {
+    /// Index of the topology source it came from.
+    pub source: usize,
+    /// Its partition.
+    pub partition: i32,
+    /// Its offset.
+    pub offset: i64,
+    /// The Kafka record timestamp, if any.
+    pub record_ts_ms: Option<i64>,
+    /// The record key.
+    pub key: Option<&'a [u8]>,
+    /// The record value.
+    pub value: &'a [u8],
+}
+
+/// A record that could not be processed, for the dead-letter topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// The topic it was read from.
+    pub source_topic: String,
+    /// Its partition.
+    pub partition: i32,
+    /// Its offset.
+    pub offset: i64,
+    /// Why it was refused.
+    pub reason: String,
+    /// Its key.
+    pub key: Option<Vec<u8>>,
+    /// Its value, unchanged.
+    pub value: Vec<u8>,
+}
+
+/// A late record with its value, for the late topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LateRecord {
+    /// Who refused it and why.
+    pub late: Late,
+    /// Its value, unchanged.
+    pub value: Vec<u8>,
+}
+
+/// What a task produced since the runner last took it.
+#[derive(Debug, Default)]
+pub struct TaskOutput {
+    /// Results for sinks.
+    pub outputs: Vec<Output>,
+    /// Records that could not be decoded or processed.
+    pub dead_letters: Vec<DeadLetter>,
+    /// Records past grace.
+    pub late: Vec<LateRecord>,
+    /// Records processed.
+    pub processed: u64,
+    /// Windows closed.
+    pub windows_closed: u64,
+}
+
+impl TaskOutput {
+    /// True when nothing is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.outputs.is_empty() && self.dead_letters.is_empty() && self.late.is_empty()
+    }
+}
+
+/// The state changes of one commit and the position they correspond to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Commit {
+    /// `(store, key, value)`; `None` deletes.
+    pub writes: Vec<(String, Vec<u8>, Option<Vec<u8>>)>,
+    /// Increases by one per commit.
+    pub generation: u64,
+    /// The next input offset to process: everything before it is reflected in the state.
+    pub input_offset: i64,
+    /// The watermark the state corresponds to.
+    pub watermark_ms: i64,
+}
+
+/// One partition's processors, watermark and position.
+pub struct Task {
+    topology: Arc<Topology>,
+    partition: i32,
+    processors: Vec<Box<dyn Processor>>,
+    tracker: WatermarkTracker,
+    watermark_ms: i64,
+    next_offset: i64,
+    generation: u64,
+    emitter: Emitter,
+}
+
+impl Task {
+    /// A fresh task for `partition` at wall time `now_ms`.
+    pub fn new(topology: Arc<Topology>, partition: i32, now_ms: i64) -> Task {
+        let processors = topology
+            .processors
+            .iter()
+            .map(|p| p.instantiate())
+            .collect();
+        let mut tracker = WatermarkTracker::new(topology.idle_timeout_ms);
+        tracker.assign(partition, now_ms);
+        Task {
+            topology,
+            partition,
+            processors,
+            tracker,
+            watermark_ms: i64::MIN,
+            next_offset: 0,
+            generation: 0,
+            emitter: Emitter::default(),
+        }
+    }
+
+    /// The partition.
+    pub fn partition(&self) -> i32 {
+        self.partition
+    }
+
+    /// The next input offset to process.
+    pub fn next_offset(&self) -> i64 {
+        self.next_offset
+    }
+
+    /// The current watermark.
+    pub fn watermark_ms(&self) -> i64 {
+        self.watermark_ms
+    }
+
+    /// Entries (windows) held in memory by all processors.
+    pub fn open_entries(&self) -> usize {
+        self.processors.iter().map(|p| p.open_entries()).sum()
+    }
+
+    fn dead_letter(&self, rec: &InputRecord<'_>, reason: String, out: &mut TaskOutput) {
+        out.dead_letters.push(DeadLetter {
+            source_topic: self.topology.sources[rec.source].topic.clone(),
+            partition: rec.partition,
+            offset: rec.offset,
+            reason,
+            key: rec.key.map(<[u8]>::to_vec),
+            value: rec.value.to_vec(),
+        });
+    }
+
+    /// Processes one record read at wall time `now_ms`.
+    pub fn process(&mut self, rec: &InputRecord<'_>, now_ms: i64, out: &mut TaskOutput) {
+        self.next_offset = self.next_offset.max(rec.offset + 1);
+        out.processed += 1;
+        let source = &self.topology.sources[rec.source];
+        let event = match source.format {
+            ValueFormat::Irc => match std::str::from_utf8(rec.value) {
+                Err(_) => return self.dead_letter(rec, "value is not UTF-8 text".into(), out),
+                Ok(line) => match ChatEvent::parse(line) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        return self.dead_letter(rec, format!("unparseable IRC line: {e}"), out)
+                    }
+                },
+            },
+            other => {
+                return self.dead_letter(
+                    rec,
+                    format!("source format {other:?} is not readable by chat processors"),
+                    out,
+                )
+            }
+        };
+        let ts = match source.timestamp {
+            TimestampSource::TmiSentTs => event.ts_ms.or(rec.record_ts_ms),
+            TimestampSource::Record => rec.record_ts_ms,
+        };
+        let Some(ts_ms) = ts else {
+            return self.dead_letter(
+                rec,
+                "no event time: the line has no tmi-sent-ts and the record no timestamp".into(),
+                out,
+            );
+        };
+        let input = Input {
+            partition: rec.partition,
+            offset: rec.offset,
+            ts_ms,
+            event: &event,
+        };
+        for (plan, processor) in self
+            .topology
+            .processors
+            .iter()
+            .zip(self.processors.iter_mut())
+        {
+            if plan.source == rec.source {
+                processor.process(&input, &mut self.emitter);
+            }
+        }
+        for late in self.emitter.late.drain(..) {
+            out.late.push(LateRecord {
+                late,
+                value: rec.value.to_vec(),
+            });
+        }
+        self.tracker.observe(self.partition, ts_ms, now_ms);
+        self.advance(now_ms, out);
+    }
+
+    fn advance(&mut self, now_ms: i64, out: &mut TaskOutput) {
+        let wm = self.tracker.current(now_ms);
+        if wm > self.watermark_ms {
+            self.watermark_ms = wm;
+            for p in &mut self.processors {
+                p.on_watermark(wm, &mut self.emitter);
+            }
+        }
+        self.drain(out);
+    }
+
+    fn drain(&mut self, out: &mut TaskOutput) {
+        out.outputs.append(&mut self.emitter.outputs);
+        out.windows_closed += std::mem::take(&mut self.emitter.windows_closed);
+    }
+
+    /// Wall-clock time passed: a partition quiet for the idle timeout advances event time.
+    pub fn punctuate(&mut self, now_ms: i64, out: &mut TaskOutput) {
+        self.advance(now_ms, out);
+    }
+
+    /// End of input (offline runs): closes every window.
+    pub fn finish(&mut self, out: &mut TaskOutput) {
+        let wm = self.tracker.finish();
+        self.watermark_ms = wm;
+        for p in &mut self.processors {
+            p.on_watermark(wm, &mut self.emitter);
+        }
+        self.drain(out);
+    }
+
+    /// Commit time: updates for `emit = "update"` go to `out`; returns the state changes.
+    pub fn commit(&mut self, out: &mut TaskOutput) -> Commit {
+        let mut writes = Vec::new();
+        for (plan, p) in self
+            .topology
+            .processors
+            .iter()
+            .zip(self.processors.iter_mut())
+        {
+            for (key, value) in p.flush(&mut self.emitter) {
+                writes.push((plan.store.clone(), key, value));
+            }
+        }
+        self.drain(out);
+        self.generation += 1;
+        Commit {
+            writes,
+            generation: self.generation,
+            input_offset: self.next_offset,
+            watermark_ms: self.watermark_ms,
+        }
+    }
+
+    /// Restores one state entry of `store` (before any record).
+    pub fn restore_entry(
+        &mut self,
+        store: &str,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<(), ProcessError> {
+        for (plan, p) in self
+            .topology
+            .processors
+            .iter()
+            .zip(self.processors.iter_mut())
+        {
+            if plan.store == store {
+                p.restore(key, value)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Restores the position a checkpoint recorded.
+    pub fn restore_position(
+        &mut self,
+        generation: u64,
+        input_offset: i64,
+        watermark_ms: i64,
+        now_ms: i64,
+    ) {
+        self.generation = generation;
+        self.next_offset = input_offset;
+        self.watermark_ms = watermark_ms;
+        if watermark_ms > i64::MIN {
+            self.tracker.observe(self.partition, watermark_ms, now_ms);
+        }
+        for p in &mut self.processors {
+            p.set_watermark(watermark_ms);
+        }
+    }
+}

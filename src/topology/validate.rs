@@ -1,0 +1,424 @@
+//! Validation: a topology file becomes a [`Topology`] only when every reference resolves, every name
+//! is unique, every window is well formed and every processor kind exists. All problems are reported
+//! together, each saying what to change.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::Path;
+
+use super::spec::{
+    parse_duration_ms, ProcessingGuarantee, SinkSpec, SourceSpec, TopologySpec, WindowDecl,
+};
+use crate::processor::chat_count::ChatCount;
+use crate::processor::Processor;
+use crate::window::{EmitMode, WindowSpec};
+
+/// The processor kinds chatpulse has, with whether they need a window.
+pub const PROCESSOR_KINDS: &[(&str, bool, &str)] = &[(
+    "chat_count",
+    true,
+    "messages and exact unique chatters per channel per window",
+)];
+
+/// A processor, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessorPlan {
+    /// Its name.
+    pub name: String,
+    /// Its kind.
+    pub kind: String,
+    /// Index of its source.
+    pub source: usize,
+    /// Index of its sink.
+    pub sink: usize,
+    /// Its window.
+    pub window: Option<WindowSpec>,
+    /// When it emits.
+    pub emit: EmitMode,
+    /// Its state store.
+    pub store: String,
+}
+
+impl ProcessorPlan {
+    /// A fresh instance for one task.
+    pub fn instantiate(&self) -> Box<dyn Processor> {
+        match self.kind.as_str() {
+            "chat_count" => Box::new(ChatCount::new(
+                &self.name,
+                self.sink,
+                self.window.expect("validated: chat_count has a window"),
+                self.emit,
+            )),
+            other => unreachable!("validated: unknown processor kind {other}"),
+        }
+    }
+}
+
+/// A validated topology.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Topology {
+    /// The application id.
+    pub application_id: String,
+    /// Sources.
+    pub sources: Vec<SourceSpec>,
+    /// Processors, in file order.
+    pub processors: Vec<ProcessorPlan>,
+    /// Sinks.
+    pub sinks: Vec<SinkSpec>,
+    /// Commit interval.
+    pub commit_interval_ms: i64,
+    /// Idle timeout for watermarks.
+    pub idle_timeout_ms: i64,
+    /// Delivery guarantee.
+    pub guarantee: ProcessingGuarantee,
+    /// Topic for late records.
+    pub late_topic: Option<String>,
+}
+
+impl Topology {
+    /// The distinct state stores, in processor order.
+    pub fn stores(&self) -> Vec<String> {
+        let mut seen = BTreeSet::new();
+        self.processors
+            .iter()
+            .filter(|p| seen.insert(p.store.clone()))
+            .map(|p| p.store.clone())
+            .collect()
+    }
+
+    /// The dead-letter topic.
+    pub fn dlq_topic(&self) -> String {
+        format!("{}-dlq", self.application_id)
+    }
+
+    /// Reads, parses and validates a topology file.
+    pub fn load(path: &Path) -> Result<Topology, TopologyError> {
+        let text = std::fs::read_to_string(path).map_err(|e| TopologyError {
+            problems: vec![format!("cannot read {}: {e}", path.display())],
+        })?;
+        Topology::parse(&text)
+    }
+
+    /// Parses and validates topology TOML.
+    pub fn parse(text: &str) -> Result<Topology, TopologyError> {
+        let spec: TopologySpec = toml::from_str(text).map_err(|e| TopologyError {
+            problems: vec![format!("not a valid topology file: {e}")],
+        })?;
+        validate(spec)
+    }
+
+    /// The graph as text, one line per edge, for `chatpulse topology check`.
+    pub fn describe(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "application {} ({:?})",
+            self.application_id, self.guarantee
+        );
+        for src in &self.sources {
+            let _ = writeln!(
+                s,
+                "source {} <- topic {} ({:?}, time {:?})",
+                src.name, src.topic, src.format, src.timestamp
+            );
+        }
+        for p in &self.processors {
+            let window = p
+                .window
+                .map_or("no window".to_owned(), |w| format!("{w:?}"));
+            let _ = writeln!(
+                s,
+                "processor {} [{}] <- {} ; {window}, emit {:?}, store {} (changelog {}-{}-changelog) -> {}",
+                p.name,
+                p.kind,
+                self.sources[p.source].name,
+                p.emit,
+                p.store,
+                self.application_id,
+                p.store,
+                self.sinks[p.sink].name
+            );
+        }
+        for k in &self.sinks {
+            let _ = writeln!(s, "sink {} -> topic {} ({:?})", k.name, k.topic, k.format);
+        }
+        let _ = write!(s, "dead letters -> topic {}", self.dlq_topic());
+        s
+    }
+}
+
+/// Everything wrong with a topology.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct TopologyError {
+    /// One sentence per problem.
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for TopologyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the topology has {} problem(s):", self.problems.len())?;
+        for p in &self.problems {
+            write!(f, "\n  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+fn duration(
+    problems: &mut Vec<String>,
+    what: &str,
+    text: Option<&str>,
+    default: Option<i64>,
+) -> i64 {
+    match text {
+        None => default.unwrap_or_else(|| {
+            problems.push(format!("{what} is required (for example \"60s\")"));
+            0
+        }),
+        Some(t) => parse_duration_ms(t).unwrap_or_else(|| {
+            problems.push(format!(
+                "{what} {t:?} is not a duration: use a number and ms, s, m, h or d"
+            ));
+            0
+        }),
+    }
+}
+
+fn window(problems: &mut Vec<String>, owner: &str, w: &WindowDecl) -> Option<WindowSpec> {
+    let before = problems.len();
+    let grace_ms = duration(
+        problems,
+        &format!("{owner}: window grace"),
+        w.grace.as_deref(),
+        Some(0),
+    );
+    let spec = match w.kind.as_str() {
+        "tumbling" => WindowSpec::Tumbling {
+            size_ms: duration(
+                problems,
+                &format!("{owner}: window size"),
+                w.size.as_deref(),
+                None,
+            ),
+            grace_ms,
+        },
+        "hopping" => WindowSpec::Hopping {
+            size_ms: duration(
+                problems,
+                &format!("{owner}: window size"),
+                w.size.as_deref(),
+                None,
+            ),
+            advance_ms: duration(
+                problems,
+                &format!("{owner}: window advance"),
+                w.advance.as_deref(),
+                None,
+            ),
+            grace_ms,
+        },
+        "sliding" => WindowSpec::Sliding {
+            difference_ms: duration(
+                problems,
+                &format!("{owner}: window difference"),
+                w.difference.as_deref(),
+                None,
+            ),
+            grace_ms,
+        },
+        other => {
+            problems.push(format!(
+                "{owner}: window kind {other:?} is unknown: use tumbling, hopping or sliding"
+            ));
+            return None;
+        }
+    };
+    for p in spec.validate() {
+        problems.push(format!("{owner}: {p}"));
+    }
+    (problems.len() == before).then_some(spec)
+}
+
+/// Checks a parsed topology file.
+pub fn validate(spec: TopologySpec) -> Result<Topology, TopologyError> {
+    let mut problems = Vec::new();
+    if spec.application_id.is_empty()
+        || !spec
+            .application_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    {
+        problems.push(format!(
+            "application_id {:?} must be non-empty and use only letters, digits, '.', '_' and '-' (it names topics)",
+            spec.application_id
+        ));
+    }
+    let mut names = BTreeSet::new();
+    for n in spec
+        .sources
+        .iter()
+        .map(|s| &s.name)
+        .chain(spec.processors.iter().map(|p| &p.name))
+        .chain(spec.sinks.iter().map(|s| &s.name))
+    {
+        if !names.insert(n.clone()) {
+            problems.push(format!(
+                "the name {n:?} is used twice: sources, processors and sinks need distinct names"
+            ));
+        }
+    }
+    if spec.sources.is_empty() {
+        problems.push("no [[source]]: a topology reads at least one topic".to_owned());
+    }
+    if spec.processors.is_empty() {
+        problems.push("no [[processor]]: a topology computes something".to_owned());
+    }
+    let mut processors = Vec::new();
+    for p in &spec.processors {
+        let owner = format!("processor {:?}", p.name);
+        let source = spec.sources.iter().position(|s| s.name == p.source);
+        if source.is_none() {
+            problems.push(format!(
+                "{owner} reads source {:?}, which no [[source]] declares",
+                p.source
+            ));
+        }
+        let sink = spec.sinks.iter().position(|s| s.name == p.sink);
+        if sink.is_none() {
+            problems.push(format!(
+                "{owner} writes to sink {:?}, which no [[sink]] declares",
+                p.sink
+            ));
+        }
+        let kind = PROCESSOR_KINDS.iter().find(|(k, _, _)| *k == p.kind);
+        let window = match (kind, &p.window) {
+            (None, _) => {
+                let known: Vec<_> = PROCESSOR_KINDS.iter().map(|(k, _, _)| *k).collect();
+                problems.push(format!(
+                    "{owner} has unknown kind {:?}: use one of {}",
+                    p.kind,
+                    known.join(", ")
+                ));
+                None
+            }
+            (Some((_, true, _)), None) => {
+                problems.push(format!(
+                    "{owner} of kind {} needs a window = {{ kind = ..., size = ... }}",
+                    p.kind
+                ));
+                None
+            }
+            (Some(_), Some(w)) => window(&mut problems, &owner, w),
+            (Some(_), None) => None,
+        };
+        if let (Some(source), Some(sink)) = (source, sink) {
+            processors.push(ProcessorPlan {
+                name: p.name.clone(),
+                kind: p.kind.clone(),
+                source,
+                sink,
+                window,
+                emit: p.emit,
+                store: p.store_name().to_owned(),
+            });
+        }
+    }
+    let settings = &spec.settings;
+    let commit_interval_ms = duration(
+        &mut problems,
+        "settings.commit_interval",
+        Some(&settings.commit_interval),
+        None,
+    );
+    let idle_timeout_ms = duration(
+        &mut problems,
+        "settings.idle_timeout",
+        Some(&settings.idle_timeout),
+        None,
+    );
+    if commit_interval_ms <= 0 && problems.is_empty() {
+        problems.push("settings.commit_interval must be positive".to_owned());
+    }
+    if !problems.is_empty() {
+        return Err(TopologyError { problems });
+    }
+    Ok(Topology {
+        application_id: spec.application_id,
+        sources: spec.sources,
+        processors,
+        sinks: spec.sinks,
+        commit_interval_ms,
+        idle_timeout_ms,
+        guarantee: settings.processing_guarantee,
+        late_topic: settings.late_topic.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+application_id = "engagement"
+
+[[source]]
+name = "chat"
+topic = "twitch.chat.raw"
+
+[[processor]]
+name = "per-minute"
+kind = "chat_count"
+source = "chat"
+sink = "out"
+window = { kind = "tumbling", size = "1m", grace = "5s" }
+
+[[sink]]
+name = "out"
+topic = "twitch.engagement.minute"
+"#;
+
+    #[test]
+    fn a_good_topology_validates() {
+        let t = Topology::parse(GOOD).unwrap();
+        assert_eq!(t.stores(), vec!["per-minute".to_owned()]);
+        assert_eq!(
+            t.processors[0].window,
+            Some(WindowSpec::Tumbling {
+                size_ms: 60_000,
+                grace_ms: 5_000
+            })
+        );
+        assert_eq!(t.dlq_topic(), "engagement-dlq");
+        assert!(t
+            .describe()
+            .contains("changelog engagement-per-minute-changelog"));
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let bad = GOOD
+            .replace("source = \"chat\"", "source = \"nope\"")
+            .replace(
+                "kind = \"tumbling\", size = \"1m\"",
+                "kind = \"hopping\", size = \"1m\", advance = \"7s\"",
+            )
+            .replace(
+                "application_id = \"engagement\"",
+                "application_id = \"bad id\"",
+            );
+        let err = Topology::parse(&bad).unwrap_err();
+        let text = err.to_string();
+        assert_eq!(err.problems.len(), 3, "{text}");
+        assert!(text.contains("source \"nope\""), "{text}");
+        assert!(text.contains("multiple of advance"), "{text}");
+        assert!(text.contains("application_id"), "{text}");
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let err = Topology::parse(&GOOD.replace("topic = \"twitch.chat.raw\"", "topik = \"x\""))
+            .unwrap_err();
+        assert!(err.to_string().contains("topik"), "{err}");
+    }
+}

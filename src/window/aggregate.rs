@@ -1,0 +1,21 @@
+//! The generic aggregate interface of windows: `init`, `add`, `merge`, `finish` (as in Arroyo and
+//! Flink). `merge` lets hopping windows combine panes and sliding windows combine buckets.
+
+/// An aggregation over the records of a window.
+pub trait Aggregate {
+    /// What one record contributes (borrowed from the record).
+    type Input: ?Sized;
+    /// The running state; persisted in the store, so it must serialize.
+    type Acc: Clone + PartialEq + std::fmt::Debug + serde::Serialize + serde::de::DeserializeOwned;
+    /// The result of a window.
+    type Output: Clone + PartialEq + std::fmt::Debug;
+
+    /// An empty accumulator.
+    fn init(&self) -> Self::Acc;
+    /// Adds one record.
+    fn add(&self, acc: &mut Self::Acc, input: &Self::Input);
+    /// Adds everything `other` holds into `into`.
+    fn merge(&self, into: &mut Self::Acc, other: &Self::Acc);
+    /// The window's result.
+    fn finish(&self, acc: &Self::Acc) -> Self::Output;
+}

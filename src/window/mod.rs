@@ -1,0 +1,89 @@
+//! Event-time windows, pure: tumbling, hopping and record-driven sliding windows over any
+//! [`Aggregate`], closed by the watermark at `end + grace`. Open windows live in memory; the state
+//! layer persists them through [`WindowState`] snapshots, so these types know nothing of RocksDB.
+
+pub mod aggregate;
+pub mod hopping;
+pub mod sliding;
+pub mod spec;
+pub mod tumbling;
+
+pub use aggregate::Aggregate;
+pub use spec::{EmitMode, WindowSpec};
+
+use serde::{Deserialize, Serialize};
+
+/// A window's bounds in epoch milliseconds: `[start_ms, end_ms)` for tumbling and hopping windows;
+/// sliding windows include both ends (`[end - difference, end]`) and say so with `end_inclusive`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Window {
+    /// First millisecond of the window.
+    pub start_ms: i64,
+    /// End of the window (exclusive unless the window is sliding).
+    pub end_ms: i64,
+}
+
+/// One window result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowResult<O> {
+    /// The key (a channel).
+    pub key: String,
+    /// The window's bounds.
+    pub window: Window,
+    /// The aggregate's output.
+    pub value: O,
+    /// True when the window has closed and this is its last result.
+    pub is_final: bool,
+}
+
+/// What happened to a record offered to a window operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Added to at least one open window.
+    Accepted,
+    /// Every window it belongs to has closed (its time is before watermark - grace): not added.
+    Late,
+}
+
+/// The persistable state of one open window (or sliding-window bucket) of one key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowState<A> {
+    /// The key.
+    pub key: String,
+    /// Start of the window (tumbling, hopping pane) or the bucket's timestamp (sliding).
+    pub start_ms: i64,
+    /// The accumulator.
+    pub acc: A,
+}
+
+/// The interface every window kind offers to processors.
+pub trait WindowOperator<A: Aggregate> {
+    /// Offers one record of `key` at event time `ts_ms`.
+    fn add(&mut self, key: &str, ts_ms: i64, input: &A::Input) -> Admission;
+
+    /// Moves the watermark to `watermark_ms` (never backwards) and appends the final result of every
+    /// window whose `end + grace <= watermark` to `out`, forgetting those windows.
+    fn advance(&mut self, watermark_ms: i64, out: &mut Vec<WindowResult<A::Output>>);
+
+    /// Appends the current (not final) result of every window changed since the last call, for
+    /// `emit = "update"`; clears the changed marks.
+    fn updates(&mut self, out: &mut Vec<WindowResult<A::Output>>);
+
+    /// The state changed since the last call: upserts for open windows that changed and deletes
+    /// (`None`) for windows closed or expired since; clears the marks. Used to flush the write-back
+    /// cache to the store and changelog at commit.
+    fn take_dirty(&mut self) -> Vec<(String, i64, Option<A::Acc>)>;
+
+    /// Restores one persisted entry (at start-up or after a rebalance), before any `add`.
+    fn restore(&mut self, state: WindowState<A::Acc>);
+
+    /// Sets the watermark without emitting anything: after [`WindowOperator::restore`], windows that
+    /// closed before the crash were already emitted.
+    fn set_watermark(&mut self, watermark_ms: i64);
+
+    /// The current watermark (`i64::MIN` before any).
+    fn watermark(&self) -> i64;
+
+    /// Number of open windows (or buckets) held in memory.
+    fn open_windows(&self) -> usize;
+}

@@ -1,0 +1,70 @@
+//! Shared helpers for broker tests: where the broker is, unique names, topic creation, test data.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use chatpulse::kafka::KafkaSettings;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+
+/// The test broker's address; panics with instructions when the suite was not started by `scripts/test`.
+pub fn brokers() -> String {
+    std::env::var("CHATPULSE_TEST_BROKERS").unwrap_or_else(|_| {
+        panic!("CHATPULSE_TEST_BROKERS is not set: run the tests with `bash scripts/test`, which starts the tansu broker")
+    })
+}
+
+/// Settings for the test broker.
+pub fn settings() -> KafkaSettings {
+    KafkaSettings::new(brokers())
+}
+
+/// A name no other test (or earlier run against the same broker) uses.
+pub fn unique(prefix: &str) -> String {
+    static SEQ: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "{prefix}-{}-{nanos}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Creates `topic` with `partitions` partitions and fails the test if the broker refuses.
+pub async fn create_topic(topic: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> =
+        settings().admin_config().create().expect("admin client");
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1))
+        .set("retention.ms", "604800000")
+        .set("retention.bytes", "-1");
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let results = admin
+        .create_topics([&new], &opts)
+        .await
+        .expect("CreateTopics request");
+    for r in results {
+        r.unwrap_or_else(|(t, e)| panic!("creating topic {t}: {e}"));
+    }
+}
+
+/// A file of the repository.
+pub fn repo_file(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+/// The folder of the real Twitch chat data sets (`CHATPULSE_DATA_DIR`, else `../shared/data/twitch-chat`).
+pub fn data_dir() -> PathBuf {
+    let dir = std::env::var_os("CHATPULSE_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_file("../shared/data/twitch-chat"));
+    assert!(
+        dir.is_dir(),
+        "real chat data not found at {}: set CHATPULSE_DATA_DIR",
+        dir.display()
+    );
+    dir
+}

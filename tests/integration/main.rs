@@ -1,0 +1,6 @@
+//! Tests against real parts: the tansu broker over TCP (address in `CHATPULSE_TEST_BROKERS`, which
+//! `scripts/test` sets) and RocksDB on disk. Each test uses its own topics and consumer groups.
+
+mod chat_roundtrip;
+mod harness;
+mod store;
