@@ -19,7 +19,9 @@
 #![deny(missing_docs)]
 
 pub mod chat;
+pub mod detect;
 pub mod processor;
+pub mod score;
 pub mod time;
 pub mod topology;
 pub mod window;

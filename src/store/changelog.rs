@@ -334,7 +334,7 @@ mod tests {
         r
     }
 
-    fn writes(restored: &Restored) -> Vec<(&str, Option<&str>)> {
+    fn pairs(restored: &Restored) -> Vec<(&str, Option<&str>)> {
         restored
             .writes
             .iter()
@@ -429,7 +429,7 @@ mod tests {
                 .unwrap();
         }
         let restored = r.apply_up_to_last_marker();
-        assert_eq!(writes(&restored), vec![("a", Some("1")), ("b", Some("2"))]);
+        assert_eq!(pairs(&restored), vec![("a", Some("1")), ("b", Some("2"))]);
         assert_eq!(restored.marker, Some(marker(1)));
         assert_eq!(restored.marker_offset, Some(2));
     }
@@ -445,7 +445,7 @@ mod tests {
             ("#2", None),
         ]);
         let restored = r.apply_up_to_last_marker();
-        assert_eq!(writes(&restored), vec![("a", Some("3")), ("b", Some("1"))]);
+        assert_eq!(pairs(&restored), vec![("a", Some("3")), ("b", Some("1"))]);
         assert_eq!(restored.marker, Some(marker(2)));
         assert_eq!(restored.marker_offset, Some(5));
         assert_eq!(restored.ignored_records, 0);
@@ -461,10 +461,10 @@ mod tests {
             ("#2", None),
         ]);
         let restored = r.apply_up_to_last_marker();
-        assert_eq!(writes(&restored), vec![("a", None), ("b", Some("1"))]);
+        assert_eq!(pairs(&restored), vec![("a", None), ("b", Some("1"))]);
         // A tombstone then a new value is the new value.
         let r = restorer(&[("a", None), ("a", Some("9")), ("#1", None)]);
-        assert_eq!(writes(&r.apply_up_to_last_marker()), vec![("a", Some("9"))]);
+        assert_eq!(pairs(&r.apply_up_to_last_marker()), vec![("a", Some("9"))]);
     }
 
     #[test]
@@ -477,7 +477,7 @@ mod tests {
             ("c", None),
         ]);
         let restored = r.apply_up_to_last_marker();
-        assert_eq!(writes(&restored), vec![("a", Some("1"))]);
+        assert_eq!(pairs(&restored), vec![("a", Some("1"))]);
         assert_eq!(restored.marker, Some(marker(1)));
         assert_eq!(restored.marker_offset, Some(1));
         assert_eq!(restored.ignored_records, 3);
@@ -522,13 +522,13 @@ mod tests {
             ("c", Some("x")),
         ];
         let restored = restorer(&records).apply_up_to_generation(2).unwrap();
-        assert_eq!(writes(&restored), vec![("a", Some("2")), ("b", Some("2"))]);
+        assert_eq!(pairs(&restored), vec![("a", Some("2")), ("b", Some("2"))]);
         assert_eq!(restored.marker, Some(marker(2)));
         assert_eq!(restored.marker_offset, Some(4));
         assert_eq!(restored.ignored_records, 2);
 
         let restored = restorer(&records).apply_up_to_generation(1).unwrap();
-        assert_eq!(writes(&restored), vec![("a", Some("1"))]);
+        assert_eq!(pairs(&restored), vec![("a", Some("1"))]);
         assert_eq!(restored.ignored_records, 5);
 
         let restored = restorer(&records).apply_up_to_generation(3).unwrap();
@@ -556,11 +556,11 @@ mod tests {
             .min(spikes.last_marker().unwrap().generation);
         assert_eq!(common, 1);
         assert_eq!(
-            writes(&counts.apply_up_to_generation(common).unwrap()),
+            pairs(&counts.apply_up_to_generation(common).unwrap()),
             vec![("a", Some("1"))]
         );
         assert_eq!(
-            writes(&spikes.apply_up_to_generation(common).unwrap()),
+            pairs(&spikes.apply_up_to_generation(common).unwrap()),
             vec![("s", Some("1"))]
         );
     }
@@ -612,16 +612,16 @@ mod tests {
         assert_eq!(make().generations(), vec![2, 3, 4]);
         assert!(make().apply_up_to_generation(1).is_err());
         let at2 = make().apply_up_to_generation(2).unwrap();
-        assert_eq!(writes(&at2), vec![("a", Some("1")), ("b", Some("2"))]);
+        assert_eq!(pairs(&at2), vec![("a", Some("1")), ("b", Some("2"))]);
         assert_eq!(
             (at2.marker, at2.marker_offset, at2.ignored_records),
             (Some(marker(2)), Some(3), 3)
         );
         let at3 = make().apply_up_to_generation(3).unwrap();
-        assert_eq!(writes(&at3), vec![("a", Some("3")), ("b", Some("2"))]);
+        assert_eq!(pairs(&at3), vec![("a", Some("3")), ("b", Some("2"))]);
         let last = make().apply_up_to_last_marker();
         assert_eq!(
-            writes(&last),
+            pairs(&last),
             vec![("a", Some("3")), ("b", Some("2")), ("c", Some("4"))]
         );
         assert_eq!((last.marker, last.ignored_records), (Some(marker(4)), 1));

@@ -1,0 +1,13 @@
+//! Analytics over chat, pure (no I/O, no clock): engagement per window ([`engagement`]), chat
+//! sentiment from the shipped lexicon ([`sentiment`]), subscriptions and their trend ([`subs`]) and
+//! ad-slot recommendations ([`ad_slot`]).
+
+pub mod ad_slot;
+pub mod engagement;
+pub mod sentiment;
+pub mod subs;
+
+pub use ad_slot::{AdSlot, AdSlotConfig, AdSlotRecommender, AudienceMinute};
+pub use engagement::{Engagement, EngagementInput, EngagementMetrics};
+pub use sentiment::Lexicon;
+pub use subs::{SubKind, SubTrend, SubscriptionEvent};

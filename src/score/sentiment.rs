@@ -1,0 +1,269 @@
+//! Chat sentiment from a hand-curated lexicon of Twitch emotes and words (`data/lexicon/sentiment.tsv`,
+//! built into the binary). A message scores the mean of its matched tokens, from -1 to 1; a message
+//! with no match is not scored. The lexicon also names the known emotes and the hype emotes.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+/// The lexicon shipped with chatpulse (see `data/lexicon/README.md`).
+const BUILTIN: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/data/lexicon/sentiment.tsv"
+));
+
+/// What a lexicon entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// An emote, matched case-sensitively.
+    Emote,
+    /// An emote that signals hype (`PogChamp`, `Pog`, `KomodoHype`...), matched case-sensitively.
+    Hype,
+    /// A word, matched on the lower-cased token.
+    Word,
+}
+
+/// One lexicon entry.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Entry {
+    /// Its score, -1 (very negative) to 1 (very positive).
+    pub score: f32,
+    /// What it is.
+    pub kind: EntryKind,
+}
+
+/// The sentiment of one message.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MessageSentiment {
+    /// The mean score of the matched tokens, -1 to 1.
+    pub score: f32,
+    /// How many tokens matched.
+    pub matched: u32,
+}
+
+/// A line of the lexicon file that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("lexicon line {line}: {reason}; each line must be `term<TAB>score<TAB>kind` with a score in -1..1 and kind emote, hype or word")]
+pub struct LexiconError {
+    /// The line number (1-based).
+    pub line: usize,
+    /// What was wrong.
+    pub reason: String,
+}
+
+/// Emotes (case-sensitive) and words (lower case) with their scores.
+#[derive(Debug, Clone, Default)]
+pub struct Lexicon {
+    emotes: HashMap<String, Entry>,
+    words: HashMap<String, f32>,
+}
+
+impl Lexicon {
+    /// The lexicon built into chatpulse, parsed once.
+    pub fn builtin() -> &'static Lexicon {
+        static LEXICON: OnceLock<Lexicon> = OnceLock::new();
+        LEXICON.get_or_init(|| {
+            Lexicon::parse(BUILTIN).expect("the built-in lexicon is checked by unit tests")
+        })
+    }
+
+    /// Reads a lexicon in the `term<TAB>score<TAB>kind` format; `#` starts a comment line.
+    pub fn parse(text: &str) -> Result<Lexicon, LexiconError> {
+        let mut lexicon = Lexicon::default();
+        for (i, raw) in text.lines().enumerate() {
+            let line = i + 1;
+            if raw.trim().is_empty() || raw.starts_with('#') {
+                continue;
+            }
+            let err = |reason: String| LexiconError { line, reason };
+            let mut cols = raw.split('\t');
+            let (Some(term), Some(score), Some(kind), None) =
+                (cols.next(), cols.next(), cols.next(), cols.next())
+            else {
+                return Err(err(format!("expected 3 tab-separated columns in {raw:?}")));
+            };
+            if term.is_empty() || term.chars().any(char::is_whitespace) {
+                return Err(err(format!("the term {term:?} is empty or has spaces")));
+            }
+            let score: f32 = score
+                .parse()
+                .map_err(|_| err(format!("the score {score:?} is not a number")))?;
+            if !(-1.0..=1.0).contains(&score) {
+                return Err(err(format!("the score {score} is outside -1..1")));
+            }
+            let kind = match kind {
+                "emote" => EntryKind::Emote,
+                "hype" => EntryKind::Hype,
+                "word" => EntryKind::Word,
+                other => return Err(err(format!("unknown kind {other:?}"))),
+            };
+            let duplicate = if kind == EntryKind::Word {
+                if term.to_lowercase() != term {
+                    return Err(err(format!(
+                        "the word {term:?} must be written in lower case"
+                    )));
+                }
+                lexicon.words.insert(term.to_owned(), score).is_some()
+            } else {
+                lexicon
+                    .emotes
+                    .insert(term.to_owned(), Entry { score, kind })
+                    .is_some()
+            };
+            if duplicate {
+                return Err(err(format!("{term:?} is listed twice")));
+            }
+        }
+        Ok(lexicon)
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.emotes.len() + self.words.len()
+    }
+
+    /// True when the lexicon has no entry.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The emote entry named exactly `token`.
+    pub fn emote(&self, token: &str) -> Option<Entry> {
+        self.emotes.get(token).copied()
+    }
+
+    /// True when `token` is a known emote (exact case).
+    pub fn is_known_emote(&self, token: &str) -> bool {
+        self.emotes.contains_key(token)
+    }
+
+    /// True when `token` is a hype emote (exact case).
+    pub fn is_hype_emote(&self, token: &str) -> bool {
+        self.emote(token).is_some_and(|e| e.kind == EntryKind::Hype)
+    }
+
+    /// The score of one whitespace-separated token: an emote by its exact text, else a word by its
+    /// lower-cased text without surrounding punctuation.
+    pub fn token_score(&self, token: &str) -> Option<f32> {
+        if let Some(e) = self.emotes.get(token) {
+            return Some(e.score);
+        }
+        let trimmed = trim_punctuation(token);
+        if trimmed.is_empty() {
+            return None;
+        }
+        if trimmed.len() != token.len() {
+            if let Some(e) = self.emotes.get(trimmed) {
+                return Some(e.score);
+            }
+        }
+        self.words.get(lower(trimmed).as_ref()).copied()
+    }
+
+    /// The sentiment of a message: the mean score of its matched tokens; `None` when none matched.
+    pub fn score(&self, text: &str) -> Option<MessageSentiment> {
+        let (mut sum, mut matched) = (0.0f64, 0u32);
+        for token in text.split_whitespace() {
+            if let Some(s) = self.token_score(token) {
+                sum += f64::from(s);
+                matched += 1;
+            }
+        }
+        (matched > 0).then(|| MessageSentiment {
+            score: (sum / f64::from(matched)) as f32,
+            matched,
+        })
+    }
+}
+
+/// `token` without leading and trailing ASCII punctuation (`"gg!!"` -> `"gg"`).
+pub fn trim_punctuation(token: &str) -> &str {
+    token.trim_matches(|c: char| c.is_ascii_punctuation())
+}
+
+/// `text` in lower case, borrowed when it already is.
+pub fn lower(text: &str) -> Cow<'_, str> {
+    if text.bytes().any(|b| b.is_ascii_uppercase()) || !text.is_ascii() {
+        Cow::Owned(text.to_lowercase())
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_lexicon_loads_with_hundreds_of_entries_in_range() {
+        let lex = Lexicon::builtin();
+        assert!(lex.len() >= 300, "{} entries", lex.len());
+        for (term, score) in [
+            ("PogChamp", 0.8),
+            ("LUL", 0.4),
+            ("KEKW", 0.4),
+            ("BibleThump", -0.4),
+            ("NotLikeThis", -0.5),
+            ("ResidentSleeper", -0.5),
+            ("WutFace", -0.3),
+            ("monkaS", -0.3),
+            ("Pog", 0.7),
+            ("PogU", 0.7),
+            ("EZ", 0.2),
+        ] {
+            assert_eq!(lex.emote(term).map(|e| e.score), Some(score), "{term}");
+        }
+        assert!(lex.is_hype_emote("PogChamp") && !lex.is_hype_emote("KEKW"));
+        assert_eq!(lex.token_score("gg"), Some(0.6));
+        assert!(lex.token_score("love").unwrap() > 0.5);
+        assert!(lex.token_score("hate").unwrap() < -0.5);
+        assert!(lex.token_score("trash").unwrap() < -0.5);
+    }
+
+    #[test]
+    fn emotes_are_case_sensitive_and_words_are_not() {
+        let lex = Lexicon::parse("LUL\t0.4\temote\nlol\t0.3\tword\nhype\t0.7\tword\n").unwrap();
+        assert_eq!(lex.token_score("LUL"), Some(0.4));
+        assert_eq!(lex.token_score("lUl"), None);
+        assert_eq!(lex.token_score("LOL"), Some(0.3));
+        assert_eq!(lex.token_score("Hype!!!"), Some(0.7));
+        assert_eq!(lex.token_score("!!!"), None);
+    }
+
+    #[test]
+    fn message_score_is_the_mean_of_matched_tokens() {
+        let lex = Lexicon::parse("PogChamp\t0.8\thype\nBibleThump\t-0.4\temote\ngood\t0.5\tword\n")
+            .unwrap();
+        let s = lex.score("PogChamp that was good BibleThump").unwrap();
+        assert_eq!(s.matched, 3);
+        assert!(
+            (s.score - (0.8 + 0.5 - 0.4) / 3.0).abs() < 1e-6,
+            "{}",
+            s.score
+        );
+        assert_eq!(lex.score("nothing here matches"), None);
+        assert_eq!(lex.score(""), None);
+    }
+
+    #[test]
+    fn bad_lines_are_reported_with_their_number() {
+        let cases = [
+            ("x\t2\tword\n", "outside"),
+            ("x\tabc\tword\n", "not a number"),
+            ("x\t0.1\n", "3 tab-separated"),
+            ("X\t0.1\tword\n", "lower case"),
+            ("x\t0.1\tsmiley\n", "unknown kind"),
+            ("# c\nx\t0.1\tword\nx\t0.2\tword\n", "twice"),
+        ];
+        for (text, reason) in cases {
+            let e = Lexicon::parse(text).unwrap_err();
+            assert!(e.reason.contains(reason), "{text:?}: {e}");
+        }
+        assert_eq!(
+            Lexicon::parse("# c\nx\t0.1\tword\nx\t0.2\tword\n")
+                .unwrap_err()
+                .line,
+            3
+        );
+    }
+}
