@@ -167,7 +167,12 @@ fn run(format: Format, options: ImportOptions, input: Box<dyn BufRead>, keep: bo
             }
         };
         r.summary.event(&event);
-        match event.ts_ms {
+        // The data sets' first/last times are those of chat events; protocol lines (welcome
+        // numerics, JOIN) carry the logger's time too but are not part of the time series.
+        match event
+            .ts_ms
+            .filter(|_| !matches!(event.kind, EventKind::Other { .. }))
+        {
             Some(t) => {
                 if r.last_ts.is_some_and(|last| t < last) {
                     r.ts_decreases += 1;

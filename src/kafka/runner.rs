@@ -10,10 +10,12 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::KafkaResult;
 use rdkafka::message::{BorrowedMessage, Header, OwnedHeaders};
-use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::producer::{
+    BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext, PurgeConfig,
+};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Message};
@@ -374,6 +376,14 @@ impl Engine {
     /// Exactly-once recovery: aborts the open transaction, rebuilds every task from the local state
     /// (which holds only committed flushes) and seeks the input back to where that state ends.
     fn rewind(&mut self, consumer: &BaseConsumer<RebalanceContext>) -> Result<(), KafkaError> {
+        // The aborted transaction's records are discarded; their delivery reports must be served
+        // before the abort can complete.
+        self.producer
+            .purge(PurgeConfig::default().queue().inflight());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.producer.in_flight_count() > 0 && Instant::now() < deadline {
+            self.producer.poll(Duration::from_millis(50));
+        }
         self.producer.abort_transaction(Duration::from_secs(30))?;
         {
             let mut log = self.deliveries.lock().expect("delivery log");
@@ -572,7 +582,12 @@ pub fn run(
             name: changelog_topic(&topology.application_id, s),
             partitions,
             replication_factor: rf,
-            configs: vec![("cleanup.policy", "compact".to_owned())],
+            // Compaction keeps the newest record per key; the lag keeps a restart's worth of
+            // history so a key's value as of the last complete flush survives an unfinished one.
+            configs: vec![
+                ("cleanup.policy", "compact".to_owned()),
+                ("min.compaction.lag.ms", "3600000".to_owned()),
+            ],
         })
         .collect();
     let mut others: Vec<String> = topology.sinks.iter().map(|s| s.topic.clone()).collect();
@@ -589,15 +604,23 @@ pub fn run(
         .build()
         .expect("tokio runtime");
     runtime.block_on(ensure_topics(&options.kafka, &plans))?;
+    tracing::info!(topic = %input_topic, partitions, "topics ready");
 
     let deliveries = Arc::new(Mutex::new(DeliveryLog::default()));
     let mut producer_config = options.kafka.producer_config();
     let eos = topology.guarantee == ProcessingGuarantee::ExactlyOnceV2;
     if eos {
-        producer_config.set(
-            "transactional.id",
-            format!("{}-{}", topology.application_id, options.instance_id),
-        );
+        producer_config
+            .set(
+                "transactional.id",
+                format!("{}-{}", topology.application_id, options.instance_id),
+            )
+            // librdkafka requires message.timeout.ms <= transaction.timeout.ms.
+            .set("transaction.timeout.ms", "60000")
+            .set("message.timeout.ms", "60000");
+        for (k, v) in &options.kafka.librdkafka_options {
+            producer_config.set(k, v);
+        }
     }
     let producer: BaseProducer<EngineProducerContext> =
         producer_config.create_with_context(EngineProducerContext {
@@ -606,6 +629,7 @@ pub fn run(
     if eos {
         producer.init_transactions(Duration::from_secs(30))?;
         producer.begin_transaction()?;
+        tracing::info!("transactional producer ready");
     }
     let engine = Engine {
         dlq_topic: topology.dlq_topic(),
@@ -634,6 +658,7 @@ pub fn run(
             engine: shared.clone(),
         })?;
     consumer.subscribe(&[&input_topic])?;
+    tracing::info!(group = %topology.application_id, "subscribed; waiting for partitions");
 
     let commit_every = Duration::from_millis(topology.commit_interval_ms as u64);
     let mut last_commit = Instant::now();

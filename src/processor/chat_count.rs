@@ -70,12 +70,9 @@ impl Aggregate for CountChatters {
 }
 
 /// Builds the window operator a spec asks for.
-pub fn window_operator<A: Aggregate + 'static>(
-    aggregate: A,
-    spec: WindowSpec,
-) -> Box<dyn WindowOperator<A> + Send>
+pub fn window_operator<A>(aggregate: A, spec: WindowSpec) -> Box<dyn WindowOperator<A> + Send>
 where
-    A: Send,
+    A: Aggregate + Send + 'static,
     A::Acc: Send,
 {
     match spec {

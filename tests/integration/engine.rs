@@ -16,23 +16,34 @@ use rdkafka::Message;
 use serde_json::Value;
 
 use crate::engine_support::{end_markers, minutes, offline_minutes, produce, real_lines, topology};
-use crate::harness::{create_topic, settings, unique};
+use crate::harness::{create_topic, is_unknown_topic, reader, settings, unique};
 
 /// Reads `topic` from the start until `expected` records arrived (bounded by `timeout`).
-fn read_topic(topic: &str, expected: usize, timeout: Duration) -> Vec<rdkafka::message::OwnedMessage> {
-    let consumer: BaseConsumer = settings().consumer_config(&unique("reader")).create().unwrap();
-    consumer.subscribe(&[topic]).unwrap();
+fn read_topic(
+    topic: &str,
+    expected: usize,
+    timeout: Duration,
+) -> Vec<rdkafka::message::OwnedMessage> {
+    let consumer = reader(topic);
     let deadline = std::time::Instant::now() + timeout;
     let mut got = Vec::new();
     while got.len() < expected && std::time::Instant::now() < deadline {
-        if let Some(msg) = consumer.poll(Duration::from_millis(200)) {
-            got.push(msg.expect("consume").detach());
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(msg)) => got.push(msg.detach()),
+            // The run creates its output topics; until then the reader sees them as unknown.
+            Some(Err(e)) if is_unknown_topic(&e) => {}
+            Some(Err(e)) => panic!("consume {topic}: {e}"),
+            None => {}
         }
     }
     got
 }
 
-fn start(topology: Topology, state: &std::path::Path) -> (Arc<RunControl>, std::thread::JoinHandle<RunStats>) {
+fn start(
+    topology: Topology,
+    state: &std::path::Path,
+) -> (Arc<RunControl>, std::thread::JoinHandle<RunStats>) {
+    crate::harness::init_logs();
     let control = RunControl::new();
     let stores = topology.stores();
     let refs: Vec<&str> = stores.iter().map(String::as_str).collect();
@@ -44,7 +55,8 @@ fn start(topology: Topology, state: &std::path::Path) -> (Arc<RunControl>, std::
         replication_factor: 1,
     };
     let shared = control.clone();
-    let handle = std::thread::spawn(move || run(topology, options, Box::new(backend), shared).expect("run"));
+    let handle =
+        std::thread::spawn(move || run(topology, options, Box::new(backend), shared).expect("run"));
     (control, handle)
 }
 
@@ -57,7 +69,11 @@ async fn kafka_run_equals_offline_run_on_real_chat() {
     let markers = end_markers(&lines, 4);
     let topology = topology(&app, &input, &output);
     let expected = offline_minutes(&topology, &lines, &markers);
-    assert!(expected.len() > 50, "the slice spans many channel-minutes: {}", expected.len());
+    assert!(
+        expected.len() > 50,
+        "the slice spans many channel-minutes: {}",
+        expected.len()
+    );
 
     produce(&input, &lines, &markers).await;
     let state = tempfile::tempdir().unwrap();
@@ -66,9 +82,20 @@ async fn kafka_run_equals_offline_run_on_real_chat() {
     shutdown.stop();
     let stats = handle.join().unwrap();
 
-    let values: Vec<Value> = got.iter().map(|m| serde_json::from_slice(m.payload().unwrap()).unwrap()).collect();
-    assert_eq!(minutes(&values), expected, "Kafka and offline results differ");
-    assert_eq!(stats.processed as usize, lines.len() + markers.len());
+    let values: Vec<Value> = got
+        .iter()
+        .map(|m| serde_json::from_slice(m.payload().unwrap()).unwrap())
+        .collect();
+    assert_eq!(
+        stats.processed as usize,
+        lines.len() + markers.len(),
+        "{stats:?}"
+    );
+    assert_eq!(
+        minutes(&values),
+        expected,
+        "Kafka and offline results differ; {stats:?}"
+    );
     assert_eq!(stats.dead_letters, 0);
     assert!(stats.commits > 0);
 }
@@ -89,7 +116,10 @@ async fn restart_with_state_dir_restores_only_the_changelog_tail() {
     shutdown.stop();
     let run1 = handle.join().unwrap();
     assert_eq!(run1.processed as usize, first.len());
-    assert_eq!(run1.restored_records, 0, "nothing to restore on a first start");
+    assert_eq!(
+        run1.restored_records, 0,
+        "nothing to restore on a first start"
+    );
 
     // Restart with the same state dir: the local checkpoint already holds everything.
     let markers = end_markers(&lines, 2);
@@ -99,9 +129,19 @@ async fn restart_with_state_dir_restores_only_the_changelog_tail() {
     let got = read_topic(&output, expected.len(), Duration::from_secs(120));
     shutdown.stop();
     let run2 = handle.join().unwrap();
-    assert_eq!(run2.restored_records, 0, "a kept state dir restores only the (empty) tail");
-    assert_eq!(run2.processed as usize, second.len() + markers.len(), "resumes after the committed input");
-    let values: Vec<Value> = got.iter().map(|m| serde_json::from_slice(m.payload().unwrap()).unwrap()).collect();
+    assert_eq!(
+        run2.restored_records, 0,
+        "a kept state dir restores only the (empty) tail"
+    );
+    assert_eq!(
+        run2.processed as usize,
+        second.len() + markers.len(),
+        "resumes after the committed input"
+    );
+    let values: Vec<Value> = got
+        .iter()
+        .map(|m| serde_json::from_slice(m.payload().unwrap()).unwrap())
+        .collect();
     assert_eq!(minutes(&values), expected);
 
     // A third start with an empty state dir must rebuild from the whole changelog.
@@ -110,8 +150,14 @@ async fn restart_with_state_dir_restores_only_the_changelog_tail() {
     wait_for_assignment(&shutdown, 2).await;
     shutdown.stop();
     let run3 = handle.join().unwrap();
-    assert!(run3.restored_records > 0, "an empty state dir restores from the changelog");
-    assert_eq!(run3.processed, 0, "nothing new to process: the position came back with the state");
+    assert!(
+        run3.restored_records > 0,
+        "an empty state dir restores from the changelog"
+    );
+    assert_eq!(
+        run3.processed, 0,
+        "nothing new to process: the position came back with the state"
+    );
 }
 
 /// Waits until the group committed `total` input records over `partitions` partitions.
@@ -123,13 +169,23 @@ async fn wait_for_committed(group: &str, topic: &str, partitions: i32, total: i6
         for p in 0..partitions {
             tpl.add_partition(topic, p);
         }
-        let committed = consumer.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
-        let sum: i64 = committed.elements().iter().filter_map(|e| e.offset().to_raw()).filter(|o| *o > 0).sum();
+        let committed = consumer
+            .committed_offsets(tpl, Duration::from_secs(10))
+            .unwrap();
+        let sum: i64 = committed
+            .elements()
+            .iter()
+            .filter_map(|e| e.offset().to_raw())
+            .filter(|o| *o > 0)
+            .sum();
         drop(committed);
         if sum >= total {
             return;
         }
-        assert!(std::time::Instant::now() < deadline, "only {sum} of {total} offsets committed");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {sum} of {total} offsets committed"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -138,7 +194,10 @@ async fn wait_for_committed(group: &str, topic: &str, partitions: i32, total: i6
 async fn wait_for_assignment(control: &RunControl, partitions: i64) {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while control.assigned.load(std::sync::atomic::Ordering::SeqCst) < partitions {
-        assert!(std::time::Instant::now() < deadline, "no assignment within 60 s");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no assignment within 60 s"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -149,11 +208,18 @@ async fn poison_records_go_to_the_dlq_and_processing_continues() {
     let app = unique("poison-app");
     create_topic(&input, 1).await;
     let mut lines = real_lines(400);
-    lines.insert(100, "@tmi-sent-ts=not-a-number :a!a@a PRIVMSG #x :broken".to_owned());
+    lines.insert(
+        100,
+        "@tmi-sent-ts=not-a-number :a!a@a PRIVMSG #x :broken".to_owned(),
+    );
     lines.insert(200, ":::".to_owned());
     let markers = end_markers(&lines[..100], 1);
     let topology = topology(&app, &input, &output);
-    let clean: Vec<String> = lines.iter().filter(|l| ChatEvent::parse(l).is_ok()).cloned().collect();
+    let clean: Vec<String> = lines
+        .iter()
+        .filter(|l| ChatEvent::parse(l).is_ok())
+        .cloned()
+        .collect();
     let expected = offline_minutes(&topology, &clean, &markers);
 
     produce_unkeyed(&input, &lines, &markers).await;
@@ -170,30 +236,57 @@ async fn poison_records_go_to_the_dlq_and_processing_continues() {
         .iter()
         .map(|m| {
             let h = m.headers().expect("DLQ records carry headers");
-            let reason = h.iter().find(|h| h.key == "chatpulse.error").unwrap().value.unwrap();
-            let offset = h.iter().find(|h| h.key == "chatpulse.source.offset").unwrap().value.unwrap();
+            let reason = h
+                .iter()
+                .find(|h| h.key == "chatpulse.error")
+                .unwrap()
+                .value
+                .unwrap();
+            let offset = h
+                .iter()
+                .find(|h| h.key == "chatpulse.source.offset")
+                .unwrap()
+                .value
+                .unwrap();
             assert!(!offset.is_empty());
             String::from_utf8(reason.to_vec()).unwrap()
         })
         .collect();
     assert!(reasons[0].contains("timestamp"), "{reasons:?}");
     assert!(reasons[1].contains("unparseable"), "{reasons:?}");
-    assert_eq!(dlq[0].payload().unwrap(), lines[100].as_bytes(), "the DLQ keeps the record unchanged");
-    let values: Vec<Value> = got.iter().map(|m| serde_json::from_slice(m.payload().unwrap()).unwrap()).collect();
-    assert_eq!(minutes(&values), expected, "records after the poison ones were processed");
+    assert_eq!(
+        dlq[0].payload().unwrap(),
+        lines[100].as_bytes(),
+        "the DLQ keeps the record unchanged"
+    );
+    let values: Vec<Value> = got
+        .iter()
+        .map(|m| serde_json::from_slice(m.payload().unwrap()).unwrap())
+        .collect();
+    assert_eq!(
+        minutes(&values),
+        expected,
+        "records after the poison ones were processed"
+    );
 }
 
 async fn produce_unkeyed(topic: &str, lines: &[String], markers: &[(i32, String)]) {
     let producer: FutureProducer = settings().producer_config().create().unwrap();
     for line in lines {
         producer
-            .send(FutureRecord::<(), _>::to(topic).partition(0).payload(line), Duration::from_secs(30))
+            .send(
+                FutureRecord::<(), _>::to(topic).partition(0).payload(line),
+                Duration::from_secs(30),
+            )
             .await
             .expect("delivered");
     }
     for (p, line) in markers {
         producer
-            .send(FutureRecord::<(), _>::to(topic).partition(*p).payload(line), Duration::from_secs(30))
+            .send(
+                FutureRecord::<(), _>::to(topic).partition(*p).payload(line),
+                Duration::from_secs(30),
+            )
             .await
             .expect("delivered");
     }

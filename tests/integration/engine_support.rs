@@ -60,9 +60,21 @@ pub fn real_lines(n: usize) -> Vec<String> {
 /// One end-of-input line per partition, an hour after the data, so every window closes in both
 /// runs: a NOTICE carries event time but no chat message.
 pub fn end_markers(lines: &[String], partitions: i32) -> Vec<(i32, String)> {
-    let last = lines.iter().filter_map(|l| ChatEvent::parse(l).ok()?.ts_ms).max().unwrap();
+    let last = lines
+        .iter()
+        .filter_map(|l| ChatEvent::parse(l).ok()?.ts_ms)
+        .max()
+        .unwrap();
     (0..partitions)
-        .map(|p| (p, format!("@tmi-sent-ts={} :tmi.twitch.tv NOTICE #end-of-input :end", last + 3_600_000)))
+        .map(|p| {
+            (
+                p,
+                format!(
+                    "@tmi-sent-ts={} :tmi.twitch.tv NOTICE #end-of-input :end",
+                    last + 3_600_000
+                ),
+            )
+        })
         .collect()
 }
 
@@ -76,7 +88,10 @@ pub async fn produce(topic: &str, lines: &[String], markers: &[(i32, String)]) {
         let topic = topic.to_owned();
         sends.push(async move {
             producer
-                .send(FutureRecord::to(&topic).key(&channel).payload(&line), Duration::from_secs(30))
+                .send(
+                    FutureRecord::to(&topic).key(&channel).payload(&line),
+                    Duration::from_secs(30),
+                )
                 .await
                 .map(|_| ())
                 .map_err(|(e, _)| e)
@@ -87,34 +102,64 @@ pub async fn produce(topic: &str, lines: &[String], markers: &[(i32, String)]) {
     }
     for (p, line) in markers {
         producer
-            .send(FutureRecord::<(), _>::to(topic).partition(*p).payload(line), Duration::from_secs(30))
+            .send(
+                FutureRecord::<(), _>::to(topic).partition(*p).payload(line),
+                Duration::from_secs(30),
+            )
             .await
             .expect("marker delivered");
     }
 }
 
-
 pub type Minutes = BTreeMap<(String, i64), (u64, u64)>;
 
+/// Adds one result to `m`, checking that a duplicate re-states the same value.
+pub fn add_minute(m: &mut Minutes, v: &Value) {
+    let key = (
+        v["channel"].as_str().unwrap().to_owned(),
+        v["window_start"].as_i64().unwrap(),
+    );
+    let val = (
+        v["messages"].as_u64().unwrap(),
+        v["unique_chatters"].as_u64().unwrap(),
+    );
+    if let Some(prev) = m.insert(key.clone(), val) {
+        assert_eq!(
+            prev, val,
+            "a duplicate of {key:?} must re-state the same value"
+        );
+    }
+}
+
+/// The results among `values`, by (channel, window start).
 pub fn minutes<'a>(values: impl IntoIterator<Item = &'a Value>) -> Minutes {
     let mut m = Minutes::new();
     for v in values {
-        let key = (v["channel"].as_str().unwrap().to_owned(), v["window_start"].as_i64().unwrap());
-        let val = (v["messages"].as_u64().unwrap(), v["unique_chatters"].as_u64().unwrap());
-        if let Some(prev) = m.insert(key.clone(), val) {
-            assert_eq!(prev, val, "a duplicate of {key:?} must re-state the same value");
-        }
+        add_minute(&mut m, v);
     }
     m
 }
 
-pub fn offline_minutes(topology: &Topology, lines: &[String], markers: &[(i32, String)]) -> Minutes {
+pub fn offline_minutes(
+    topology: &Topology,
+    lines: &[String],
+    markers: &[(i32, String)],
+) -> Minutes {
     let stores = topology.stores();
     let refs: Vec<&str> = stores.iter().map(String::as_str).collect();
     let mut backend = MemoryBackend::new(&refs).unwrap();
     let mut sink = MemorySink::default();
-    let values = lines.iter().map(String::as_str).chain(markers.iter().map(|(_, l)| l.as_str()));
-    run_offline(Arc::new(topology.clone()), values, &mut backend, &mut sink, 1_000).unwrap();
+    let values = lines
+        .iter()
+        .map(String::as_str)
+        .chain(markers.iter().map(|(_, l)| l.as_str()));
+    run_offline(
+        Arc::new(topology.clone()),
+        values,
+        &mut backend,
+        &mut sink,
+        1_000,
+    )
+    .unwrap();
     minutes(sink.outputs.iter().map(|(_, _, v, _)| v))
 }
-

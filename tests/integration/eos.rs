@@ -21,6 +21,7 @@ use crate::harness::{repo_file, unique};
 
 #[tokio::test(flavor = "current_thread")]
 async fn exactly_once_loop_commits_and_recovers_from_an_abort_on_mock_cluster() {
+    crate::harness::init_logs();
     let mock = MockCluster::new(1).expect("mock cluster");
     let brokers = mock.bootstrap_servers();
     let app = unique("eos-app");
@@ -47,23 +48,40 @@ processing_guarantee = "exactly_once_v2"
 "#
     ))
     .unwrap();
-    for topic in [input.to_owned(), output.to_owned(), topology.dlq_topic(), changelog_topic(&app, "counts")] {
+    for topic in [
+        input.to_owned(),
+        output.to_owned(),
+        topology.dlq_topic(),
+        changelog_topic(&app, "counts"),
+    ] {
         mock.create_topic(&topic, 2, 1).unwrap();
     }
 
     let text = std::fs::read_to_string(repo_file("data/sample/nymn-2024-01-06.irc.txt")).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    let producer: FutureProducer = KafkaSettings::new(&brokers).producer_config().create().unwrap();
+    let producer: FutureProducer = KafkaSettings::new(&brokers)
+        .producer_config()
+        .create()
+        .unwrap();
     for (i, line) in lines.iter().enumerate() {
         let channel = ChatEvent::parse(line).unwrap().channel;
         producer
-            .send(FutureRecord::to(input).key(channel).payload(*line).partition((i % 2) as i32), Duration::from_secs(10))
+            .send(
+                FutureRecord::to(input)
+                    .key(channel)
+                    .payload(*line)
+                    .partition((i % 2) as i32),
+                Duration::from_secs(10),
+            )
             .await
             .expect("delivered to the mock");
     }
 
     // The first AddOffsetsToTxn fails with an error that requires an abort.
-    mock.request_errors(RDKafkaApiKey::AddOffsetsToTxn, &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED]);
+    mock.request_errors(
+        RDKafkaApiKey::AddOffsetsToTxn,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED],
+    );
 
     let control = RunControl::new();
     let options = RunOptions {
@@ -79,7 +97,14 @@ processing_guarantee = "exactly_once_v2"
     // Wait until every record was processed and two more commits went through.
     let deadline = Instant::now() + Duration::from_secs(90);
     while control.processed.load(Ordering::SeqCst) < lines.len() as u64 {
-        assert!(Instant::now() < deadline, "processed only {}", control.processed.load(Ordering::SeqCst));
+        if handle.is_finished() {
+            panic!("the run stopped early: {:?}", handle.join().unwrap());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "processed only {}",
+            control.processed.load(Ordering::SeqCst)
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let commits = control.commits.load(Ordering::SeqCst);
@@ -88,9 +113,18 @@ processing_guarantee = "exactly_once_v2"
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     control.stop();
-    let stats = handle.join().unwrap().expect("the exactly-once run ends without error");
-    assert!(stats.aborts >= 1, "the injected failure was recovered by an abort: {stats:?}");
+    let stats = handle
+        .join()
+        .unwrap()
+        .expect("the exactly-once run ends without error");
+    assert!(
+        stats.aborts >= 1,
+        "the injected failure was recovered by an abort: {stats:?}"
+    );
     assert!(stats.commits >= 2, "{stats:?}");
-    assert!(stats.processed >= lines.len() as u64, "records after the rewind were processed again: {stats:?}");
+    assert!(
+        stats.processed >= lines.len() as u64,
+        "records after the rewind were processed again: {stats:?}"
+    );
     assert_eq!(stats.dead_letters, 0);
 }

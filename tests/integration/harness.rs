@@ -68,3 +68,46 @@ pub fn data_dir() -> PathBuf {
     );
     dir
 }
+
+/// True for the error a reader gets while a topic it subscribed to does not exist yet.
+pub fn is_unknown_topic(e: &rdkafka::error::KafkaError) -> bool {
+    e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition)
+}
+
+/// A consumer reading `topic` from the start. It subscribes once the topic exists (the run under
+/// test creates its output topics), waiting at most 60 s for it.
+pub fn reader(topic: &str) -> rdkafka::consumer::BaseConsumer {
+    use rdkafka::consumer::Consumer;
+    let consumer: rdkafka::consumer::BaseConsumer = settings()
+        .consumer_config(&unique("reader"))
+        .create()
+        .expect("reader");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(5));
+        if let Ok(md) = md {
+            if md
+                .topics()
+                .iter()
+                .any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
+            {
+                break;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "topic {topic} was not created within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    consumer.subscribe(&[topic]).expect("subscribe");
+    consumer
+}
+
+/// Sends chatpulse's logs to the test's captured output (shown when a test fails).
+pub fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info,librdkafka=warn"))
+        .with_test_writer()
+        .try_init();
+}

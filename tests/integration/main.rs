@@ -2,5 +2,9 @@
 //! `scripts/test` sets) and RocksDB on disk. Each test uses its own topics and consumer groups.
 
 mod chat_roundtrip;
+mod engine;
+mod engine_support;
+mod eos;
 mod harness;
+mod scale_out;
 mod store;
