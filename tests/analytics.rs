@@ -5,10 +5,12 @@
 //! bomb lines are derived from real fixture lines (new times, channel, counts, recipients), and the
 //! chat bursts after them reuse real message texts of the same log under new sender names.
 
+mod common;
+use common::data_dir;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::BufReader;
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use chatpulse::chat::gifts::GiftCounter;
@@ -35,20 +37,6 @@ const NYMN: &str = include_str!(concat!(
 
 // ---------------------------------------------------------------------------------------------
 // Data
-
-fn data_dir() -> PathBuf {
-    let dir = std::env::var_os("CHATPULSE_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/twitch-chat")
-        });
-    assert!(
-        dir.is_dir(),
-        "real chat data not found at {}: set CHATPULSE_DATA_DIR to the twitch-chat data folder",
-        dir.display()
-    );
-    dir
-}
 
 /// The canonical lines of a recorded log (records the importer rejects, such as logger noise, are
 /// left out).

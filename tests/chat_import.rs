@@ -3,6 +3,9 @@
 //! time spans, channels and users must equal what each folder's `PROVENANCE.txt` states.
 //! Expected numbers below are copied from those files unless a comment says otherwise.
 
+mod common;
+use common::data_dir;
+
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -19,21 +22,6 @@ use regex::Regex;
 
 // ---------------------------------------------------------------------------------------------
 // Reading the data
-
-fn data_dir() -> PathBuf {
-    let dir = match std::env::var_os("CHATPULSE_DATA_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/twitch-chat"),
-    };
-    if !dir.is_dir() {
-        panic!(
-            "the real chat data sets are not at {}: set CHATPULSE_DATA_DIR to the twitch-chat data folder \
-             (the one holding dev_irc_untagged_admiralbulldog_2019/ etc.)",
-            dir.display()
-        );
-    }
-    dir
-}
 
 fn path(set: &str, file: &str) -> PathBuf {
     let p = data_dir().join(set).join(file);

@@ -3,8 +3,10 @@
 //! the same results; a quiet partition's windows close by wall clock after the idle timeout; poison
 //! records become dead letters and processing continues.
 
+mod common;
+use common::data_dir;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 
 use chatpulse::chat::import::{import, Format, ImportOptions};
 use chatpulse::chat::{ChatEvent, EventKind};
@@ -33,20 +35,6 @@ idle_timeout = "{idle}"
 "#
     ))
     .unwrap()
-}
-
-fn data_dir() -> PathBuf {
-    let dir = std::env::var_os("CHATPULSE_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/twitch-chat")
-        });
-    assert!(
-        dir.is_dir(),
-        "real chat data not found at {}: set CHATPULSE_DATA_DIR",
-        dir.display()
-    );
-    dir
 }
 
 /// The admiralbulldog log (3.2 h, one channel, logger time UTC-7) as tagged lines.

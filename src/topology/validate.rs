@@ -234,8 +234,11 @@ fn window(problems: &mut Vec<String>, owner: &str, w: &WindowDecl) -> Option<Win
             return None;
         }
     };
-    for p in spec.validate() {
-        problems.push(format!("{owner}: {p}"));
+    // Sizes are checked only when they parsed: an unreadable size is one problem, not two.
+    if problems.len() == before {
+        for p in spec.validate() {
+            problems.push(format!("{owner}: {p}"));
+        }
     }
     (problems.len() == before).then_some(spec)
 }

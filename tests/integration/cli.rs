@@ -1,0 +1,123 @@
+//! The command line as a user runs it: `chatpulse parse` on the bundled log, `topology check` on a
+//! good and a broken file, and `chatpulse process` over a real log, whose JSON-lines output must
+//! equal a brute-force count of the same log.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+
+use chatpulse::chat::import::{import, Format, ImportOptions};
+use chatpulse::chat::{ChatEvent, EventKind};
+use serde_json::Value;
+
+use crate::harness::{data_dir, repo_file};
+
+fn chatpulse() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_chatpulse"));
+    c.env("CHATPULSE_LOG", "warn");
+    c
+}
+
+#[test]
+fn parse_prints_one_event_per_line_and_a_summary() {
+    let out = chatpulse()
+        .args(["parse"])
+        .arg(repo_file("data/sample/nymn-2024-01-06.irc.txt"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 800);
+    for line in stdout.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["channel"], "nymn");
+    }
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("message: 798") && stderr.contains("timeout: 2"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("errors: 0"), "{stderr}");
+}
+
+#[test]
+fn topology_check_accepts_the_shipped_file_and_lists_every_problem_of_a_broken_one() {
+    let ok = chatpulse()
+        .args(["topology", "check"])
+        .arg(repo_file("topologies/engagement-basic.toml"))
+        .output()
+        .unwrap();
+    assert!(ok.status.success());
+    assert!(String::from_utf8_lossy(&ok.stdout)
+        .contains("changelog chatpulse-engagement-basic-engagement-minute-changelog"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken.toml");
+    let text = std::fs::read_to_string(repo_file("topologies/engagement-basic.toml"))
+        .unwrap()
+        .replace("source = \"chat\"", "source = \"missing\"")
+        .replace("size = \"1m\"", "size = \"a minute\"");
+    std::fs::write(&broken, text).unwrap();
+    let bad = chatpulse()
+        .args(["topology", "check"])
+        .arg(&broken)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(stderr.contains("2 problem(s)"), "{stderr}");
+    assert!(
+        stderr.contains("\"missing\"") && stderr.contains("\"a minute\""),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn process_writes_per_minute_results_equal_to_a_brute_force_count() {
+    let log = data_dir().join("dev_vodjson_northernlion_2021/1087079172.json");
+    let out_dir = tempfile::tempdir().unwrap();
+    let status = chatpulse()
+        .args(["process", "--topology"])
+        .arg(repo_file("topologies/engagement-basic.toml"))
+        .arg("--input")
+        .arg(&log)
+        .arg("--out")
+        .arg(out_dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let text = std::fs::read_to_string(out_dir.path().join("twitch.engagement.basic.minute.jsonl"))
+        .unwrap();
+    let mut got: BTreeMap<i64, (u64, u64)> = BTreeMap::new();
+    for line in text.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        got.insert(
+            v["window_start"].as_i64().unwrap(),
+            (
+                v["messages"].as_u64().unwrap(),
+                v["unique_chatters"].as_u64().unwrap(),
+            ),
+        );
+    }
+    let reader = std::io::BufReader::new(std::fs::File::open(&log).unwrap());
+    let mut expected: BTreeMap<i64, (u64, BTreeSet<String>)> = BTreeMap::new();
+    for line in import(Format::VodJson, ImportOptions::default(), reader).filter_map(Result::ok) {
+        let e = ChatEvent::parse(&line.line).unwrap();
+        if let EventKind::Message(m) = &e.kind {
+            let slot = expected
+                .entry(e.ts_ms.unwrap().div_euclid(60_000) * 60_000)
+                .or_default();
+            slot.0 += 1;
+            slot.1.insert(m.user.login.to_owned());
+        }
+    }
+    let expected: BTreeMap<i64, (u64, u64)> = expected
+        .into_iter()
+        .map(|(k, (n, u))| (k, (n, u.len() as u64)))
+        .collect();
+    assert_eq!(
+        expected.values().map(|v| v.0).sum::<u64>(),
+        3_069,
+        "the VOD's 3,069 messages"
+    );
+    assert_eq!(got, expected);
+}
