@@ -122,9 +122,27 @@ async fn a_sigkilled_instance_restarts_and_results_equal_the_offline_run() {
     let mut a = a;
     a.0.kill().expect("SIGKILL instance a");
     a.0.wait().unwrap();
-    // tansu 0.6 evicts the dead member but then gives the survivor only its own previous partitions
-    // (see the README), so the killed instance is restarted with its state dir, as an orchestrator
-    // would; it restores its partitions from local state plus the changelog tail.
+    // tansu 0.6 evicts the dead member after its session timeout but then gives the survivor only
+    // its own previous partitions (see the README), so the killed instance is restarted with its state
+    // dir, as an orchestrator would; it restores its partitions from local state plus the changelog
+    // tail. It starts once the survivor has seen the eviction's rebalance (one more revocation in its
+    // log): joining earlier, tansu may leave a partition with the dead member.
+    let revocations = |log: &str| {
+        std::fs::read_to_string(dir.0.join(log))
+            .unwrap_or_default()
+            .matches("partitions revoked")
+            .count()
+    };
+    let before = revocations("b.log");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while revocations("b.log") == before {
+        assert!(
+            Instant::now() < deadline,
+            "the dead member was not evicted within 60 s; logs in {}",
+            dir.0.display()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let _a2 = Instance(spawn(
         &topology_file,
         &dir.0.join("state-a"),
