@@ -15,7 +15,7 @@ use std::time::Instant;
 use chatpulse::chat::import::{import, Format, ImportOptions};
 use chatpulse::chat::ChatEvent;
 use chatpulse::store::rocks::{RocksBackend, RocksOptions};
-use chatpulse::store::{Checkpoint, StateBackend, StoreWrite};
+use chatpulse::store::{apply_commit, StateBackend};
 use chatpulse::topology::offline::RecordSink;
 use chatpulse::topology::task::{DeadLetter, InputRecord, LateRecord, Task, TaskOutput};
 use chatpulse::topology::Topology;
@@ -211,16 +211,5 @@ topic = "out"
 /// Flushes the task's state changes to the backend in one batch, with its checkpoint.
 fn commit(task: &mut Task, backend: &mut RocksBackend, out: &mut TaskOutput) {
     let commit = task.commit(out);
-    let writes: Vec<StoreWrite> = commit
-        .writes
-        .into_iter()
-        .map(|(store, key, value)| StoreWrite { store, key, value })
-        .collect();
-    let checkpoint = Checkpoint {
-        generation: commit.generation,
-        input_offset: commit.input_offset,
-        watermark_ms: commit.watermark_ms,
-        changelog_offsets: Default::default(),
-    };
-    backend.apply(0, &writes, &checkpoint).unwrap();
+    apply_commit(backend, 0, commit, Default::default()).unwrap();
 }

@@ -24,7 +24,7 @@ use super::restore::restore_partition;
 use super::topics::{ensure_topics, partition_count, TopicPlan};
 use super::{KafkaError, KafkaSettings};
 use crate::store::changelog::{changelog_topic, ChangelogRecord, Marker};
-use crate::store::{Checkpoint, StateBackend, StoreWrite};
+use crate::store::{apply_commit, Checkpoint, StateBackend};
 use crate::time::clock::{Clock, SystemClock};
 use crate::topology::spec::ProcessingGuarantee;
 use crate::topology::task::{DeadLetter, LateRecord, Task, TaskOutput};
@@ -343,24 +343,13 @@ impl Engine {
             return Err(KafkaError::Delivery(failures.len(), first.clone()));
         }
         for (p, commit) in pending {
-            let writes: Vec<StoreWrite> = commit
-                .writes
-                .into_iter()
-                .map(|(store, key, value)| StoreWrite { store, key, value })
-                .collect();
             let changelog_offsets = self
                 .stores
                 .iter()
                 .enumerate()
                 .filter_map(|(i, s)| markers.get(&(i, p)).map(|o| (s.clone(), *o)))
                 .collect();
-            let checkpoint = Checkpoint {
-                generation: commit.generation,
-                input_offset: commit.input_offset,
-                watermark_ms: commit.watermark_ms,
-                changelog_offsets,
-            };
-            self.backend.apply(p, &writes, &checkpoint)?;
+            apply_commit(self.backend.as_mut(), p, commit, changelog_offsets)?;
         }
         if self.in_transaction {
             self.producer.begin_transaction()?;
@@ -371,6 +360,26 @@ impl Engine {
         self.control.commits.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(partitions = ?partitions, elapsed_ms = started.elapsed().as_millis() as u64, "committed");
         Ok(())
+    }
+
+    /// A task for `partition` rebuilt from the local state (every store's entries and the
+    /// checkpointed position), and that checkpoint.
+    fn task_from_local_state(
+        &self,
+        partition: i32,
+        now: i64,
+    ) -> Result<(Task, Option<Checkpoint>), KafkaError> {
+        let mut task = Task::new(self.topology.clone(), partition, now);
+        for store in &self.stores {
+            for (key, value) in self.backend.scan(store, partition)? {
+                task.restore_entry(store, &key, &value)?;
+            }
+        }
+        let checkpoint = self.backend.checkpoint(partition)?;
+        if let Some(c) = &checkpoint {
+            task.restore_position(c.generation, c.input_offset, c.watermark_ms, now);
+        }
+        Ok((task, checkpoint))
     }
 
     /// Exactly-once recovery: aborts the open transaction, rebuilds every task from the local state
@@ -399,17 +408,9 @@ impl Engine {
         }
         let committed = consumer.committed_offsets(committed, Duration::from_secs(30))?;
         for p in partitions {
-            let mut task = Task::new(self.topology.clone(), p, now);
-            for store in &self.stores {
-                for (key, value) in self.backend.scan(store, p)? {
-                    task.restore_entry(store, &key, &value)?;
-                }
-            }
-            let offset = match self.backend.checkpoint(p)? {
-                Some(c) => {
-                    task.restore_position(c.generation, c.input_offset, c.watermark_ms, now);
-                    Offset::Offset(c.input_offset)
-                }
+            let (task, checkpoint) = self.task_from_local_state(p, now)?;
+            let offset = match checkpoint {
+                Some(c) => Offset::Offset(c.input_offset),
                 None => match committed
                     .find_partition(&self.input_topic, p)
                     .map(|e| e.offset())
@@ -441,16 +442,8 @@ impl Engine {
         self.control
             .restored_records
             .fetch_add(report.records_read, Ordering::Relaxed);
-        let mut task = Task::new(self.topology.clone(), partition, now);
-        for store in &self.stores {
-            for (key, value) in self.backend.scan(store, partition)? {
-                task.restore_entry(store, &key, &value)?;
-            }
-        }
-        let resume = report.checkpoint.as_ref().map(|c| {
-            task.restore_position(c.generation, c.input_offset, c.watermark_ms, now);
-            c.input_offset
-        });
+        let (task, checkpoint) = self.task_from_local_state(partition, now)?;
+        let resume = checkpoint.map(|c| c.input_offset);
         tracing::info!(partition, restored = report.records_read, resume = ?resume, open = task.open_entries(), "partition assigned");
         self.tasks.insert(partition, task);
         self.control.assigned.fetch_add(1, Ordering::SeqCst);

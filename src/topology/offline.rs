@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::task::{DeadLetter, InputRecord, LateRecord, Task, TaskOutput};
 use super::validate::Topology;
-use crate::store::{Checkpoint, StateBackend, StoreError, StoreWrite};
+use crate::store::{apply_commit, StateBackend, StoreError};
 
 /// Where an offline run puts what it produces.
 pub trait RecordSink {
@@ -129,18 +129,7 @@ fn commit(
     let mut out = TaskOutput::default();
     let commit = task.commit(&mut out);
     drain(topology, &mut out, sink, report)?;
-    let writes: Vec<StoreWrite> = commit
-        .writes
-        .into_iter()
-        .map(|(store, key, value)| StoreWrite { store, key, value })
-        .collect();
-    let checkpoint = Checkpoint {
-        generation: commit.generation,
-        input_offset: commit.input_offset,
-        watermark_ms: commit.watermark_ms,
-        changelog_offsets: BTreeMap::new(),
-    };
-    backend.apply(0, &writes, &checkpoint)?;
+    apply_commit(backend, 0, commit, BTreeMap::new())?;
     report.commits += 1;
     Ok(())
 }
