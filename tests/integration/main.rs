@@ -9,3 +9,7 @@ mod eos;
 mod harness;
 mod scale_out;
 mod store;
+
+#[path = "../support/mod.rs"]
+#[allow(dead_code)]
+mod support;
