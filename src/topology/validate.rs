@@ -9,16 +9,68 @@ use std::path::Path;
 use super::spec::{
     parse_duration_ms, ProcessingGuarantee, SinkSpec, SourceSpec, TopologySpec, WindowDecl,
 };
+use crate::detect::spike::SpikeConfig;
+use crate::processor::ad_slots::AdSlotsProcessor;
 use crate::processor::chat_count::ChatCount;
+use crate::processor::chat_events::{ChatEventsProcessor, DEFAULT_DEDUP_IDS};
+use crate::processor::engagement::EngagementProcessor;
+use crate::processor::spikes::SpikesProcessor;
+use crate::processor::sub_trend::SubTrendProcessor;
+use crate::processor::subscriptions::SubscriptionsProcessor;
 use crate::processor::Processor;
+use crate::score::ad_slot::AdSlotConfig;
 use crate::window::{EmitMode, WindowSpec};
 
 /// The processor kinds chatpulse has, with whether they need a window.
-pub const PROCESSOR_KINDS: &[(&str, bool, &str)] = &[(
-    "chat_count",
-    true,
-    "messages and exact unique chatters per channel per window",
-)];
+pub const PROCESSOR_KINDS: &[(&str, bool, &str)] = &[
+    (
+        "chat_count",
+        true,
+        "messages and exact unique chatters per channel per window",
+    ),
+    (
+        "chat_events",
+        false,
+        "every line as a typed chat event record, duplicates dropped (the silver layer)",
+    ),
+    (
+        "engagement",
+        true,
+        "messages, chatters, emotes, bits, subs, gifts, raids, moderation and sentiment per window",
+    ),
+    (
+        "spikes",
+        false,
+        "chat spikes against each channel's baseline: onset, peak, end, lift and cause",
+    ),
+    (
+        "subscriptions",
+        false,
+        "one record per sub, resub, gifted sub, gift bomb or upgrade",
+    ),
+    (
+        "sub_trend",
+        true,
+        "subscriptions per window, sub spikes linked to the chat spike they fall in",
+    ),
+    (
+        "ad_slots",
+        false,
+        "ad-break recommendations: reach, calm and Twitch's ad rules",
+    ),
+];
+
+/// Default lateness accepted by the processors without a window (`grace` option).
+pub const DEFAULT_GRACE_MS: i64 = 5_000;
+
+/// The kind-specific options each kind accepts.
+fn known_options(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "chat_events" => &["dedup_ids"],
+        "spikes" | "ad_slots" => &["grace"],
+        _ => &[],
+    }
+}
 
 /// A processor, resolved.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,17 +89,51 @@ pub struct ProcessorPlan {
     pub emit: EmitMode,
     /// Its state store.
     pub store: String,
+    /// Lateness accepted by kinds without a window (`grace` option).
+    pub grace_ms: i64,
+    /// Recent message ids remembered for deduplication (`dedup_ids` option of `chat_events`).
+    pub dedup_ids: usize,
 }
 
 impl ProcessorPlan {
     /// A fresh instance for one task.
     pub fn instantiate(&self) -> Box<dyn Processor> {
+        let window = || {
+            self.window
+                .expect("validated: windowed kinds have a window")
+        };
         match self.kind.as_str() {
-            "chat_count" => Box::new(ChatCount::new(
+            "chat_count" => Box::new(ChatCount::chat_count(
                 &self.name,
                 self.sink,
-                self.window.expect("validated: chat_count has a window"),
+                window(),
                 self.emit,
+            )),
+            "engagement" => Box::new(EngagementProcessor::engagement(
+                &self.name,
+                self.sink,
+                window(),
+                self.emit,
+            )),
+            "sub_trend" => Box::new(SubTrendProcessor::sub_trend(
+                &self.name,
+                self.sink,
+                window(),
+                self.emit,
+            )),
+            "chat_events" => Box::new(ChatEventsProcessor::new(self.sink, self.dedup_ids)),
+            "subscriptions" => Box::new(SubscriptionsProcessor::new(&self.name, self.sink)),
+            "spikes" => Box::new(SpikesProcessor::new(
+                &self.name,
+                self.sink,
+                SpikeConfig::default(),
+                self.grace_ms,
+            )),
+            "ad_slots" => Box::new(AdSlotsProcessor::new(
+                &self.name,
+                self.sink,
+                AdSlotConfig::default(),
+                self.grace_ms,
             )),
             other => unreachable!("validated: unknown processor kind {other}"),
         }
@@ -312,9 +398,42 @@ pub fn validate(spec: TopologySpec) -> Result<Topology, TopologyError> {
                 ));
                 None
             }
+            (Some((_, false, _)), Some(_)) => {
+                problems.push(format!(
+                    "{owner} of kind {} takes no window: remove it (set lateness with options.grace)",
+                    p.kind
+                ));
+                None
+            }
             (Some(_), Some(w)) => window(&mut problems, &owner, w),
             (Some(_), None) => None,
         };
+        let mut grace_ms = DEFAULT_GRACE_MS;
+        let mut dedup_ids = DEFAULT_DEDUP_IDS;
+        for (option, value) in &p.options {
+            if kind.is_some() && !known_options(&p.kind).contains(&option.as_str()) {
+                let known = known_options(&p.kind);
+                problems.push(format!(
+                    "{owner}: option {option:?} is unknown for kind {}: {}",
+                    p.kind,
+                    if known.is_empty() {
+                        "it takes no options".to_owned()
+                    } else {
+                        format!("use {}", known.join(", "))
+                    }
+                ));
+                continue;
+            }
+            match (option.as_str(), value) {
+                ("grace", toml::Value::String(t)) => {
+                    grace_ms = duration(&mut problems, &format!("{owner}: options.grace"), Some(t), None)
+                }
+                ("dedup_ids", toml::Value::Integer(n)) if *n > 0 => dedup_ids = *n as usize,
+                _ => problems.push(format!(
+                    "{owner}: options.{option} = {value} has the wrong type (grace is a duration such as \"5s\", dedup_ids a positive integer)"
+                )),
+            }
+        }
         if let (Some(source), Some(sink)) = (source, sink) {
             processors.push(ProcessorPlan {
                 name: p.name.clone(),
@@ -324,6 +443,8 @@ pub fn validate(spec: TopologySpec) -> Result<Topology, TopologyError> {
                 window,
                 emit: p.emit,
                 store: p.store_name().to_owned(),
+                grace_ms,
+                dedup_ids,
             });
         }
     }
