@@ -2,6 +2,8 @@
 //! register their schema under `<topic>-value` once at start (waiting out an unreachable registry),
 //! then frame every value synchronously with the cached id: no registry call per record.
 
+use std::sync::Arc;
+
 use serde_json::Value as Json;
 
 use super::encode::{encode_datum, EncodeError};
@@ -104,12 +106,12 @@ impl SinkEncoders {
     ) -> Result<SinkEncoders, SinkError> {
         SinkEncoders::require_registry(topology, registry_url)?;
         let mut encoders = Vec::with_capacity(topology.sinks.len());
+        let mut registry = None;
         for sink in &topology.sinks {
             if sink.format != ValueFormat::Avro {
                 encoders.push(SinkEncoder::Json);
                 continue;
             }
-            let url = registry_url.expect("checked above");
             let schema_error = |source| SinkError::Schema {
                 sink: sink.name.clone(),
                 source,
@@ -120,7 +122,14 @@ impl SinkEncoders {
             };
             let reference = sink.schema.as_deref().unwrap_or_default();
             let schema = AvroSchema::from_reference(reference).map_err(schema_error)?;
-            let registry = registry_for(url).map_err(registry_error)?;
+            let registry = match &registry {
+                Some(r) => Arc::clone(r),
+                None => {
+                    let url = registry_url.expect("checked above");
+                    let r = registry_for(url).map_err(registry_error)?;
+                    registry.insert(r).clone()
+                }
+            };
             let subject = value_subject(&sink.topic);
             let id = register_with_retry(
                 registry.as_ref(),

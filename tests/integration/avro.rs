@@ -13,6 +13,7 @@ use chatpulse::avro::registry::{HttpRegistry, RegistryError, SchemaRegistry};
 use chatpulse::avro::{avro_to_json, decode_datum, wire, AvroSchema};
 use chatpulse::topology::Topology;
 use rdkafka::Message;
+use schema_registry_converter::async_impl::schema_registry::{get_all_subjects, SrSettings};
 use serde_json::{json, Value};
 
 use crate::engine::{read_topic, start_with_registry, wait_for_committed};
@@ -62,6 +63,10 @@ async fn http_registry_registers_caches_ids_and_looks_schemas_up() {
     );
     let latest = fresh.latest(subject).await.unwrap();
     assert_eq!((latest.id, latest.version), (id, 1));
+    let subjects = get_all_subjects(&SrSettings::new(server.url()))
+        .await
+        .unwrap();
+    assert_eq!(subjects, vec![subject.to_owned()]);
     assert!(fresh.is_compatible(subject, V2).await.unwrap());
     assert!(!fresh.is_compatible(subject, V3_INCOMPATIBLE).await.unwrap());
     assert!(matches!(
