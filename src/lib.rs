@@ -27,6 +27,8 @@ pub mod topology;
 pub mod window;
 
 #[cfg(feature = "runtime")]
+pub mod avro;
+#[cfg(feature = "runtime")]
 pub mod cli;
 #[cfg(feature = "runtime")]
 pub mod kafka;

@@ -5,6 +5,7 @@ mod input;
 mod parse;
 mod process;
 mod run;
+mod tail;
 mod topology;
 
 use std::process::ExitCode;
@@ -31,6 +32,8 @@ enum Command {
     Process(process::Args),
     /// Run a topology on Kafka as one instance of its consumer group.
     Run(run::Args),
+    /// Print a topic's records as JSON lines, decoding Avro through the schema registry.
+    Tail(tail::Args),
     /// Inspect topology files.
     Topology(topology::Args),
 }
@@ -43,6 +46,7 @@ pub fn main() -> ExitCode {
         Command::Parse(args) => parse::run(args),
         Command::Process(args) => process::run(args),
         Command::Run(args) => run::run(args),
+        Command::Tail(args) => tail::run(args),
         Command::Topology(args) => topology::run(args),
     };
     match result {

@@ -7,7 +7,8 @@ use std::fmt;
 use std::path::Path;
 
 use super::spec::{
-    parse_duration_ms, ProcessingGuarantee, SinkSpec, SourceSpec, TopologySpec, WindowDecl,
+    parse_duration_ms, schema_reference_is_path, ProcessingGuarantee, SinkSpec, SourceSpec,
+    TopologySpec, ValueFormat, WindowDecl,
 };
 use crate::detect::spike::SpikeConfig;
 use crate::processor::ad_slots::AdSlotsProcessor;
@@ -177,20 +178,26 @@ impl Topology {
         format!("{}-dlq", self.application_id)
     }
 
-    /// Reads, parses and validates a topology file.
+    /// Reads, parses and validates a topology file. Sink schema paths are relative to the file.
     pub fn load(path: &Path) -> Result<Topology, TopologyError> {
         let text = std::fs::read_to_string(path).map_err(|e| TopologyError {
             problems: vec![format!("cannot read {}: {e}", path.display())],
         })?;
-        Topology::parse(&text)
+        let mut spec = parse_spec(&text)?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        for sink in &mut spec.sinks {
+            if let Some(schema) = &mut sink.schema {
+                if schema_reference_is_path(schema) && Path::new(schema.as_str()).is_relative() {
+                    *schema = dir.join(&*schema).display().to_string();
+                }
+            }
+        }
+        validate(spec)
     }
 
-    /// Parses and validates topology TOML.
+    /// Parses and validates topology TOML (sink schema paths are relative to the working directory).
     pub fn parse(text: &str) -> Result<Topology, TopologyError> {
-        let spec: TopologySpec = toml::from_str(text).map_err(|e| TopologyError {
-            problems: vec![format!("not a valid topology file: {e}")],
-        })?;
-        validate(spec)
+        validate(parse_spec(text)?)
     }
 
     /// The graph as text, one line per edge, for `chatpulse topology check`.
@@ -227,10 +234,44 @@ impl Topology {
             );
         }
         for k in &self.sinks {
-            let _ = writeln!(s, "sink {} -> topic {} ({:?})", k.name, k.topic, k.format);
+            let schema = k
+                .schema
+                .as_ref()
+                .map_or(String::new(), |r| format!(", schema {r}"));
+            let _ = writeln!(
+                s,
+                "sink {} -> topic {} ({:?}{schema})",
+                k.name, k.topic, k.format
+            );
         }
         let _ = write!(s, "dead letters -> topic {}", self.dlq_topic());
         s
+    }
+}
+
+fn parse_spec(text: &str) -> Result<TopologySpec, TopologyError> {
+    toml::from_str(text).map_err(|e| TopologyError {
+        problems: vec![format!("not a valid topology file: {e}")],
+    })
+}
+
+/// Checks a sink's format and schema: an Avro sink names a schema that loads; others name none.
+fn sink_problems(problems: &mut Vec<String>, sink: &SinkSpec) {
+    let owner = format!("sink {:?}", sink.name);
+    match (sink.format, &sink.schema) {
+        (ValueFormat::Avro, None) => problems.push(format!(
+            "{owner} has format = \"avro\" but no schema: add schema = \"<built-in name>\" (a file stem of avro/, like engagement_basic_minute) or a path to an .avsc file"
+        )),
+        (ValueFormat::Avro, Some(_reference)) => {
+            #[cfg(feature = "runtime")]
+            if let Err(e) = crate::avro::AvroSchema::from_reference(_reference) {
+                problems.push(format!("{owner}: {e}"));
+            }
+        }
+        (format, Some(_)) => problems.push(format!(
+            "{owner} sets a schema but its format is {format:?}: schemas are for format = \"avro\" (set it, or remove the schema)"
+        )),
+        (_, None) => {}
     }
 }
 
@@ -356,6 +397,9 @@ pub fn validate(spec: TopologySpec) -> Result<Topology, TopologyError> {
                 "the name {n:?} is used twice: sources, processors and sinks need distinct names"
             ));
         }
+    }
+    for sink in &spec.sinks {
+        sink_problems(&mut problems, sink);
     }
     if spec.sources.is_empty() {
         problems.push("no [[source]]: a topology reads at least one topic".to_owned());
@@ -537,6 +581,46 @@ topic = "twitch.engagement.minute"
         assert!(text.contains("source \"nope\""), "{text}");
         assert!(text.contains("multiple of advance"), "{text}");
         assert!(text.contains("application_id"), "{text}");
+    }
+
+    #[test]
+    #[cfg(feature = "runtime")]
+    fn avro_sinks_need_a_schema_that_loads() {
+        let avro = |extra: &str| {
+            GOOD.replace(
+                "topic = \"twitch.engagement.minute\"",
+                &format!("topic = \"twitch.engagement.minute\"\nformat = \"avro\"\n{extra}"),
+            )
+        };
+        let t = Topology::parse(&avro("schema = \"engagement_basic_minute\"")).unwrap();
+        assert!(t
+            .describe()
+            .contains("(Avro, schema engagement_basic_minute)"));
+        let e = Topology::parse(&avro("")).unwrap_err().to_string();
+        assert!(
+            e.contains("sink \"out\" has format = \"avro\" but no schema"),
+            "{e}"
+        );
+        let e = Topology::parse(&avro("schema = \"no_such\""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("no built-in Avro schema is named \"no_such\""),
+            "{e}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("bad.avsc"), "{\"type\": \"nope\"}").unwrap();
+        let file = dir.path().join("t.toml");
+        std::fs::write(&file, avro("schema = \"bad.avsc\"")).unwrap();
+        let e = Topology::load(&file).unwrap_err().to_string();
+        assert!(e.contains("does not parse"), "{e}");
+        let e = Topology::parse(&GOOD.replace(
+            "topic = \"twitch.engagement.minute\"",
+            "topic = \"twitch.engagement.minute\"\nschema = \"engagement_basic_minute\"",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("schemas are for format = \"avro\""), "{e}");
     }
 
     #[test]

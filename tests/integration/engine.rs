@@ -19,7 +19,7 @@ use crate::engine_support::{end_markers, minutes, offline_minutes, produce, real
 use crate::harness::{create_topic, is_unknown_topic, reader, settings, unique};
 
 /// Reads `topic` from the start until `expected` records arrived (bounded by `timeout`).
-fn read_topic(
+pub fn read_topic(
     topic: &str,
     expected: usize,
     timeout: Duration,
@@ -43,6 +43,15 @@ fn start(
     topology: Topology,
     state: &std::path::Path,
 ) -> (Arc<RunControl>, std::thread::JoinHandle<RunStats>) {
+    start_with_registry(topology, state, None)
+}
+
+/// Runs `topology` on a thread with RocksDB state in `state` and Avro sinks served by `registry`.
+pub fn start_with_registry(
+    topology: Topology,
+    state: &std::path::Path,
+    registry: Option<String>,
+) -> (Arc<RunControl>, std::thread::JoinHandle<RunStats>) {
     crate::harness::init_logs();
     let control = RunControl::new();
     let stores = topology.stores();
@@ -53,6 +62,7 @@ fn start(
         instance_id: unique("instance"),
         shutdown_timeout: Duration::from_secs(30),
         replication_factor: 1,
+        schema_registry: registry,
     };
     let shared = control.clone();
     let handle =
@@ -161,7 +171,7 @@ async fn restart_with_state_dir_restores_only_the_changelog_tail() {
 }
 
 /// Waits until the group committed `total` input records over `partitions` partitions.
-async fn wait_for_committed(group: &str, topic: &str, partitions: i32, total: i64) {
+pub async fn wait_for_committed(group: &str, topic: &str, partitions: i32, total: i64) {
     let consumer: BaseConsumer = settings().consumer_config(group).create().unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
     loop {

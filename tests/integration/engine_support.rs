@@ -145,6 +145,16 @@ pub fn offline_minutes(
     lines: &[String],
     markers: &[(i32, String)],
 ) -> Minutes {
+    let sink = offline_outputs(topology, lines, markers);
+    minutes(sink.outputs.iter().map(|(_, _, v, _)| v))
+}
+
+/// The offline run of `lines` then `markers` through `topology`, in memory.
+pub fn offline_outputs(
+    topology: &Topology,
+    lines: &[String],
+    markers: &[(i32, String)],
+) -> MemorySink {
     let stores = topology.stores();
     let refs: Vec<&str> = stores.iter().map(String::as_str).collect();
     let mut backend = MemoryBackend::new(&refs).unwrap();
@@ -161,5 +171,5 @@ pub fn offline_minutes(
         1_000,
     )
     .unwrap();
-    minutes(sink.outputs.iter().map(|(_, _, v, _)| v))
+    sink
 }
