@@ -1,6 +1,7 @@
 //! The command line: one subcommand per file, each an `Args` struct (clap) with a `run()`. Errors
 //! become `anyhow` here, at the binary's edge, and are printed with their causes.
 
+mod bench;
 mod input;
 mod parse;
 mod process;
@@ -34,6 +35,8 @@ enum Command {
     Run(run::Args),
     /// Print a topic's records as JSON lines, decoding Avro through the schema registry.
     Tail(tail::Args),
+    /// Benchmark tools: load a topic, a passthrough baseline, wait for a group to catch up.
+    Bench(bench::Args),
     /// Inspect topology files.
     Topology(topology::Args),
 }
@@ -48,6 +51,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Tail(args) => tail::run(args),
         Command::Topology(args) => topology::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(code) => code,
