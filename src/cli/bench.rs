@@ -17,7 +17,7 @@ use rdkafka::{ClientContext, Message};
 use super::input;
 use crate::chat::import::{import, Format, ImportOptions};
 use crate::chat::ChatEvent;
-use crate::kafka::topics::{ensure_topics, TopicPlan};
+use crate::kafka::topics::{ensure_topics, partition_count, TopicPlan};
 use crate::kafka::KafkaSettings;
 
 /// Arguments of `chatpulse bench`.
@@ -85,7 +85,7 @@ struct PassthroughArgs {
     /// The topic to consume.
     #[arg(long)]
     input_topic: String,
-    /// The topic to produce to.
+    /// The topic to produce to (created like the input if missing, as `run` creates its sinks).
     #[arg(long)]
     output_topic: String,
     /// Stop after this many records, once all are acknowledged and committed.
@@ -182,9 +182,12 @@ fn send(p: &BaseProducer<CountFailures>, record: BaseRecord<'_, [u8], [u8]>) -> 
     loop {
         match p.send(record) {
             Ok(()) => return Ok(()),
-            Err((rdkafka::error::KafkaError::MessageProduction(code), r))
-                if code == rdkafka::types::RDKafkaErrorCode::QueueFull =>
-            {
+            Err((
+                rdkafka::error::KafkaError::MessageProduction(
+                    rdkafka::types::RDKafkaErrorCode::QueueFull,
+                ),
+                r,
+            )) => {
                 p.poll(Duration::from_millis(10));
                 record = r;
             }
@@ -257,6 +260,8 @@ fn passthrough(a: PassthroughArgs) -> Result<ExitCode> {
     let group = a
         .group
         .unwrap_or_else(|| format!("chatpulse-passthrough-{}", std::process::id()));
+    let partitions = partition_count(&kafka, &a.input_topic, Duration::from_secs(30))?;
+    create_topics(&kafka, std::slice::from_ref(&a.output_topic), partitions)?;
     let p = producer(&kafka)?;
     let mut config = kafka.consumer_config(&group);
     config.set("partition.assignment.strategy", "range");

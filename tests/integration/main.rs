@@ -2,6 +2,7 @@
 //! `scripts/test` sets) and RocksDB on disk. Each test uses its own topics and consumer groups.
 
 mod avro;
+mod bench;
 mod chat_roundtrip;
 mod cli;
 mod engine;
