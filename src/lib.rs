@@ -29,6 +29,8 @@ pub mod window;
 #[cfg(feature = "runtime")]
 pub mod cli;
 #[cfg(feature = "runtime")]
+pub mod ingest;
+#[cfg(feature = "runtime")]
 pub mod kafka;
 #[cfg(feature = "runtime")]
 pub mod store;

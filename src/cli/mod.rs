@@ -2,8 +2,10 @@
 //! become `anyhow` here, at the binary's edge, and are printed with their causes.
 
 mod input;
+mod kafka_args;
 mod parse;
 mod process;
+mod replay;
 mod run;
 mod topology;
 
@@ -31,6 +33,8 @@ enum Command {
     Process(process::Args),
     /// Run a topology on Kafka as one instance of its consumer group.
     Run(run::Args),
+    /// Produce recorded chat logs to Kafka with their original times (real time, faster, or at once).
+    Replay(replay::Args),
     /// Inspect topology files.
     Topology(topology::Args),
 }
@@ -43,6 +47,7 @@ pub fn main() -> ExitCode {
         Command::Parse(args) => parse::run(args),
         Command::Process(args) => process::run(args),
         Command::Run(args) => run::run(args),
+        Command::Replay(args) => replay::run(args),
         Command::Topology(args) => topology::run(args),
     };
     match result {

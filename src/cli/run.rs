@@ -1,15 +1,13 @@
 //! `chatpulse run`: runs a topology on Kafka as one instance of its consumer group, with RocksDB state
 //! in `--state-dir`, until SIGTERM or SIGINT, then stops consuming, commits and exits.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
 use crate::kafka::runner::{run as run_topology, RunControl, RunOptions};
-use crate::kafka::KafkaSettings;
 use crate::store::rocks::{RocksBackend, RocksOptions};
 use crate::topology::Topology;
 
@@ -45,17 +43,7 @@ pub struct Args {
 /// Runs `chatpulse run`.
 pub fn run(args: Args) -> Result<ExitCode> {
     let topology = Topology::load(&args.topology)?;
-    let mut options = BTreeMap::new();
-    for kv in &args.kafka_options {
-        let Some((k, v)) = kv.split_once('=') else {
-            bail!("-X {kv:?} must be KEY=VALUE, for example -X security.protocol=SASL_SSL");
-        };
-        options.insert(k.to_owned(), v.to_owned());
-    }
-    let kafka = KafkaSettings {
-        brokers: args.brokers.clone(),
-        librdkafka_options: options,
-    };
+    let kafka = super::kafka_args::kafka_settings(&args.brokers, &args.kafka_options)?;
     let stores = topology.stores();
     let store_refs: Vec<&str> = stores.iter().map(String::as_str).collect();
     let rocks = RocksOptions {
