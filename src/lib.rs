@@ -34,3 +34,5 @@ pub mod ingest;
 pub mod kafka;
 #[cfg(feature = "runtime")]
 pub mod store;
+#[cfg(feature = "runtime")]
+pub mod twitch;

@@ -1,12 +1,14 @@
 //! The command line: one subcommand per file, each an `Args` struct (clap) with a `run()`. Errors
 //! become `anyhow` here, at the binary's edge, and are printed with their causes.
 
+mod ingest;
 mod input;
 mod kafka_args;
 mod parse;
 mod process;
 mod replay;
 mod run;
+mod signal;
 mod topology;
 
 use std::process::ExitCode;
@@ -27,6 +29,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Read live Twitch chat over IRC and produce every chat line to Kafka (twitch.chat.raw).
+    Ingest(ingest::Args),
     /// Parse chat logs (raw IRC, logged IRC, OverRustle, VOD JSON, CSV, JSONL) into JSON events.
     Parse(parse::Args),
     /// Run a topology offline over recorded logs, writing JSON lines per sink topic.
@@ -44,6 +48,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(&cli.log);
     let result = match cli.command {
+        Command::Ingest(args) => ingest::run(args),
         Command::Parse(args) => parse::run(args),
         Command::Process(args) => process::run(args),
         Command::Run(args) => run::run(args),

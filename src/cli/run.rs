@@ -87,15 +87,7 @@ fn spawn_signal_handler(control: std::sync::Arc<RunControl>) {
             .enable_all()
             .build()
             .expect("signal runtime");
-        rt.block_on(async {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .expect("SIGTERM handler");
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        });
+        rt.block_on(super::signal::terminated());
         tracing::info!("signal received: stopping after a final commit");
         control.stop();
     });

@@ -7,6 +7,7 @@ mod engine;
 mod engine_support;
 mod eos;
 mod harness;
+mod ingest;
 mod replay;
 mod scale_out;
 mod store;

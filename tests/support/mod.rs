@@ -1,3 +1,5 @@
 //! In-repo stand-ins for services that cannot run on the test machines (Twitch IRC and Helix, the
 //! Confluent Schema Registry). Each is a small server on 127.0.0.1 that speaks the real service's wire
 //! protocol from its public documentation, so the production clients are tested unchanged.
+
+pub mod irc_server;
