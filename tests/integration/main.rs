@@ -8,6 +8,7 @@ mod engine_support;
 mod eos;
 mod harness;
 mod ingest;
+mod ingest_outage;
 mod replay;
 mod scale_out;
 mod store;
