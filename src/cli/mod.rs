@@ -4,6 +4,7 @@
 mod ingest;
 mod input;
 mod kafka_args;
+mod monitor;
 mod parse;
 mod process;
 mod replay;
@@ -31,6 +32,8 @@ pub struct Cli {
 enum Command {
     /// Read live Twitch chat over IRC and produce every chat line to Kafka (twitch.chat.raw).
     Ingest(ingest::Args),
+    /// Poll Twitch Helix for stream state (viewers, game, title, followers) into twitch.streams.
+    Monitor(monitor::Args),
     /// Parse chat logs (raw IRC, logged IRC, OverRustle, VOD JSON, CSV, JSONL) into JSON events.
     Parse(parse::Args),
     /// Run a topology offline over recorded logs, writing JSON lines per sink topic.
@@ -49,6 +52,7 @@ pub fn main() -> ExitCode {
     init_tracing(&cli.log);
     let result = match cli.command {
         Command::Ingest(args) => ingest::run(args),
+        Command::Monitor(args) => monitor::run(args),
         Command::Parse(args) => parse::run(args),
         Command::Process(args) => process::run(args),
         Command::Run(args) => run::run(args),

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 
 use super::record::{RawLine, CONNECTION_HEADER, RECEIVED_AT_HEADER};
 use super::{IngestError, IngestMetrics};
-use crate::kafka::topics::{ensure_topics, TopicPlan};
+use crate::kafka::topics::ensure_topic;
 use crate::kafka::{KafkaError, KafkaSettings};
 
 /// How to run the sink.
@@ -72,14 +72,11 @@ pub async fn start_sink(
     options: SinkOptions,
     metrics: IngestMetrics,
 ) -> Result<(RawSink, tokio::task::JoinHandle<SinkStats>), IngestError> {
-    ensure_topics(
+    ensure_topic(
         &options.kafka,
-        &[TopicPlan {
-            name: options.topic.clone(),
-            partitions: options.partitions,
-            replication_factor: options.replication_factor,
-            configs: vec![],
-        }],
+        &options.topic,
+        options.partitions,
+        options.replication_factor,
     )
     .await?;
     let producer: ThreadedProducer<CountingContext> = options

@@ -3,13 +3,13 @@
 //! the restarted broker (same port) = lines sent, and the counters say so.
 
 use std::collections::BTreeSet;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chatpulse::ingest::{start_sink, IngestMetrics, SinkOptions};
-use chatpulse::kafka::topics::{ensure_topics, TopicPlan};
+use chatpulse::kafka::topics::ensure_topic;
 use chatpulse::kafka::KafkaSettings;
 use chatpulse::twitch::irc::run_client;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -92,13 +92,7 @@ fn free_port() -> u16 {
 }
 
 async fn create(settings: &KafkaSettings, topic: &str) {
-    let plan = TopicPlan {
-        name: topic.to_owned(),
-        partitions: 1,
-        replication_factor: 1,
-        configs: vec![],
-    };
-    ensure_topics(settings, &[plan]).await.expect("topic");
+    ensure_topic(settings, topic, 1, 1).await.expect("topic");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,6 +9,7 @@ mod eos;
 mod harness;
 mod ingest;
 mod ingest_outage;
+mod monitor;
 mod replay;
 mod scale_out;
 mod store;
