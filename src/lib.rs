@@ -21,6 +21,7 @@
 pub mod chat;
 pub mod detect;
 pub mod processor;
+pub mod report;
 pub mod score;
 pub mod time;
 pub mod topology;

@@ -1,6 +1,7 @@
 //! The command line: one subcommand per file, each an `Args` struct (clap) with a `run()`. Errors
 //! become `anyhow` here, at the binary's edge, and are printed with their causes.
 
+mod demo;
 mod input;
 mod parse;
 mod process;
@@ -36,6 +37,9 @@ enum Command {
     Tail(tail::Args),
     /// Inspect topology files.
     Topology(topology::Args),
+    /// Run the whole pipeline on bundled real chat with nothing installed (embedded broker and
+    /// registry) and write an HTML report.
+    Demo(demo::Args),
 }
 
 /// Runs the command line and maps the outcome to an exit code.
@@ -48,6 +52,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Tail(args) => tail::run(args),
         Command::Topology(args) => topology::run(args),
+        Command::Demo(args) => demo::run(args),
     };
     match result {
         Ok(code) => code,
