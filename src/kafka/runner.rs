@@ -611,11 +611,16 @@ pub fn run(
     tracing::info!(topic = %input_topic, partitions, "topics ready");
     // Avro sinks register their schemas before anything is consumed: while the registry is down,
     // this waits, and nothing is processed or committed.
-    let encoders = runtime.block_on(SinkEncoders::prepare(
+    let encoders = match runtime.block_on(SinkEncoders::prepare(
         &topology,
         options.schema_registry.as_deref(),
         &|| control.is_stopping(),
-    ))?;
+    )) {
+        Ok(encoders) => encoders,
+        // Stopped while waiting for the registry: nothing was consumed, so nothing to commit.
+        Err(_) if control.is_stopping() => return Ok(RunStats::default()),
+        Err(e) => return Err(e.into()),
+    };
 
     let deliveries = Arc::new(Mutex::new(DeliveryLog::default()));
     let mut producer_config = options.kafka.producer_config();
