@@ -145,9 +145,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let control = RunControl::new();
         let shared = control.clone();
         let topology = t.clone();
-        let handle = std::thread::spawn(move || {
-            run_topology(topology, options, Box::new(backend), shared)
-        });
+        let handle =
+            std::thread::spawn(move || run_topology(topology, options, Box::new(backend), shared));
         running.push((control, handle));
     }
 

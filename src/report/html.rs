@@ -30,8 +30,17 @@ fn chart(c: &ChannelReport) -> String {
     let (Some(first), Some(last)) = (c.minutes.first(), c.minutes.last()) else {
         return "<p>No chat minutes.</p>".into();
     };
-    let (t0, t1) = (first.start_ms, (last.start_ms + 60_000).max(first.start_ms + 60_000));
-    let max = c.minutes.iter().map(|m| m.messages).max().unwrap_or(1).max(1) as f64;
+    let (t0, t1) = (
+        first.start_ms,
+        (last.start_ms + 60_000).max(first.start_ms + 60_000),
+    );
+    let max = c
+        .minutes
+        .iter()
+        .map(|m| m.messages)
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
     let max_subs = c.subs_5m.iter().map(|s| s.1).max().unwrap_or(0).max(1) as f64;
     let x = |ms: i64| PAD + (ms - t0) as f64 / (t1 - t0) as f64 * (WIDTH - 2.0 * PAD);
     let y = |n: f64| HEIGHT - PAD - n / max * (HEIGHT - 2.0 * PAD);

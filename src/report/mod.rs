@@ -146,7 +146,7 @@ impl Report {
                 "#{name}: {} minutes, {messages} messages{}; {} spike(s); {} subscription notice(s), {} gifted sub(s); {} ad slot(s)\n",
                 c.minutes.len(),
                 peak.map_or(String::new(), |p| format!(
-                    " (peak {} in the minute of {} UTC)",
+                    " (peak {} in the minute of {})",
                     p.messages,
                     crate::time::civil::format_timestamp_ms(p.start_ms)
                 )),
@@ -176,18 +176,27 @@ mod tests {
             "twitch.engagement.minute",
             &json!({"channel": "a", "window_start": 60_000, "messages": 9, "unique_chatters": 4}),
         );
-        r.add("twitch.spikes", &json!({"channel": "a", "phase": "onset", "onset": 1}));
+        r.add(
+            "twitch.spikes",
+            &json!({"channel": "a", "phase": "onset", "onset": 1}),
+        );
         r.add(
             "twitch.spikes",
             &json!({"channel": "a", "phase": "end", "onset": 1, "end": 2, "rate_per_min": 90.0, "description": "d"}),
         );
-        r.add("twitch.subscriptions", &json!({"channel": "b", "counted_gifts": 5}));
+        r.add(
+            "twitch.subscriptions",
+            &json!({"channel": "b", "counted_gifts": 5}),
+        );
         r.add("unrelated", &json!({"channel": "c"}));
         r.sort();
         let a = &r.channels["a"];
         assert_eq!(a.minutes[0].start_ms, 60_000);
         assert_eq!(a.spikes.len(), 1);
-        assert_eq!((r.channels["b"].sub_events, r.channels["b"].gifted_subs), (1, 5));
+        assert_eq!(
+            (r.channels["b"].sub_events, r.channels["b"].gifted_subs),
+            (1, 5)
+        );
         assert!(!r.channels.contains_key("c"));
         assert!(r.summary().contains("#a: 2 minutes, 14 messages"));
     }

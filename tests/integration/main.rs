@@ -5,6 +5,7 @@ mod analytics_avro;
 mod avro;
 mod chat_roundtrip;
 mod cli;
+mod demo;
 mod engine;
 mod engine_support;
 mod eos;
