@@ -92,7 +92,7 @@ impl WindowedKind for SubTrendKind {
     }
 
     fn fields(
-        &mut self,
+        &self,
         key: &str,
         window: Window,
         m: &SubTrendMetrics,
@@ -133,7 +133,14 @@ impl WindowedKind for SubTrendKind {
             "chat_spike_onset".into(),
             linked.map_or(Value::Null, Value::from),
         );
-        let next = usual.map_or(total, |u| u + USUAL_WEIGHT * (total - u));
+    }
+
+    fn emitted(&mut self, key: &str, m: &SubTrendMetrics) {
+        let total = m.total as f64;
+        let next = self
+            .usual
+            .get(key)
+            .map_or(total, |u| u + USUAL_WEIGHT * (total - u));
         self.usual.insert(key.to_owned(), next);
         self.usual_dirty = true;
     }
