@@ -21,11 +21,14 @@
 pub mod chat;
 pub mod detect;
 pub mod processor;
+pub mod report;
 pub mod score;
 pub mod time;
 pub mod topology;
 pub mod window;
 
+#[cfg(feature = "runtime")]
+pub mod avro;
 #[cfg(feature = "runtime")]
 pub mod cli;
 #[cfg(feature = "runtime")]

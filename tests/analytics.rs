@@ -6,7 +6,7 @@
 //! chat bursts after them reuse real message texts of the same log under new sender names.
 
 mod common;
-use common::data_dir;
+use common::{data_dir, fixture, set_tag, FIXTURES};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -26,10 +26,6 @@ use chatpulse::time::civil::{format_timestamp_ms, parse_timestamp_ms};
 use chatpulse::window::Aggregate;
 
 const MINUTE: i64 = 60_000;
-const FIXTURES: &str = include_str!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/irc_event_fixtures.irc.txt"
-));
 const NYMN: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/data/sample/nymn-2024-01-06.irc.txt"
@@ -195,42 +191,6 @@ fn inject(lines: &[String], extra: Vec<String>) -> Vec<String> {
         .collect();
     all.sort_by_key(|(ts, i, _)| (*ts, *i));
     all.into_iter().map(|(_, _, l)| l).collect()
-}
-
-/// The real fixture line of Chatterino's snapshot `name`.
-fn fixture(name: &str) -> &'static str {
-    let index = include_str!(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/irc_event_fixtures.index.tsv"
-    ));
-    let number: usize = index
-        .lines()
-        .skip(1)
-        .find_map(|row| {
-            let (n, file) = row.split_once('\t')?;
-            file.ends_with(&format!("/{name}.json"))
-                .then(|| n.parse().unwrap())
-        })
-        .unwrap_or_else(|| panic!("no fixture {name}"));
-    FIXTURES.lines().nth(number - 1).unwrap()
-}
-
-/// Replaces the value of tag `key` in a tagged line.
-fn set_tag(line: &str, key: &str, value: &str) -> String {
-    let (tags, rest) = line.split_once(' ').unwrap();
-    let tags: Vec<String> = tags
-        .trim_start_matches('@')
-        .split(';')
-        .map(|kv| match kv.split_once('=') {
-            Some((k, _)) if k == key => format!("{k}={value}"),
-            _ => kv.to_owned(),
-        })
-        .collect();
-    assert!(
-        tags.iter().any(|t| t.starts_with(&format!("{key}="))),
-        "{key} not in {line}"
-    );
-    format!("@{} {rest}", tags.join(";"))
 }
 
 /// A burst of `n` derived messages from `users` new chatters from `at` over 25 s, reusing the texts

@@ -15,8 +15,9 @@ pub struct GiftTally {
     pub bombs: u32,
 }
 
-/// Remembers open gift bombs (bounded) to count each gifted sub exactly once.
-#[derive(Debug)]
+/// Remembers open gift bombs (bounded) to count each gifted sub exactly once. Serializes, so a
+/// processor can keep it in its state store across restarts.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GiftCounter {
     /// community gift id -> follow-up lines still expected (negative: lines seen before the bomb).
     open: HashMap<String, i64>,

@@ -1,6 +1,7 @@
 //! The command line: one subcommand per file, each an `Args` struct (clap) with a `run()`. Errors
 //! become `anyhow` here, at the binary's edge, and are printed with their causes.
 
+mod demo;
 mod ingest;
 mod input;
 mod kafka_args;
@@ -10,6 +11,7 @@ mod process;
 mod replay;
 mod run;
 mod signal;
+mod tail;
 mod topology;
 
 use std::process::ExitCode;
@@ -42,8 +44,13 @@ enum Command {
     Run(run::Args),
     /// Produce recorded chat logs to Kafka with their original times (real time, faster, or at once).
     Replay(replay::Args),
+    /// Print a topic's records as JSON lines, decoding Avro through the schema registry.
+    Tail(tail::Args),
     /// Inspect topology files.
     Topology(topology::Args),
+    /// Run the whole pipeline on bundled real chat with nothing installed (embedded broker and
+    /// registry) and write an HTML report.
+    Demo(demo::Args),
 }
 
 /// Runs the command line and maps the outcome to an exit code.
@@ -57,7 +64,9 @@ pub fn main() -> ExitCode {
         Command::Process(args) => process::run(args),
         Command::Run(args) => run::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Tail(args) => tail::run(args),
         Command::Topology(args) => topology::run(args),
+        Command::Demo(args) => demo::run(args),
     };
     match result {
         Ok(code) => code,

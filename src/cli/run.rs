@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+use crate::avro::SinkEncoders;
 use crate::kafka::runner::{run as run_topology, RunControl, RunOptions};
 use crate::store::rocks::{RocksBackend, RocksOptions};
 use crate::topology::Topology;
@@ -38,11 +39,16 @@ pub struct Args {
     /// How long the final commit may take at shutdown, in seconds.
     #[arg(long, default_value_t = 30)]
     shutdown_timeout_s: u64,
+    /// Schema Registry URL for Avro sinks: `http(s)://host:port`, or `mock://NAME` for an
+    /// in-process registry. Required only when the topology has `format = "avro"` sinks.
+    #[arg(long, env = "CHATPULSE_SCHEMA_REGISTRY_URL")]
+    schema_registry: Option<String>,
 }
 
 /// Runs `chatpulse run`.
 pub fn run(args: Args) -> Result<ExitCode> {
     let topology = Topology::load(&args.topology)?;
+    SinkEncoders::require_registry(&topology, args.schema_registry.as_deref())?;
     let kafka = super::kafka_args::kafka_settings(&args.brokers, &args.kafka_options)?;
     let stores = topology.stores();
     let store_refs: Vec<&str> = stores.iter().map(String::as_str).collect();
@@ -64,6 +70,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             instance_id,
             shutdown_timeout: Duration::from_secs(args.shutdown_timeout_s),
             replication_factor: args.replication_factor,
+            schema_registry: args.schema_registry,
         },
         Box::new(backend),
         control,

@@ -581,6 +581,11 @@ impl SpikeDetector {
         self.active.is_some()
     }
 
+    /// Start of the last bucket processed (`None` before any).
+    pub fn last_bucket_ms(&self) -> Option<i64> {
+        self.next_ms.map(|n| n - self.config.bucket_ms)
+    }
+
     /// Buckets ignored because they came before an already processed one.
     pub fn late_buckets(&self) -> u64 {
         self.late_buckets

@@ -36,6 +36,9 @@ pub enum KafkaError {
     /// The state store failed.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// A sink's schema could not be loaded or registered.
+    #[error(transparent)]
+    Sink(#[from] crate::avro::SinkError),
     /// Restored state could not be read.
     #[error(transparent)]
     Process(#[from] crate::processor::ProcessError),

@@ -23,6 +23,7 @@ use rdkafka::{ClientContext, Message};
 use super::restore::restore_partition;
 use super::topics::{ensure_topics, partition_count, TopicPlan};
 use super::{KafkaError, KafkaSettings};
+use crate::avro::sink::{output_dead_letter, SinkEncoders};
 use crate::store::changelog::{changelog_topic, ChangelogRecord, Marker};
 use crate::store::{apply_commit, Checkpoint, StateBackend};
 use crate::time::clock::{Clock, SystemClock};
@@ -41,6 +42,8 @@ pub struct RunOptions {
     pub shutdown_timeout: Duration,
     /// Replication factor of topics chatpulse creates (-1: the broker's default).
     pub replication_factor: i32,
+    /// Schema registry URL (`http(s)://...` or `mock://NAME`); required when a sink is Avro.
+    pub schema_registry: Option<String>,
 }
 
 /// Counters of a run, for logs, metrics and tests.
@@ -119,6 +122,7 @@ struct Engine {
     in_transaction: bool,
     failed: Option<KafkaError>,
     control: Arc<RunControl>,
+    encoders: SinkEncoders,
 }
 
 impl Engine {
@@ -148,9 +152,16 @@ impl Engine {
             .processed
             .fetch_add(out.processed, Ordering::Relaxed);
         self.stats.windows_closed += out.windows_closed;
+        let topology = self.topology.clone();
         for o in &out.outputs {
-            let topic = &self.topology.sinks[o.sink].topic;
-            let value = serde_json::to_vec(&o.value).expect("JSON values serialize");
+            let topic = &topology.sinks[o.sink].topic;
+            let value = match self.encoders.encode(o) {
+                Ok(value) => value,
+                Err(e) => {
+                    self.send_dead_letter(&output_dead_letter(topic, o, &e))?;
+                    continue;
+                }
+            };
             self.send(
                 BaseRecord::with_opaque_to(topic, Box::new(Delivery::Output))
                     .key(o.key.as_bytes())
@@ -598,6 +609,18 @@ pub fn run(
         .expect("tokio runtime");
     runtime.block_on(ensure_topics(&options.kafka, &plans))?;
     tracing::info!(topic = %input_topic, partitions, "topics ready");
+    // Avro sinks register their schemas before anything is consumed: while the registry is down,
+    // this waits, and nothing is processed or committed.
+    let encoders = match runtime.block_on(SinkEncoders::prepare(
+        &topology,
+        options.schema_registry.as_deref(),
+        &|| control.is_stopping(),
+    )) {
+        Ok(encoders) => encoders,
+        // Stopped while waiting for the registry: nothing was consumed, so nothing to commit.
+        Err(_) if control.is_stopping() => return Ok(RunStats::default()),
+        Err(e) => return Err(e.into()),
+    };
 
     let deliveries = Arc::new(Mutex::new(DeliveryLog::default()));
     let mut producer_config = options.kafka.producer_config();
@@ -639,6 +662,7 @@ pub fn run(
         in_transaction: eos,
         failed: None,
         control: control.clone(),
+        encoders,
     };
     let shared = Arc::new(Mutex::new(Some(engine)));
     let mut consumer_config = options.kafka.consumer_config(&topology.application_id);

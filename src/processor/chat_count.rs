@@ -5,18 +5,15 @@
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use super::{
-    window_fields, window_key, Emitter, Input, Late, Output, ProcessError, Processor, StateWrite,
-};
+use super::windowed::{Windowed, WindowedKind};
+use super::Input;
 use crate::chat::EventKind;
 use crate::window::hopping::HoppingWindows;
 use crate::window::sliding::SlidingWindows;
 use crate::window::tumbling::TumblingWindows;
-use crate::window::{
-    Admission, Aggregate, EmitMode, WindowOperator, WindowResult, WindowSpec, WindowState,
-};
+use crate::window::{Aggregate, EmitMode, Window, WindowOperator, WindowSpec};
 
 /// Messages and the set of distinct chatters.
 #[derive(Debug, Clone, Copy, Default)]
@@ -93,110 +90,40 @@ where
     }
 }
 
-/// The `chat_count` processor of one task.
-pub struct ChatCount {
-    name: String,
-    sink: usize,
-    emit: EmitMode,
-    windows: Box<dyn WindowOperator<CountChatters> + Send>,
-    results: Vec<WindowResult<ChatterTotals>>,
-}
+/// The `chat_count` kind: chat messages counted in their channel.
+#[derive(Debug, Default)]
+pub struct ChatCountKind;
 
-impl ChatCount {
-    /// A processor named `name` writing to sink `sink`.
-    pub fn new(name: &str, sink: usize, window: WindowSpec, emit: EmitMode) -> Self {
-        ChatCount {
-            name: name.to_owned(),
-            sink,
-            emit,
-            windows: window_operator(CountChatters, window),
-            results: Vec::new(),
-        }
-    }
+impl WindowedKind for ChatCountKind {
+    type Agg = CountChatters;
 
-    fn emit_results(&mut self, out: &mut Emitter) {
-        for r in self.results.drain(..) {
-            if r.is_final {
-                out.windows_closed += 1;
-            }
-            let mut value = window_fields(&r.key, r.window, r.is_final);
-            value.insert("messages".into(), Value::from(r.value.messages));
-            value.insert(
-                "unique_chatters".into(),
-                Value::from(r.value.unique_chatters),
-            );
-            out.outputs.push(Output {
-                sink: self.sink,
-                key: r.key,
-                value: Value::Object(value),
-                ts_ms: r.window.end_ms,
-            });
-        }
-    }
-}
-
-impl Processor for ChatCount {
-    fn process(&mut self, input: &Input<'_>, out: &mut Emitter) {
+    fn extract(&mut self, input: &Input<'_>, add: &mut dyn FnMut(&str, &str)) {
         let EventKind::Message(m) = &input.event.kind else {
             return;
         };
-        if input.event.is_shared_copy() {
-            return;
-        }
-        if self
-            .windows
-            .add(input.event.channel, input.ts_ms, m.user.login)
-            == Admission::Late
-        {
-            out.late.push(Late {
-                processor: self.name.clone(),
-                partition: input.partition,
-                offset: input.offset,
-                ts_ms: input.ts_ms,
-                watermark_ms: self.windows.watermark(),
-            });
+        if !input.event.is_shared_copy() {
+            add(input.event.channel, m.user.login);
         }
     }
 
-    fn on_watermark(&mut self, watermark_ms: i64, out: &mut Emitter) {
-        self.windows.advance(watermark_ms, &mut self.results);
-        self.emit_results(out);
+    fn fields(
+        &self,
+        _key: &str,
+        _window: Window,
+        value: &ChatterTotals,
+        out: &mut Map<String, Value>,
+    ) {
+        out.insert("messages".into(), Value::from(value.messages));
+        out.insert("unique_chatters".into(), Value::from(value.unique_chatters));
     }
+}
 
-    fn flush(&mut self, out: &mut Emitter) -> Vec<StateWrite> {
-        if self.emit == EmitMode::Update {
-            self.windows.updates(&mut self.results);
-            self.emit_results(out);
-        }
-        self.windows
-            .take_dirty()
-            .into_iter()
-            .map(|(key, start, acc)| {
-                let value =
-                    acc.map(|a| serde_json::to_vec(&a).expect("a ChatterCount always serializes"));
-                (window_key(&key, start), value)
-            })
-            .collect()
-    }
+/// The `chat_count` processor of one task.
+pub type ChatCount = Windowed<ChatCountKind>;
 
-    fn restore(&mut self, key: &[u8], value: &[u8]) -> Result<(), ProcessError> {
-        let corrupt = |reason: String| ProcessError::CorruptState {
-            processor: self.name.clone(),
-            reason,
-        };
-        let (key, start_ms) =
-            super::parse_window_key(key).ok_or_else(|| corrupt("bad window key".into()))?;
-        let acc: ChatterCount =
-            serde_json::from_slice(value).map_err(|e| corrupt(e.to_string()))?;
-        self.windows.restore(WindowState { key, start_ms, acc });
-        Ok(())
-    }
-
-    fn set_watermark(&mut self, watermark_ms: i64) {
-        self.windows.set_watermark(watermark_ms);
-    }
-
-    fn open_entries(&self) -> usize {
-        self.windows.open_windows()
+impl ChatCount {
+    /// A `chat_count` processor named `name` writing to sink `sink`.
+    pub fn chat_count(name: &str, sink: usize, window: WindowSpec, emit: EmitMode) -> Self {
+        Windowed::new(name, sink, window, emit, CountChatters, ChatCountKind)
     }
 }

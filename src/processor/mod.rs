@@ -2,7 +2,16 @@
 //! (one input partition), receives parsed records in order, keeps its state in memory as a write-back
 //! cache and hands the changes to the engine at commit. One file per processor kind.
 
+pub mod ad_slots;
 pub mod chat_count;
+pub mod chat_events;
+pub mod engagement;
+pub mod gift_state;
+pub mod spike_tracker;
+pub mod spikes;
+pub mod sub_trend;
+pub mod subscriptions;
+pub mod windowed;
 
 use serde_json::Value;
 

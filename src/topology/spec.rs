@@ -125,6 +125,15 @@ pub struct SinkSpec {
     /// How values are encoded: `json` (default) or `avro`.
     #[serde(default = "default_sink_format")]
     pub format: ValueFormat,
+    /// The Avro schema of an `avro` sink: a built-in name (`engagement_basic_minute`, a file stem of
+    /// `avro/`) or a path to an `.avsc` file, relative to the topology file.
+    pub schema: Option<String>,
+}
+
+/// True when a sink's `schema` setting is a file path (it ends in `.avsc` or contains a `/`) rather
+/// than the name of a built-in schema.
+pub fn schema_reference_is_path(reference: &str) -> bool {
+    reference.ends_with(".avsc") || reference.contains('/')
 }
 
 fn default_sink_format() -> ValueFormat {

@@ -7,18 +7,71 @@ use std::fmt;
 use std::path::Path;
 
 use super::spec::{
-    parse_duration_ms, ProcessingGuarantee, SinkSpec, SourceSpec, TopologySpec, WindowDecl,
+    parse_duration_ms, schema_reference_is_path, ProcessingGuarantee, SinkSpec, SourceSpec,
+    TopologySpec, ValueFormat, WindowDecl,
 };
+use crate::detect::spike::SpikeConfig;
+use crate::processor::ad_slots::AdSlotsProcessor;
 use crate::processor::chat_count::ChatCount;
+use crate::processor::chat_events::{ChatEventsProcessor, DEFAULT_DEDUP_IDS};
+use crate::processor::engagement::EngagementProcessor;
+use crate::processor::spikes::SpikesProcessor;
+use crate::processor::sub_trend::SubTrendProcessor;
+use crate::processor::subscriptions::SubscriptionsProcessor;
 use crate::processor::Processor;
+use crate::score::ad_slot::AdSlotConfig;
 use crate::window::{EmitMode, WindowSpec};
 
 /// The processor kinds chatpulse has, with whether they need a window.
-pub const PROCESSOR_KINDS: &[(&str, bool, &str)] = &[(
-    "chat_count",
-    true,
-    "messages and exact unique chatters per channel per window",
-)];
+pub const PROCESSOR_KINDS: &[(&str, bool, &str)] = &[
+    (
+        "chat_count",
+        true,
+        "messages and exact unique chatters per channel per window",
+    ),
+    (
+        "chat_events",
+        false,
+        "every line as a typed chat event record, duplicates dropped (the silver layer)",
+    ),
+    (
+        "engagement",
+        true,
+        "messages, chatters, emotes, bits, subs, gifts, raids, moderation and sentiment per window",
+    ),
+    (
+        "spikes",
+        false,
+        "chat spikes against each channel's baseline: onset, peak, end, lift and cause",
+    ),
+    (
+        "subscriptions",
+        false,
+        "one record per sub, resub, gifted sub, gift bomb or upgrade",
+    ),
+    (
+        "sub_trend",
+        true,
+        "subscriptions per window, sub spikes linked to the chat spike they fall in",
+    ),
+    (
+        "ad_slots",
+        false,
+        "ad-break recommendations: reach, calm and Twitch's ad rules",
+    ),
+];
+
+/// Default lateness accepted by the processors without a window (`grace` option).
+pub const DEFAULT_GRACE_MS: i64 = 5_000;
+
+/// The kind-specific options each kind accepts.
+fn known_options(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "chat_events" => &["dedup_ids"],
+        "spikes" | "ad_slots" => &["grace"],
+        _ => &[],
+    }
+}
 
 /// A processor, resolved.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,17 +90,51 @@ pub struct ProcessorPlan {
     pub emit: EmitMode,
     /// Its state store.
     pub store: String,
+    /// Lateness accepted by kinds without a window (`grace` option).
+    pub grace_ms: i64,
+    /// Recent message ids remembered for deduplication (`dedup_ids` option of `chat_events`).
+    pub dedup_ids: usize,
 }
 
 impl ProcessorPlan {
     /// A fresh instance for one task.
     pub fn instantiate(&self) -> Box<dyn Processor> {
+        let window = || {
+            self.window
+                .expect("validated: windowed kinds have a window")
+        };
         match self.kind.as_str() {
-            "chat_count" => Box::new(ChatCount::new(
+            "chat_count" => Box::new(ChatCount::chat_count(
                 &self.name,
                 self.sink,
-                self.window.expect("validated: chat_count has a window"),
+                window(),
                 self.emit,
+            )),
+            "engagement" => Box::new(EngagementProcessor::engagement(
+                &self.name,
+                self.sink,
+                window(),
+                self.emit,
+            )),
+            "sub_trend" => Box::new(SubTrendProcessor::sub_trend(
+                &self.name,
+                self.sink,
+                window(),
+                self.emit,
+            )),
+            "chat_events" => Box::new(ChatEventsProcessor::new(self.sink, self.dedup_ids)),
+            "subscriptions" => Box::new(SubscriptionsProcessor::new(&self.name, self.sink)),
+            "spikes" => Box::new(SpikesProcessor::new(
+                &self.name,
+                self.sink,
+                SpikeConfig::default(),
+                self.grace_ms,
+            )),
+            "ad_slots" => Box::new(AdSlotsProcessor::new(
+                &self.name,
+                self.sink,
+                AdSlotConfig::default(),
+                self.grace_ms,
             )),
             other => unreachable!("validated: unknown processor kind {other}"),
         }
@@ -91,20 +178,26 @@ impl Topology {
         format!("{}-dlq", self.application_id)
     }
 
-    /// Reads, parses and validates a topology file.
+    /// Reads, parses and validates a topology file. Sink schema paths are relative to the file.
     pub fn load(path: &Path) -> Result<Topology, TopologyError> {
         let text = std::fs::read_to_string(path).map_err(|e| TopologyError {
             problems: vec![format!("cannot read {}: {e}", path.display())],
         })?;
-        Topology::parse(&text)
+        let mut spec = parse_spec(&text)?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        for sink in &mut spec.sinks {
+            if let Some(schema) = &mut sink.schema {
+                if schema_reference_is_path(schema) && Path::new(schema.as_str()).is_relative() {
+                    *schema = dir.join(&*schema).display().to_string();
+                }
+            }
+        }
+        validate(spec)
     }
 
-    /// Parses and validates topology TOML.
+    /// Parses and validates topology TOML (sink schema paths are relative to the working directory).
     pub fn parse(text: &str) -> Result<Topology, TopologyError> {
-        let spec: TopologySpec = toml::from_str(text).map_err(|e| TopologyError {
-            problems: vec![format!("not a valid topology file: {e}")],
-        })?;
-        validate(spec)
+        validate(parse_spec(text)?)
     }
 
     /// The graph as text, one line per edge, for `chatpulse topology check`.
@@ -141,10 +234,44 @@ impl Topology {
             );
         }
         for k in &self.sinks {
-            let _ = writeln!(s, "sink {} -> topic {} ({:?})", k.name, k.topic, k.format);
+            let schema = k
+                .schema
+                .as_ref()
+                .map_or(String::new(), |r| format!(", schema {r}"));
+            let _ = writeln!(
+                s,
+                "sink {} -> topic {} ({:?}{schema})",
+                k.name, k.topic, k.format
+            );
         }
         let _ = write!(s, "dead letters -> topic {}", self.dlq_topic());
         s
+    }
+}
+
+fn parse_spec(text: &str) -> Result<TopologySpec, TopologyError> {
+    toml::from_str(text).map_err(|e| TopologyError {
+        problems: vec![format!("not a valid topology file: {e}")],
+    })
+}
+
+/// Checks a sink's format and schema: an Avro sink names a schema that loads; others name none.
+fn sink_problems(problems: &mut Vec<String>, sink: &SinkSpec) {
+    let owner = format!("sink {:?}", sink.name);
+    match (sink.format, &sink.schema) {
+        (ValueFormat::Avro, None) => problems.push(format!(
+            "{owner} has format = \"avro\" but no schema: add schema = \"<built-in name>\" (a file stem of avro/, like engagement_basic_minute) or a path to an .avsc file"
+        )),
+        (ValueFormat::Avro, Some(_reference)) => {
+            #[cfg(feature = "runtime")]
+            if let Err(e) = crate::avro::AvroSchema::from_reference(_reference) {
+                problems.push(format!("{owner}: {e}"));
+            }
+        }
+        (format, Some(_)) => problems.push(format!(
+            "{owner} sets a schema but its format is {format:?}: schemas are for format = \"avro\" (set it, or remove the schema)"
+        )),
+        (_, None) => {}
     }
 }
 
@@ -271,6 +398,9 @@ pub fn validate(spec: TopologySpec) -> Result<Topology, TopologyError> {
             ));
         }
     }
+    for sink in &spec.sinks {
+        sink_problems(&mut problems, sink);
+    }
     if spec.sources.is_empty() {
         problems.push("no [[source]]: a topology reads at least one topic".to_owned());
     }
@@ -312,9 +442,42 @@ pub fn validate(spec: TopologySpec) -> Result<Topology, TopologyError> {
                 ));
                 None
             }
+            (Some((_, false, _)), Some(_)) => {
+                problems.push(format!(
+                    "{owner} of kind {} takes no window: remove it (set lateness with options.grace)",
+                    p.kind
+                ));
+                None
+            }
             (Some(_), Some(w)) => window(&mut problems, &owner, w),
             (Some(_), None) => None,
         };
+        let mut grace_ms = DEFAULT_GRACE_MS;
+        let mut dedup_ids = DEFAULT_DEDUP_IDS;
+        for (option, value) in &p.options {
+            if kind.is_some() && !known_options(&p.kind).contains(&option.as_str()) {
+                let known = known_options(&p.kind);
+                problems.push(format!(
+                    "{owner}: option {option:?} is unknown for kind {}: {}",
+                    p.kind,
+                    if known.is_empty() {
+                        "it takes no options".to_owned()
+                    } else {
+                        format!("use {}", known.join(", "))
+                    }
+                ));
+                continue;
+            }
+            match (option.as_str(), value) {
+                ("grace", toml::Value::String(t)) => {
+                    grace_ms = duration(&mut problems, &format!("{owner}: options.grace"), Some(t), None)
+                }
+                ("dedup_ids", toml::Value::Integer(n)) if *n > 0 => dedup_ids = *n as usize,
+                _ => problems.push(format!(
+                    "{owner}: options.{option} = {value} has the wrong type (grace is a duration such as \"5s\", dedup_ids a positive integer)"
+                )),
+            }
+        }
         if let (Some(source), Some(sink)) = (source, sink) {
             processors.push(ProcessorPlan {
                 name: p.name.clone(),
@@ -324,6 +487,8 @@ pub fn validate(spec: TopologySpec) -> Result<Topology, TopologyError> {
                 window,
                 emit: p.emit,
                 store: p.store_name().to_owned(),
+                grace_ms,
+                dedup_ids,
             });
         }
     }
@@ -416,6 +581,46 @@ topic = "twitch.engagement.minute"
         assert!(text.contains("source \"nope\""), "{text}");
         assert!(text.contains("multiple of advance"), "{text}");
         assert!(text.contains("application_id"), "{text}");
+    }
+
+    #[test]
+    #[cfg(feature = "runtime")]
+    fn avro_sinks_need_a_schema_that_loads() {
+        let avro = |extra: &str| {
+            GOOD.replace(
+                "topic = \"twitch.engagement.minute\"",
+                &format!("topic = \"twitch.engagement.minute\"\nformat = \"avro\"\n{extra}"),
+            )
+        };
+        let t = Topology::parse(&avro("schema = \"engagement_basic_minute\"")).unwrap();
+        assert!(t
+            .describe()
+            .contains("(Avro, schema engagement_basic_minute)"));
+        let e = Topology::parse(&avro("")).unwrap_err().to_string();
+        assert!(
+            e.contains("sink \"out\" has format = \"avro\" but no schema"),
+            "{e}"
+        );
+        let e = Topology::parse(&avro("schema = \"no_such\""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("no built-in Avro schema is named \"no_such\""),
+            "{e}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("bad.avsc"), "{\"type\": \"nope\"}").unwrap();
+        let file = dir.path().join("t.toml");
+        std::fs::write(&file, avro("schema = \"bad.avsc\"")).unwrap();
+        let e = Topology::load(&file).unwrap_err().to_string();
+        assert!(e.contains("does not parse"), "{e}");
+        let e = Topology::parse(&GOOD.replace(
+            "topic = \"twitch.engagement.minute\"",
+            "topic = \"twitch.engagement.minute\"\nschema = \"engagement_basic_minute\"",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("schemas are for format = \"avro\""), "{e}");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Helpers shared by the test files that read the real chat data sets.
+//! Helpers shared by the test files that read the real chat data sets and the tagged fixtures.
+#![allow(dead_code)]
 
 use std::path::PathBuf;
 
@@ -17,4 +18,46 @@ pub fn data_dir() -> PathBuf {
         dir.display()
     );
     dir
+}
+
+/// The 110 real tagged fixture lines (Chatterino's snapshots), one per line.
+pub const FIXTURES: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/irc_event_fixtures.irc.txt"
+));
+
+/// The real fixture line of Chatterino's snapshot `name`.
+pub fn fixture(name: &str) -> &'static str {
+    let index = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/irc_event_fixtures.index.tsv"
+    ));
+    let number: usize = index
+        .lines()
+        .skip(1)
+        .find_map(|row| {
+            let (n, file) = row.split_once('\t')?;
+            file.ends_with(&format!("/{name}.json"))
+                .then(|| n.parse().unwrap())
+        })
+        .unwrap_or_else(|| panic!("no fixture {name}"));
+    FIXTURES.lines().nth(number - 1).unwrap()
+}
+
+/// Replaces the value of tag `key` in a tagged line.
+pub fn set_tag(line: &str, key: &str, value: &str) -> String {
+    let (tags, rest) = line.split_once(' ').unwrap();
+    let tags: Vec<String> = tags
+        .trim_start_matches('@')
+        .split(';')
+        .map(|kv| match kv.split_once('=') {
+            Some((k, _)) if k == key => format!("{k}={value}"),
+            _ => kv.to_owned(),
+        })
+        .collect();
+    assert!(
+        tags.iter().any(|t| t.starts_with(&format!("{key}="))),
+        "{key} not in {line}"
+    );
+    format!("@{} {rest}", tags.join(";"))
 }

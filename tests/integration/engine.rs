@@ -2,20 +2,74 @@
 //! run of the same real log; a restart with the state dir kept restores only the changelog tail; a
 //! poison record goes to the DLQ with its reason and the records after it are processed.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chatpulse::chat::ChatEvent;
-use chatpulse::kafka::runner::RunControl;
+use chatpulse::kafka::runner::{run, RunControl, RunOptions, RunStats};
+use chatpulse::store::rocks::{RocksBackend, RocksOptions};
+use chatpulse::topology::Topology;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Headers;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::Message;
 use serde_json::Value;
 
-use crate::engine_support::{
-    end_markers, minutes, offline_minutes, produce, read_topic, real_lines, start, topology,
-};
-use crate::harness::{create_topic, settings, unique};
+use crate::engine_support::{end_markers, minutes, offline_minutes, produce, real_lines, topology};
+use crate::harness::{create_topic, is_unknown_topic, reader, settings, unique};
+
+/// Reads `topic` from the start until `expected` records arrived (bounded by `timeout`).
+pub fn read_topic(
+    topic: &str,
+    expected: usize,
+    timeout: Duration,
+) -> Vec<rdkafka::message::OwnedMessage> {
+    let consumer = reader(topic);
+    let deadline = std::time::Instant::now() + timeout;
+    let mut got = Vec::new();
+    while got.len() < expected && std::time::Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(msg)) => got.push(msg.detach()),
+            // The run creates its output topics; until then the reader sees them as unknown.
+            Some(Err(e)) if is_unknown_topic(&e) => {}
+            Some(Err(e)) => panic!("consume {topic}: {e}"),
+            None => {}
+        }
+    }
+    got
+}
+
+/// Runs `topology` on a thread with RocksDB state in `state`, without a registry.
+pub fn start(
+    topology: Topology,
+    state: &std::path::Path,
+) -> (Arc<RunControl>, std::thread::JoinHandle<RunStats>) {
+    start_with_registry(topology, state, None)
+}
+
+/// Runs `topology` on a thread with RocksDB state in `state` and Avro sinks served by `registry`.
+pub fn start_with_registry(
+    topology: Topology,
+    state: &std::path::Path,
+    registry: Option<String>,
+) -> (Arc<RunControl>, std::thread::JoinHandle<RunStats>) {
+    crate::harness::init_logs();
+    let control = RunControl::new();
+    let stores = topology.stores();
+    let refs: Vec<&str> = stores.iter().map(String::as_str).collect();
+    let backend = RocksBackend::open(state, &refs, &RocksOptions::default()).unwrap();
+    let options = RunOptions {
+        kafka: settings(),
+        instance_id: unique("instance"),
+        shutdown_timeout: Duration::from_secs(30),
+        replication_factor: 1,
+        schema_registry: registry,
+    };
+    let shared = control.clone();
+    let handle =
+        std::thread::spawn(move || run(topology, options, Box::new(backend), shared).expect("run"));
+    (control, handle)
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_run_equals_offline_run_on_real_chat() {
@@ -118,7 +172,7 @@ async fn restart_with_state_dir_restores_only_the_changelog_tail() {
 }
 
 /// Waits until the group committed `total` input records over `partitions` partitions.
-async fn wait_for_committed(group: &str, topic: &str, partitions: i32, total: i64) {
+pub async fn wait_for_committed(group: &str, topic: &str, partitions: i32, total: i64) {
     let consumer: BaseConsumer = settings().consumer_config(group).create().unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
     loop {

@@ -13,10 +13,7 @@ use chatpulse::topology::Topology;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::Value;
 
-use chatpulse::kafka::runner::{run, RunControl, RunOptions, RunStats};
-use chatpulse::store::rocks::{RocksBackend, RocksOptions};
-
-use crate::harness::{data_dir, is_unknown_topic, reader, settings, unique};
+use crate::harness::{data_dir, settings};
 
 /// The text of a topology reading `input` and writing per-minute counts to `output`.
 pub fn topology_text(app: &str, input: &str, output: &str, commit_interval: &str) -> String {
@@ -148,6 +145,16 @@ pub fn offline_minutes(
     lines: &[String],
     markers: &[(i32, String)],
 ) -> Minutes {
+    let sink = offline_outputs(topology, lines, markers);
+    minutes(sink.outputs.iter().map(|(_, _, v, _)| v))
+}
+
+/// The offline run of `lines` then `markers` through `topology`, in memory.
+pub fn offline_outputs(
+    topology: &Topology,
+    lines: &[String],
+    markers: &[(i32, String)],
+) -> MemorySink {
     let stores = topology.stores();
     let refs: Vec<&str> = stores.iter().map(String::as_str).collect();
     let mut backend = MemoryBackend::new(&refs).unwrap();
@@ -164,48 +171,5 @@ pub fn offline_minutes(
         1_000,
     )
     .unwrap();
-    minutes(sink.outputs.iter().map(|(_, _, v, _)| v))
-}
-
-/// Reads `topic` from the start until `expected` records arrived (bounded by `timeout`).
-pub fn read_topic(
-    topic: &str,
-    expected: usize,
-    timeout: Duration,
-) -> Vec<rdkafka::message::OwnedMessage> {
-    let consumer = reader(topic);
-    let deadline = std::time::Instant::now() + timeout;
-    let mut got = Vec::new();
-    while got.len() < expected && std::time::Instant::now() < deadline {
-        match consumer.poll(Duration::from_millis(200)) {
-            Some(Ok(msg)) => got.push(msg.detach()),
-            // The run creates its output topics; until then the reader sees them as unknown.
-            Some(Err(e)) if is_unknown_topic(&e) => {}
-            Some(Err(e)) => panic!("consume {topic}: {e}"),
-            None => {}
-        }
-    }
-    got
-}
-
-/// Runs `topology` on the test broker in a thread with RocksDB state in `state`.
-pub fn start(
-    topology: Topology,
-    state: &std::path::Path,
-) -> (Arc<RunControl>, std::thread::JoinHandle<RunStats>) {
-    crate::harness::init_logs();
-    let control = RunControl::new();
-    let stores = topology.stores();
-    let refs: Vec<&str> = stores.iter().map(String::as_str).collect();
-    let backend = RocksBackend::open(state, &refs, &RocksOptions::default()).unwrap();
-    let options = RunOptions {
-        kafka: settings(),
-        instance_id: unique("instance"),
-        shutdown_timeout: Duration::from_secs(30),
-        replication_factor: 1,
-    };
-    let shared = control.clone();
-    let handle =
-        std::thread::spawn(move || run(topology, options, Box::new(backend), shared).expect("run"));
-    (control, handle)
+    sink
 }

@@ -89,6 +89,7 @@ processing_guarantee = "exactly_once_v2"
         instance_id: "eos-test".into(),
         shutdown_timeout: Duration::from_secs(10),
         replication_factor: 1,
+        schema_registry: None,
     };
     let shared = control.clone();
     let backend = MemoryBackend::new(&["counts"]).unwrap();

@@ -12,7 +12,7 @@ use chatpulse::twitch::irc::{run_client, IrcConfig, Login};
 use rdkafka::message::{Headers, Message};
 use tokio::sync::watch;
 
-use crate::engine_support::read_topic;
+use crate::engine::read_topic;
 use crate::harness::{create_topic, data_dir, init_logs, settings, unique};
 use crate::support::irc_server::{real_lines, IrcServer};
 

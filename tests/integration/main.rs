@@ -1,8 +1,11 @@
 //! Tests against real parts: the tansu broker over TCP (address in `CHATPULSE_TEST_BROKERS`, which
 //! `scripts/test` sets) and RocksDB on disk. Each test uses its own topics and consumer groups.
 
+mod analytics_avro;
+mod avro;
 mod chat_roundtrip;
 mod cli;
+mod demo;
 mod engine;
 mod engine_support;
 mod eos;

@@ -12,7 +12,8 @@ use chatpulse::topology::Topology;
 use rdkafka::message::{Headers, Message};
 use serde_json::Value;
 
-use crate::engine_support::{end_markers, minutes, offline_minutes, produce, read_topic, start};
+use crate::engine::{read_topic, start};
+use crate::engine_support::{end_markers, minutes, offline_minutes, produce};
 use crate::harness::{brokers, create_topic, data_dir, repo_file, unique};
 
 fn nymn_log() -> std::path::PathBuf {

@@ -4,3 +4,4 @@
 
 pub mod helix_server;
 pub mod irc_server;
+pub mod schema_registry;

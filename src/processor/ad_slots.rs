@@ -1,0 +1,288 @@
+//! `ad_slots`: ad-break recommendations per channel (`twitch.ad_slots`). Each closed minute of chat
+//! is scored as a break starting at its end by [`AdSlotRecommender`] (reach, calm, Twitch's rules; see
+//! `score::ad_slot`) once the spikes detected up to the minute's end plus the settle time are known.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::gift_state::GiftState;
+use super::spike_tracker::{tagged, SpikeTracker};
+use super::spikes::track;
+use super::{parse_window_key, window_key, Emitter, Input, Output, ProcessError, Processor};
+use super::{Late, StateWrite};
+use crate::detect::spike::{SpikeConfig, SpikeEvent};
+use crate::score::ad_slot::{AdSlot, AdSlotConfig, AdSlotRecommender, AudienceMinute};
+use crate::score::engagement::{chatter_hash, EngagementInput};
+use crate::window::tumbling::TumblingWindows;
+use crate::window::{Admission, Aggregate, WindowOperator, WindowResult, WindowState};
+
+/// Minutes over which active chatters are counted.
+pub const ACTIVE_MINUTES: i64 = 5;
+/// Tag of minute-window state keys.
+const MINUTE: u8 = b'm';
+/// Tag of per-channel recommender state keys.
+const CHANNEL: u8 = b'a';
+
+/// Messages and distinct chatters (hashed) of a minute.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Audience;
+
+/// The accumulator of [`Audience`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AudienceAcc {
+    /// Chat messages.
+    pub messages: u64,
+    /// Distinct chatters as hashes.
+    pub chatters: BTreeSet<u64>,
+}
+
+impl Aggregate for Audience {
+    type Input = EngagementInput;
+    type Acc = AudienceAcc;
+    type Output = AudienceAcc;
+
+    fn init(&self) -> AudienceAcc {
+        AudienceAcc::default()
+    }
+
+    fn add(&self, acc: &mut AudienceAcc, input: &EngagementInput) {
+        if let EngagementInput::Message(m) = input {
+            acc.messages += 1;
+            acc.chatters.insert(chatter_hash(&m.chatter));
+        }
+    }
+
+    fn merge(&self, into: &mut AudienceAcc, other: &AudienceAcc) {
+        into.messages += other.messages;
+        into.chatters.extend(other.chatters.iter().copied());
+    }
+
+    fn finish(&self, acc: &AudienceAcc) -> AudienceAcc {
+        acc.clone()
+    }
+}
+
+/// What the processor keeps per channel.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ChannelState {
+    recommender: AdSlotRecommender,
+    /// The chatters of the last minutes: `(minute start, chatter hashes)`.
+    recent: VecDeque<(i64, Vec<u64>)>,
+}
+
+/// The `ad_slots` processor of one task.
+pub struct AdSlotsProcessor {
+    name: String,
+    sink: usize,
+    config: AdSlotConfig,
+    exit_hold_ms: i64,
+    gifts: GiftState,
+    tracker: SpikeTracker,
+    minutes: TumblingWindows<Audience>,
+    closed: Vec<WindowResult<AudienceAcc>>,
+    channels: HashMap<String, ChannelState>,
+    dirty: BTreeSet<String>,
+}
+
+impl AdSlotsProcessor {
+    /// A processor named `name` writing to sink `sink`; records are accepted `grace_ms` late.
+    pub fn new(name: &str, sink: usize, config: AdSlotConfig, grace_ms: i64) -> Self {
+        let spikes = SpikeConfig::default();
+        AdSlotsProcessor {
+            name: name.to_owned(),
+            sink,
+            exit_hold_ms: spikes.exit_hold_ms,
+            tracker: SpikeTracker::new(spikes, grace_ms),
+            // A minute is judged once the buckets up to its end + settle have closed.
+            minutes: TumblingWindows::new(Audience, 60_000, grace_ms + config.settle_ms),
+            config,
+            gifts: GiftState::default(),
+            closed: Vec::new(),
+            channels: HashMap::new(),
+            dirty: BTreeSet::new(),
+        }
+    }
+
+    fn channel(&mut self, channel: &str) -> &mut ChannelState {
+        let config = &self.config;
+        self.channels
+            .entry(channel.to_owned())
+            .or_insert_with(|| ChannelState {
+                recommender: AdSlotRecommender::new(channel, config.clone()),
+                recent: VecDeque::new(),
+            })
+    }
+
+    fn judge(&mut self, minute: WindowResult<AudienceAcc>) -> Option<AdSlot> {
+        let start = minute.window.start_ms;
+        let state = self.channel(&minute.key);
+        while state
+            .recent
+            .front()
+            .is_some_and(|(s, _)| *s <= start - ACTIVE_MINUTES * 60_000)
+        {
+            state.recent.pop_front();
+        }
+        state
+            .recent
+            .push_back((start, minute.value.chatters.iter().copied().collect()));
+        let active: BTreeSet<u64> = state
+            .recent
+            .iter()
+            .flat_map(|(_, c)| c.iter().copied())
+            .collect();
+        let slot = state.recommender.on_minute(&AudienceMinute {
+            start_ms: start,
+            messages: minute.value.messages,
+            active_chatters: active.len() as u64,
+            viewers: None,
+        });
+        self.dirty.insert(minute.key);
+        slot
+    }
+}
+
+/// When a spike event is known in event time: an onset at detection, an end once the rate has
+/// stayed low for the exit hold.
+fn known_at(e: &SpikeEvent, exit_hold_ms: i64) -> i64 {
+    match e {
+        SpikeEvent::Onset(o) => o.detected_ms,
+        SpikeEvent::End(s) => (s.end_ms.saturating_add(exit_hold_ms)).max(s.detected_ms),
+    }
+}
+
+/// An ad slot as a `twitch.ad_slots` record.
+pub fn ad_slot_record(s: &AdSlot) -> Value {
+    let mut m = Map::new();
+    m.insert("channel".into(), s.channel.as_str().into());
+    m.insert("window_start".into(), s.start_ms.into());
+    m.insert(
+        "window_end".into(),
+        (s.start_ms + i64::from(s.duration_s) * 1000).into(),
+    );
+    m.insert("start".into(), s.start_ms.into());
+    m.insert("duration_s".into(), s.duration_s.into());
+    m.insert("score".into(), ((s.score * 1000.0).round() / 1000.0).into());
+    m.insert("expected_reach".into(), s.expected_reach.into());
+    m.insert("reason".into(), s.reason.as_str().into());
+    m.insert("valid_from".into(), s.valid_from_ms.into());
+    m.insert("valid_until".into(), s.valid_until_ms.into());
+    Value::Object(m)
+}
+
+impl Processor for AdSlotsProcessor {
+    fn process(&mut self, input: &Input<'_>, out: &mut Emitter) {
+        let contribution = track(&self.name, &mut self.gifts, &mut self.tracker, input, out);
+        let Some(message @ EngagementInput::Message(_)) = contribution else {
+            return;
+        };
+        let late = self.minutes.add(input.event.channel, input.ts_ms, &message) == Admission::Late;
+        // One late report per record, even when both the bucket and the minute refused it.
+        if late && out.late.last().is_none_or(|l| l.offset != input.offset) {
+            out.late.push(Late {
+                processor: self.name.clone(),
+                partition: input.partition,
+                offset: input.offset,
+                ts_ms: input.ts_ms,
+                watermark_ms: self.minutes.watermark(),
+            });
+        }
+    }
+
+    fn on_watermark(&mut self, watermark_ms: i64, out: &mut Emitter) {
+        let mut events = self.tracker.advance(watermark_ms);
+        events.sort_by_key(|e| known_at(e, self.exit_hold_ms));
+        let mut pending: HashMap<String, VecDeque<SpikeEvent>> = HashMap::new();
+        for e in events {
+            let channel = match &e {
+                SpikeEvent::Onset(o) => o.channel.clone(),
+                SpikeEvent::End(s) => s.channel.clone(),
+            };
+            pending.entry(channel).or_default().push_back(e);
+        }
+        self.minutes.advance(watermark_ms, &mut self.closed);
+        let settle = self.config.settle_ms;
+        for minute in std::mem::take(&mut self.closed) {
+            let judged_at = minute.window.end_ms + settle;
+            if let Some(queue) = pending.get_mut(&minute.key) {
+                while queue
+                    .front()
+                    .is_some_and(|e| known_at(e, self.exit_hold_ms) <= judged_at)
+                {
+                    let e = queue.pop_front().expect("checked");
+                    self.channel(&minute.key).recommender.on_spike(&e);
+                }
+            }
+            if let Some(slot) = self.judge(minute) {
+                out.outputs.push(Output {
+                    sink: self.sink,
+                    key: slot.channel.clone(),
+                    value: ad_slot_record(&slot),
+                    ts_ms: slot.start_ms,
+                });
+            }
+        }
+        for (channel, queue) in pending {
+            for e in queue {
+                self.channel(&channel).recommender.on_spike(&e);
+            }
+            self.dirty.insert(channel);
+        }
+    }
+
+    fn flush(&mut self, _out: &mut Emitter) -> Vec<StateWrite> {
+        let mut writes = self.tracker.flush();
+        writes.extend(self.gifts.flush());
+        for (key, start, acc) in self.minutes.take_dirty() {
+            let value = acc.map(|a| serde_json::to_vec(&a).expect("minutes serialize"));
+            writes.push((tagged(MINUTE, &window_key(&key, start)), value));
+        }
+        for channel in std::mem::take(&mut self.dirty) {
+            let value = self
+                .channels
+                .get(&channel)
+                .map(|s| serde_json::to_vec(s).expect("ad state serializes"));
+            writes.push((tagged(CHANNEL, channel.as_bytes()), value));
+        }
+        writes
+    }
+
+    fn restore(&mut self, key: &[u8], value: &[u8]) -> Result<(), ProcessError> {
+        let corrupt = |reason: String| ProcessError::CorruptState {
+            processor: self.name.clone(),
+            reason,
+        };
+        if self.gifts.restore(key, value).map_err(corrupt)?
+            || self.tracker.restore(key, value).map_err(corrupt)?
+        {
+            return Ok(());
+        }
+        match key {
+            [_, MINUTE, rest @ ..] => {
+                let (key, start_ms) =
+                    parse_window_key(rest).ok_or_else(|| corrupt("bad minute key".into()))?;
+                let acc = serde_json::from_slice(value).map_err(|e| corrupt(e.to_string()))?;
+                self.minutes.restore(WindowState { key, start_ms, acc });
+            }
+            [_, CHANNEL, channel @ ..] => {
+                let channel = String::from_utf8(channel.to_vec())
+                    .map_err(|_| corrupt("channel key is not UTF-8".into()))?;
+                let state = serde_json::from_slice(value).map_err(|e| corrupt(e.to_string()))?;
+                self.channels.insert(channel, state);
+            }
+            _ => return Err(corrupt("unknown state entry".into())),
+        }
+        Ok(())
+    }
+
+    fn set_watermark(&mut self, watermark_ms: i64) {
+        self.tracker.set_watermark(watermark_ms);
+        self.minutes.set_watermark(watermark_ms);
+    }
+
+    fn open_entries(&self) -> usize {
+        self.tracker.open_entries() + self.minutes.open_windows() + self.channels.len()
+    }
+}

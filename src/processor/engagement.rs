@@ -1,0 +1,125 @@
+//! `engagement`: the engagement of each channel per window (messages, unique, new and returning
+//! chatters, emotes, bits, subs, gifts counted once, raids, moderation, sentiment). With a 1-minute
+//! window it feeds `twitch.engagement.minute`; with 1 hour, the hour-of-week heatmap.
+
+use serde_json::{Map, Value};
+
+use super::gift_state::GiftState;
+use super::windowed::{ranked, Windowed, WindowedKind};
+use super::{Input, StateWrite};
+use crate::score::engagement::{Engagement, EngagementInput, EngagementMetrics};
+use crate::window::{EmitMode, Window, WindowSpec};
+
+/// The `engagement` kind.
+#[derive(Debug, Default)]
+pub struct EngagementKind {
+    gifts: GiftState,
+}
+
+/// The `engagement` processor of one task.
+pub type EngagementProcessor = Windowed<EngagementKind>;
+
+impl EngagementProcessor {
+    /// An `engagement` processor named `name` writing to sink `sink`.
+    pub fn engagement(name: &str, sink: usize, window: WindowSpec, emit: EmitMode) -> Self {
+        Windowed::new(
+            name,
+            sink,
+            window,
+            emit,
+            Engagement::default(),
+            EngagementKind::default(),
+        )
+    }
+}
+
+/// The hour of the week of `ms` in UTC, 0 (Monday 00:00-01:00) to 167, for heatmaps.
+pub fn hour_of_week(ms: i64) -> i64 {
+    // 1970-01-01 was a Thursday: day 0 is Thursday, so Monday-based days are shifted by 3.
+    let hours = ms.div_euclid(3_600_000);
+    let day = (hours.div_euclid(24) + 3).rem_euclid(7);
+    day * 24 + hours.rem_euclid(24)
+}
+
+/// Writes an [`EngagementMetrics`] as the fields of an engagement record.
+pub fn engagement_fields(m: &EngagementMetrics, out: &mut Map<String, Value>) {
+    let mut put = |k: &str, v: Value| {
+        out.insert(k.to_owned(), v);
+    };
+    put("messages", m.messages.into());
+    put("unique_chatters", m.unique_chatters.into());
+    put("new_chatters", m.new_chatters.into());
+    put("returning_chatters", m.returning_chatters.into());
+    put(
+        "messages_per_chatter",
+        ((m.messages_per_chatter * 1000.0).round() / 1000.0).into(),
+    );
+    put("emote_uses", m.emote_uses.into());
+    put("top_emotes", ranked(&m.top_emotes, "emote", "uses"));
+    put("hype_messages", m.hype_messages.into());
+    put("bits", m.bits.into());
+    put("subs", m.subs.into());
+    put("resubs", m.resubs.into());
+    put("gifted_subs", m.gifted_subs.into());
+    put("gift_bombs", m.gift_bombs.into());
+    put("raids", m.raids.into());
+    put("raid_viewers", m.raid_viewers.into());
+    put("timeouts", m.timeouts.into());
+    put("bans", m.bans.into());
+    put(
+        "sentiment",
+        m.sentiment
+            .map_or(Value::Null, |s| ((s * 1000.0).round() / 1000.0).into()),
+    );
+    put("sentiment_messages", m.sentiment_messages.into());
+}
+
+impl WindowedKind for EngagementKind {
+    type Agg = Engagement;
+
+    fn extract(&mut self, input: &Input<'_>, add: &mut dyn FnMut(&str, &EngagementInput)) {
+        let tally = self.gifts.count(input.event);
+        if let Some(contribution) = EngagementInput::from_event(input.event, tally) {
+            add(input.event.channel, &contribution);
+        }
+    }
+
+    fn fields(
+        &self,
+        _key: &str,
+        window: Window,
+        value: &EngagementMetrics,
+        out: &mut Map<String, Value>,
+    ) {
+        out.insert(
+            "hour_of_week".into(),
+            Value::from(hour_of_week(window.start_ms)),
+        );
+        engagement_fields(value, out);
+    }
+
+    fn flush_state(&mut self) -> Vec<StateWrite> {
+        self.gifts.flush().into_iter().collect()
+    }
+
+    fn restore_state(&mut self, key: &[u8], value: &[u8]) -> Result<(), String> {
+        match self.gifts.restore(key, value)? {
+            true => Ok(()),
+            false => Err("unknown engagement state entry".into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hours_of_the_week_start_on_monday_utc() {
+        // 2024-01-06 was a Saturday; 13:05 UTC is hour 5 * 24 + 13.
+        assert_eq!(hour_of_week(1_704_546_300_000), 5 * 24 + 13);
+        // 2024-01-08 00:00 UTC, a Monday.
+        assert_eq!(hour_of_week(1_704_672_000_000), 0);
+        assert_eq!(hour_of_week(1_704_672_000_000 - 1), 167);
+    }
+}

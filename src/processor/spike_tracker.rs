@@ -1,0 +1,175 @@
+//! Spike detection inside a task: chat events go into 5-second buckets per channel (event-time
+//! tumbling windows with grace); each closed bucket feeds that channel's [`SpikeDetector`]. Used by
+//! the `spikes`, `sub_trend` and `ad_slots` processors, which all need to know when chat explodes.
+
+use std::collections::{BTreeSet, HashMap};
+
+use super::windowed::KIND_STATE_TAG;
+use super::{parse_window_key, window_key, StateWrite};
+use crate::detect::spike::{
+    Bucket, BucketAggregate, BucketStats, SpikeConfig, SpikeDetector, SpikeEvent,
+};
+use crate::score::engagement::EngagementInput;
+use crate::window::tumbling::TumblingWindows;
+use crate::window::{Admission, WindowOperator, WindowResult, WindowState};
+
+/// Tag of bucket-window state keys (after [`KIND_STATE_TAG`]).
+const BUCKET: u8 = b'b';
+/// Tag of detector state keys (after [`KIND_STATE_TAG`]).
+const DETECTOR: u8 = b'd';
+
+/// Buckets and detectors of every channel of one task.
+pub struct SpikeTracker {
+    config: SpikeConfig,
+    grace_ms: i64,
+    buckets: TumblingWindows<BucketAggregate>,
+    detectors: HashMap<String, SpikeDetector>,
+    dirty: BTreeSet<String>,
+    closed: Vec<WindowResult<BucketStats>>,
+    watermark_ms: i64,
+}
+
+impl SpikeTracker {
+    /// A tracker with `config`, accepting records up to `grace_ms` after their bucket ended.
+    pub fn new(config: SpikeConfig, grace_ms: i64) -> Self {
+        SpikeTracker {
+            buckets: TumblingWindows::new(BucketAggregate::default(), config.bucket_ms, grace_ms),
+            config,
+            grace_ms,
+            detectors: HashMap::new(),
+            dirty: BTreeSet::new(),
+            closed: Vec::new(),
+            watermark_ms: i64::MIN,
+        }
+    }
+
+    /// How long after a bucket's end its records are still accepted.
+    pub fn grace_ms(&self) -> i64 {
+        self.grace_ms
+    }
+
+    /// Adds what one event contributes to `channel`'s bucket at `ts_ms`.
+    pub fn add(&mut self, channel: &str, ts_ms: i64, input: &EngagementInput) -> Admission {
+        self.buckets.add(channel, ts_ms, input)
+    }
+
+    /// Moves event time to `watermark_ms`: closed buckets go to their detectors, in time order per
+    /// channel. A channel in a spike that went quiet gets empty buckets, so its spike can end. At the
+    /// end of input (`i64::MAX`) every spike in progress ends.
+    pub fn advance(&mut self, watermark_ms: i64) -> Vec<SpikeEvent> {
+        let mut events = Vec::new();
+        if watermark_ms <= self.watermark_ms {
+            return events;
+        }
+        self.watermark_ms = watermark_ms;
+        self.buckets.advance(watermark_ms, &mut self.closed);
+        for r in self.closed.drain(..) {
+            let detector = self
+                .detectors
+                .entry(r.key.clone())
+                .or_insert_with(|| SpikeDetector::new(&r.key, self.config.clone()));
+            events.extend(detector.on_bucket(&Bucket {
+                start_ms: r.window.start_ms,
+                stats: r.value,
+            }));
+            self.dirty.insert(r.key);
+        }
+        let bucket = self.config.bucket_ms;
+        for (channel, detector) in self.detectors.iter_mut().filter(|(_, d)| d.in_spike()) {
+            if watermark_ms == i64::MAX {
+                events.extend(detector.finish());
+            } else {
+                // The last bucket that has certainly closed: start + size + grace <= watermark.
+                let start = (watermark_ms - self.grace_ms - bucket).div_euclid(bucket) * bucket;
+                if start > detector.last_bucket_ms().unwrap_or(i64::MIN) {
+                    events.extend(detector.on_bucket(&Bucket {
+                        start_ms: start,
+                        stats: BucketStats::default(),
+                    }));
+                }
+            }
+            self.dirty.insert(channel.clone());
+        }
+        events
+    }
+
+    /// The watermark the tracker has reached.
+    pub fn watermark_ms(&self) -> i64 {
+        self.watermark_ms
+    }
+
+    /// True while `channel` is in a spike.
+    pub fn in_spike(&self, channel: &str) -> bool {
+        self.detectors.get(channel).is_some_and(|d| d.in_spike())
+    }
+
+    /// The baseline chat rate of `channel`, messages per minute.
+    pub fn baseline_rate_per_min(&self, channel: &str) -> Option<f64> {
+        self.detectors
+            .get(channel)
+            .map(|d| d.baseline_rate_per_min())
+    }
+
+    /// Open buckets held in memory.
+    pub fn open_entries(&self) -> usize {
+        self.buckets.open_windows() + self.detectors.len()
+    }
+
+    /// The state changed since the last flush.
+    pub fn flush(&mut self) -> Vec<StateWrite> {
+        let mut writes: Vec<StateWrite> = self
+            .buckets
+            .take_dirty()
+            .into_iter()
+            .map(|(key, start, acc)| {
+                let value = acc.map(|a| serde_json::to_vec(&a).expect("buckets serialize"));
+                (tagged(BUCKET, &window_key(&key, start)), value)
+            })
+            .collect();
+        for channel in std::mem::take(&mut self.dirty) {
+            let value = self
+                .detectors
+                .get(&channel)
+                .map(|d| serde_json::to_vec(d).expect("detectors serialize"));
+            writes.push((tagged(DETECTOR, channel.as_bytes()), value));
+        }
+        writes
+    }
+
+    /// Restores one entry when it is the tracker's: `Ok(false)` when it is not.
+    pub fn restore(&mut self, key: &[u8], value: &[u8]) -> Result<bool, String> {
+        match key {
+            [KIND_STATE_TAG, BUCKET, rest @ ..] => {
+                let (key, start_ms) =
+                    parse_window_key(rest).ok_or_else(|| "bad bucket key".to_owned())?;
+                let acc = serde_json::from_slice(value).map_err(|e| format!("bucket: {e}"))?;
+                self.buckets.restore(WindowState { key, start_ms, acc });
+                Ok(true)
+            }
+            [KIND_STATE_TAG, DETECTOR, channel @ ..] => {
+                let channel = String::from_utf8(channel.to_vec())
+                    .map_err(|_| "detector key is not UTF-8".to_owned())?;
+                let d: SpikeDetector =
+                    serde_json::from_slice(value).map_err(|e| format!("detector: {e}"))?;
+                self.detectors.insert(channel, d);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Restores the watermark without emitting.
+    pub fn set_watermark(&mut self, watermark_ms: i64) {
+        self.watermark_ms = watermark_ms;
+        self.buckets.set_watermark(watermark_ms);
+    }
+}
+
+/// `[KIND_STATE_TAG, tag, rest...]`.
+pub fn tagged(tag: u8, rest: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(rest.len() + 2);
+    k.push(KIND_STATE_TAG);
+    k.push(tag);
+    k.extend_from_slice(rest);
+    k
+}

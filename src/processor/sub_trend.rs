@@ -1,0 +1,194 @@
+//! `sub_trend`: subscriptions per channel per window (5 minutes or an hour) for
+//! `twitch.subscriptions.trend`: the mix of subs, resubs, gifts and upgrades, and whether the window
+//! is a sub spike, linked to the chat spike it falls in (the moment that drove the subs).
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::{Map, Value};
+
+use super::gift_state::GiftState;
+use super::spike_tracker::{tagged, SpikeTracker};
+use super::subscriptions::plan_name;
+use super::windowed::{ranked, Windowed, WindowedKind};
+use super::{Input, StateWrite};
+use crate::chat::event::SubPlan;
+use crate::detect::spike::{SpikeConfig, SpikeEvent};
+use crate::score::engagement::EngagementInput;
+use crate::score::subs::{SubTrend, SubTrendMetrics, SubscriptionEvent};
+use crate::window::{EmitMode, Window, WindowSpec};
+
+/// A window is a sub spike when it has at least this many subs...
+pub const SUB_SPIKE_MIN: u64 = 5;
+/// ...and at least this many times the channel's usual subs per window.
+pub const SUB_SPIKE_LIFT: f64 = 3.0;
+/// Weight of the newest window in the usual subs per window (EWMA).
+const USUAL_WEIGHT: f64 = 0.2;
+/// Tag of the usual-subs state entry.
+const USUAL: u8 = b'u';
+/// Chat spikes are remembered this long after they end, to link windows to them.
+const SPIKE_MEMORY_MS: i64 = 6 * 3_600_000;
+
+/// The `sub_trend` kind.
+pub struct SubTrendKind {
+    gifts: GiftState,
+    tracker: SpikeTracker,
+    /// Chat spikes per channel: onset -> end (`None` while in progress).
+    spikes: HashMap<String, BTreeMap<i64, Option<i64>>>,
+    /// Usual subs per window per channel.
+    usual: BTreeMap<String, f64>,
+    usual_dirty: bool,
+}
+
+/// The `sub_trend` processor of one task.
+pub type SubTrendProcessor = Windowed<SubTrendKind>;
+
+impl SubTrendProcessor {
+    /// A `sub_trend` processor named `name` writing to sink `sink`.
+    pub fn sub_trend(name: &str, sink: usize, window: WindowSpec, emit: EmitMode) -> Self {
+        let grace = window.grace_ms();
+        Windowed::new(
+            name,
+            sink,
+            window,
+            emit,
+            SubTrend::default(),
+            SubTrendKind {
+                gifts: GiftState::default(),
+                tracker: SpikeTracker::new(SpikeConfig::default(), grace),
+                spikes: HashMap::new(),
+                usual: BTreeMap::new(),
+                usual_dirty: false,
+            },
+        )
+    }
+}
+
+fn tiers(m: &SubTrendMetrics) -> Value {
+    let mut t = Map::new();
+    for (plan, n) in [
+        (SubPlan::Prime, m.tiers.prime),
+        (SubPlan::Tier1, m.tiers.tier1),
+        (SubPlan::Tier2, m.tiers.tier2),
+        (SubPlan::Tier3, m.tiers.tier3),
+    ] {
+        t.insert(plan_name(plan).into(), n.into());
+    }
+    t.insert("unknown".into(), m.tiers.unknown.into());
+    Value::Object(t)
+}
+
+impl WindowedKind for SubTrendKind {
+    type Agg = SubTrend;
+
+    fn extract(&mut self, input: &Input<'_>, add: &mut dyn FnMut(&str, &SubscriptionEvent)) {
+        let tally = self.gifts.count(input.event);
+        if let Some(c) = EngagementInput::from_event(input.event, tally) {
+            // Late records are reported by the trend window; the tracker just skips them.
+            let _ = self.tracker.add(input.event.channel, input.ts_ms, &c);
+        }
+        if let Some(s) = SubscriptionEvent::from_event(input.event, tally) {
+            add(input.event.channel, &s);
+        }
+    }
+
+    fn fields(&self, key: &str, window: Window, m: &SubTrendMetrics, out: &mut Map<String, Value>) {
+        out.insert("subs".into(), m.subs.into());
+        out.insert("resubs".into(), m.resubs.into());
+        out.insert("gifted_subs".into(), m.gifted_subs.into());
+        out.insert("gift_bombs".into(), m.gift_bombs.into());
+        out.insert("upgrades".into(), m.upgrades.into());
+        out.insert("total".into(), m.total.into());
+        out.insert(
+            "prime_share".into(),
+            m.prime_share
+                .map_or(Value::Null, |p| ((p * 1000.0).round() / 1000.0).into()),
+        );
+        out.insert("tiers".into(), tiers(m));
+        out.insert(
+            "top_gifters".into(),
+            ranked(&m.top_gifters, "gifter", "gifts"),
+        );
+        let usual = self.usual.get(key).copied();
+        let total = m.total as f64;
+        let is_spike =
+            m.total >= SUB_SPIKE_MIN && usual.is_none_or(|u| total >= SUB_SPIKE_LIFT * u);
+        out.insert(
+            "usual_total".into(),
+            usual.map_or(Value::Null, |u| ((u * 100.0).round() / 100.0).into()),
+        );
+        out.insert("sub_spike".into(), is_spike.into());
+        let linked = self.spikes.get(key).and_then(|s| {
+            s.range(..window.end_ms)
+                .rev()
+                .find(|(_, end)| end.is_none_or(|e| e >= window.start_ms))
+                .map(|(onset, _)| *onset)
+        });
+        out.insert(
+            "chat_spike_onset".into(),
+            linked.map_or(Value::Null, Value::from),
+        );
+    }
+
+    fn emitted(&mut self, key: &str, m: &SubTrendMetrics) {
+        let total = m.total as f64;
+        let next = self
+            .usual
+            .get(key)
+            .map_or(total, |u| u + USUAL_WEIGHT * (total - u));
+        self.usual.insert(key.to_owned(), next);
+        self.usual_dirty = true;
+    }
+
+    fn advance(&mut self, watermark_ms: i64) {
+        for e in self.tracker.advance(watermark_ms) {
+            self.usual_dirty = true;
+            match e {
+                SpikeEvent::Onset(o) => {
+                    self.spikes
+                        .entry(o.channel)
+                        .or_default()
+                        .insert(o.onset_ms, None);
+                }
+                SpikeEvent::End(s) => {
+                    self.spikes
+                        .entry(s.channel)
+                        .or_default()
+                        .insert(s.onset_ms, Some(s.end_ms));
+                }
+            }
+        }
+        let horizon = watermark_ms.saturating_sub(SPIKE_MEMORY_MS);
+        for spikes in self.spikes.values_mut() {
+            spikes.retain(|_, end| end.is_none_or(|e| e >= horizon));
+        }
+    }
+
+    fn flush_state(&mut self) -> Vec<StateWrite> {
+        let mut writes = self.tracker.flush();
+        writes.extend(self.gifts.flush());
+        if std::mem::take(&mut self.usual_dirty) {
+            let state = (&self.usual, &self.spikes);
+            writes.push((
+                tagged(USUAL, b""),
+                Some(serde_json::to_vec(&state).expect("trend state serializes")),
+            ));
+        }
+        writes
+    }
+
+    fn restore_state(&mut self, key: &[u8], value: &[u8]) -> Result<(), String> {
+        if self.gifts.restore(key, value)? || self.tracker.restore(key, value)? {
+            return Ok(());
+        }
+        if key == tagged(USUAL, b"") {
+            (self.usual, self.spikes) =
+                serde_json::from_slice(value).map_err(|e| format!("trend state: {e}"))?;
+            return Ok(());
+        }
+        Err("unknown sub_trend state entry".into())
+    }
+
+    fn set_watermark(&mut self, watermark_ms: i64) {
+        self.tracker.set_watermark(watermark_ms);
+    }
+}

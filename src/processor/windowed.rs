@@ -1,0 +1,210 @@
+//! The generic windowed processor: one [`WindowOperator`] per task over an [`Aggregate`], with the
+//! late-record, emit-mode and state plumbing every windowed kind shares. A kind ([`WindowedKind`])
+//! only says what each event contributes and how a result reads.
+
+use serde_json::{Map, Value};
+
+use super::{
+    parse_window_key, window_fields, window_key, Emitter, Input, Late, Output, ProcessError,
+    Processor, StateWrite,
+};
+use crate::window::{
+    Admission, Aggregate, EmitMode, Window, WindowOperator, WindowResult, WindowSpec, WindowState,
+};
+
+/// Tag byte that starts the state keys a kind keeps beside its windows (window keys start with a
+/// channel name, never with a control byte).
+pub const KIND_STATE_TAG: u8 = 1;
+
+/// What a windowed processor kind adds to [`Windowed`].
+pub trait WindowedKind: Send + 'static {
+    /// The aggregate of its windows.
+    type Agg: Aggregate + Send + 'static;
+
+    /// Offers what `input` contributes: `add(key, contribution)` once per window key it counts in.
+    fn extract(
+        &mut self,
+        input: &Input<'_>,
+        add: &mut dyn FnMut(&str, &<Self::Agg as Aggregate>::Input),
+    );
+
+    /// Writes a result's own fields (the channel and window bounds are already there). Read-only, so
+    /// interactive queries can show open windows the same way.
+    fn fields(
+        &self,
+        key: &str,
+        window: Window,
+        value: &<Self::Agg as Aggregate>::Output,
+        out: &mut Map<String, Value>,
+    );
+
+    /// Called after a result of `key` was emitted (kinds that learn from their own results).
+    fn emitted(&mut self, _key: &str, _value: &<Self::Agg as Aggregate>::Output) {}
+
+    /// Called with the new watermark before windows close (kinds with state of their own).
+    fn advance(&mut self, _watermark_ms: i64) {}
+
+    /// State changes of the kind's own state (keys starting with [`KIND_STATE_TAG`]).
+    fn flush_state(&mut self) -> Vec<StateWrite> {
+        Vec::new()
+    }
+
+    /// Restores one entry of the kind's own state.
+    fn restore_state(&mut self, _key: &[u8], _value: &[u8]) -> Result<(), String> {
+        Err("unexpected kind state entry".into())
+    }
+
+    /// Restores the watermark of the kind's own state.
+    fn set_watermark(&mut self, _watermark_ms: i64) {}
+}
+
+/// A windowed processor of one task.
+pub struct Windowed<K: WindowedKind> {
+    name: String,
+    sink: usize,
+    emit: EmitMode,
+    kind: K,
+    windows: Box<dyn WindowOperator<K::Agg> + Send>,
+    results: Vec<WindowResult<<K::Agg as Aggregate>::Output>>,
+}
+
+impl<K: WindowedKind> Windowed<K>
+where
+    <K::Agg as Aggregate>::Acc: Send,
+    <K::Agg as Aggregate>::Output: Send,
+{
+    /// A processor named `name` writing to sink `sink`.
+    pub fn new(
+        name: &str,
+        sink: usize,
+        window: WindowSpec,
+        emit: EmitMode,
+        aggregate: K::Agg,
+        kind: K,
+    ) -> Self {
+        Windowed {
+            name: name.to_owned(),
+            sink,
+            emit,
+            kind,
+            windows: super::chat_count::window_operator(aggregate, window),
+            results: Vec::new(),
+        }
+    }
+
+    /// The kind.
+    pub fn kind(&self) -> &K {
+        &self.kind
+    }
+
+    fn emit_results(&mut self, out: &mut Emitter) {
+        for r in self.results.drain(..) {
+            if r.is_final {
+                out.windows_closed += 1;
+            }
+            let mut value = window_fields(&r.key, r.window, r.is_final);
+            self.kind.fields(&r.key, r.window, &r.value, &mut value);
+            if r.is_final {
+                self.kind.emitted(&r.key, &r.value);
+            }
+            out.outputs.push(Output {
+                sink: self.sink,
+                key: r.key,
+                value: Value::Object(value),
+                ts_ms: r.window.end_ms,
+            });
+        }
+    }
+}
+
+impl<K: WindowedKind> Processor for Windowed<K>
+where
+    <K::Agg as Aggregate>::Acc: Send,
+    <K::Agg as Aggregate>::Output: Send,
+{
+    fn process(&mut self, input: &Input<'_>, out: &mut Emitter) {
+        let windows = &mut self.windows;
+        let mut late = false;
+        self.kind.extract(input, &mut |key, contribution| {
+            late |= windows.add(key, input.ts_ms, contribution) == Admission::Late;
+        });
+        if late {
+            out.late.push(Late {
+                processor: self.name.clone(),
+                partition: input.partition,
+                offset: input.offset,
+                ts_ms: input.ts_ms,
+                watermark_ms: self.windows.watermark(),
+            });
+        }
+    }
+
+    fn on_watermark(&mut self, watermark_ms: i64, out: &mut Emitter) {
+        self.kind.advance(watermark_ms);
+        self.windows.advance(watermark_ms, &mut self.results);
+        self.emit_results(out);
+    }
+
+    fn flush(&mut self, out: &mut Emitter) -> Vec<StateWrite> {
+        if self.emit == EmitMode::Update {
+            self.windows.updates(&mut self.results);
+            self.emit_results(out);
+        }
+        let mut writes: Vec<StateWrite> = self
+            .windows
+            .take_dirty()
+            .into_iter()
+            .map(|(key, start, acc)| {
+                let value = acc.map(|a| serde_json::to_vec(&a).expect("accumulators serialize"));
+                (window_key(&key, start), value)
+            })
+            .collect();
+        writes.extend(self.kind.flush_state());
+        writes
+    }
+
+    fn restore(&mut self, key: &[u8], value: &[u8]) -> Result<(), ProcessError> {
+        let corrupt = |reason: String| ProcessError::CorruptState {
+            processor: self.name.clone(),
+            reason,
+        };
+        if key.first() == Some(&KIND_STATE_TAG) {
+            let name = self.name.clone();
+            return self.kind.restore_state(key, value).map_err(|reason| {
+                ProcessError::CorruptState {
+                    processor: name,
+                    reason,
+                }
+            });
+        }
+        let (key, start_ms) =
+            parse_window_key(key).ok_or_else(|| corrupt("bad window key".into()))?;
+        let acc = serde_json::from_slice(value).map_err(|e| corrupt(e.to_string()))?;
+        self.windows.restore(WindowState { key, start_ms, acc });
+        Ok(())
+    }
+
+    fn set_watermark(&mut self, watermark_ms: i64) {
+        self.kind.set_watermark(watermark_ms);
+        self.windows.set_watermark(watermark_ms);
+    }
+
+    fn open_entries(&self) -> usize {
+        self.windows.open_windows()
+    }
+}
+
+/// A list of `(name, count)` pairs as JSON objects `{name_field: name, count_field: count}`.
+pub fn ranked(pairs: &[(String, u64)], name_field: &str, count_field: &str) -> Value {
+    Value::Array(
+        pairs
+            .iter()
+            .map(|(n, c)| {
+                let mut m = Map::new();
+                m.insert(name_field.into(), Value::from(n.as_str()));
+                m.insert(count_field.into(), Value::from(*c));
+                Value::Object(m)
+            })
+            .collect(),
+    )
+}
