@@ -20,6 +20,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("subscription", include_str!("../../avro/subscription.avsc")),
     ("sub_trend", include_str!("../../avro/sub_trend.avsc")),
     ("ad_slot", include_str!("../../avro/ad_slot.avsc")),
+    (
+        "stream_snapshot",
+        include_str!("../../avro/stream_snapshot.avsc"),
+    ),
 ];
 
 /// Why a schema could not be had.

@@ -42,6 +42,17 @@ pub struct Args {
     /// The app's client secret. Never logged.
     #[arg(long, env = "TWITCH_CLIENT_SECRET", hide_env_values = true)]
     client_secret: String,
+    /// Schema Registry URL (`http(s)://host:port`, or `mock://NAME` in-process): snapshots are Avro
+    /// (`avro/stream_snapshot.avsc`) registered under `<topic>-value`. Required unless --json.
+    #[arg(
+        long,
+        env = "CHATPULSE_SCHEMA_REGISTRY_URL",
+        required_unless_present = "json"
+    )]
+    schema_registry: Option<String>,
+    /// Write snapshots as JSON (same fields) instead of Avro, without a registry.
+    #[arg(long, conflicts_with = "schema_registry")]
+    json: bool,
     /// A user access token (moderator:read:followers) for follower totals; omitted: no totals. Never logged.
     #[arg(long, env = "TWITCH_USER_TOKEN", hide_env_values = true)]
     user_token: Option<String>,
@@ -75,6 +86,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         topic: args.topic.clone(),
         partitions: args.partitions,
         replication_factor: args.kafka.replication_factor,
+        schema_registry: if args.json {
+            None
+        } else {
+            args.schema_registry.clone()
+        },
     };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let stats = runtime.block_on(async move {

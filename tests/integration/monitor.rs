@@ -5,8 +5,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use chatpulse::avro::wire::unframe;
+use chatpulse::avro::{decode_datum, registry_for, value_subject, AvroSchema};
 use chatpulse::twitch::helix::client::HelixClient;
-use chatpulse::twitch::helix::monitor::{run_monitor, MonitorOptions};
+use chatpulse::twitch::helix::monitor::{run_monitor, MonitorOptions, SNAPSHOT_SCHEMA};
 use chatpulse::twitch::helix::Credentials;
 use rdkafka::consumer::BaseConsumer;
 use rdkafka::Message;
@@ -26,13 +28,14 @@ fn live(viewers: i64) -> Option<(String, String, i64, String, String)> {
     ))
 }
 
-/// Reads snapshots into `seen` until `cond` holds (bounded).
+/// Reads snapshots (Avro in the registry wire format) into `seen` until `cond` holds (bounded).
 fn read_until(
     consumer: &BaseConsumer,
     seen: &mut Vec<Value>,
     what: &str,
     cond: impl Fn(&[Value]) -> bool,
 ) {
+    let schema = AvroSchema::builtin(SNAPSHOT_SCHEMA).unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while !cond(seen) {
         assert!(
@@ -40,7 +43,10 @@ fn read_until(
             "timed out waiting for {what}: {seen:#?}"
         );
         match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(m)) => seen.push(serde_json::from_slice(m.payload().unwrap()).unwrap()),
+            Some(Ok(m)) => {
+                let (_id, datum) = unframe(m.payload().unwrap()).expect("registry wire format");
+                seen.push(decode_datum(&schema.schema, datum, None).unwrap());
+            }
             Some(Err(e)) if is_unknown_topic(&e) => {}
             Some(Err(e)) => panic!("{e}"),
             None => {}
@@ -74,6 +80,7 @@ async fn monitor_renews_tokens_backs_off_on_429_and_produces_correct_snapshots()
         },
     );
     let topic = unique("streams");
+    let registry = unique("registry");
     let client = HelixClient::new(
         &server.url(),
         &server.url(),
@@ -91,6 +98,7 @@ async fn monitor_renews_tokens_backs_off_on_429_and_produces_correct_snapshots()
         topic: topic.clone(),
         partitions: 1,
         replication_factor: 1,
+        schema_registry: Some(format!("mock://{registry}")),
     };
     let (stop_tx, stop) = watch::channel(false);
     let task = tokio::spawn(run_monitor(client, options, stop));
@@ -191,6 +199,13 @@ async fn monitor_renews_tokens_backs_off_on_429_and_produces_correct_snapshots()
         "one start of nymn, one end of nymn, one start of forsen: {events:?}"
     );
     assert!(events.values().all(|&n| n == 1), "{events:?}");
+
+    let registered = registry_for(&format!("mock://{registry}"))
+        .unwrap()
+        .latest(&value_subject(&topic))
+        .await
+        .unwrap();
+    assert!(registered.schema.contains("StreamSnapshot"));
 
     let requests = server.requests();
     let tokens = requests

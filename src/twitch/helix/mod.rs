@@ -59,6 +59,9 @@ pub enum HelixError {
         /// The response body.
         body: String,
     },
+    /// The snapshot schema could not be registered or a snapshot not encoded.
+    #[error("Avro: {0}")]
+    Avro(String),
     /// Producing to Kafka failed.
     #[error(transparent)]
     Kafka(#[from] crate::kafka::KafkaError),

@@ -12,6 +12,8 @@ use tokio::sync::watch;
 use super::client::{now_ms, HelixClient};
 use super::snapshot::{LiveTracker, StreamSnapshot};
 use super::HelixError;
+use crate::avro::registry::{register_with_retry, Backoff};
+use crate::avro::{registry_for, value_subject, AvroSchema, SinkEncoder};
 use crate::kafka::topics::ensure_topic;
 use crate::kafka::{KafkaError, KafkaSettings};
 use crate::time::civil::parse_timestamp_ms;
@@ -34,6 +36,9 @@ pub struct MonitorOptions {
     pub partitions: i32,
     /// Replication factor of the topic when chatpulse creates it (-1: the broker's default).
     pub replication_factor: i32,
+    /// Schema Registry URL (`http(s)://...` or `mock://NAME`): snapshots are Avro
+    /// (`avro/stream_snapshot.avsc`, subject `<topic>-value`). None writes JSON.
+    pub schema_registry: Option<String>,
 }
 
 /// What a monitor run did.
@@ -47,10 +52,48 @@ pub struct MonitorStats {
     pub snapshots: u64,
 }
 
-/// The record value of a snapshot. JSON for now, with the field names and types of
-/// `avro/stream_snapshot.avsc`; the one place to switch to the Avro wire format.
-pub fn encode_snapshot(snapshot: &StreamSnapshot) -> Vec<u8> {
-    serde_json::to_vec(snapshot).expect("snapshots serialize")
+/// The built-in schema of `twitch.streams` values.
+pub const SNAPSHOT_SCHEMA: &str = "stream_snapshot";
+
+/// The record value of a snapshot: Avro in the registry wire format, or JSON of the same shape.
+pub fn encode_snapshot(
+    snapshot: &StreamSnapshot,
+    encoder: &SinkEncoder,
+) -> Result<Vec<u8>, HelixError> {
+    let json = serde_json::to_value(snapshot).expect("snapshots serialize");
+    encoder
+        .encode(&json)
+        .map_err(|e| HelixError::Avro(e.to_string()))
+}
+
+/// Registers the snapshot schema under `<topic>-value` (waiting out an unreachable registry until
+/// `stop`) and returns the encoder; JSON without a registry.
+async fn snapshot_encoder(
+    registry: Option<&str>,
+    topic: &str,
+    stop: &watch::Receiver<bool>,
+) -> Result<SinkEncoder, HelixError> {
+    let Some(url) = registry else {
+        tracing::warn!("no --schema-registry: writing snapshots as JSON, not Avro");
+        return Ok(SinkEncoder::Json);
+    };
+    let schema =
+        AvroSchema::builtin(SNAPSHOT_SCHEMA).map_err(|e| HelixError::Avro(e.to_string()))?;
+    let registry = registry_for(url).map_err(|e| HelixError::Avro(e.to_string()))?;
+    let stopping = || *stop.borrow();
+    let id = register_with_retry(
+        registry.as_ref(),
+        &value_subject(topic),
+        &schema.text,
+        Backoff::default(),
+        &stopping,
+    )
+    .await
+    .map_err(|e| HelixError::Avro(e.to_string()))?;
+    Ok(SinkEncoder::Avro {
+        id,
+        schema: Box::new(schema),
+    })
 }
 
 /// Polls until `stop` turns true; errors only when Twitch refuses the app credentials or Kafka fails.
@@ -71,6 +114,8 @@ pub async fn run_monitor(
         .producer_config()
         .create()
         .map_err(KafkaError::from)?;
+    let encoder =
+        snapshot_encoder(options.schema_registry.as_deref(), &options.topic, &stop).await?;
     let mut ids: BTreeMap<String, String> = BTreeMap::new();
     let mut tracker = LiveTracker::new();
     let mut stats = MonitorStats::default();
@@ -83,7 +128,7 @@ pub async fn run_monitor(
                     if let Some(event) = s.event {
                         tracing::info!(channel = %s.channel, ?event, "stream state changed");
                     }
-                    let value = encode_snapshot(s);
+                    let value = encode_snapshot(s, &encoder)?;
                     producer
                         .send(
                             FutureRecord::to(&options.topic)
