@@ -192,3 +192,44 @@ async fn channels_added_and_removed_in_the_file_are_joined_and_parted() {
     client.await.unwrap().unwrap();
     sink_task.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_token_stops_the_client_instead_of_reconnecting() {
+    init_logs();
+    let server = IrcServer::start().await;
+    let topic = unique("ingest-login");
+    create_topic(&topic, 1).await;
+    let mut options = SinkOptions::new(settings(), &topic);
+    options.replication_factor = 1;
+    let (sink, sink_task) = start_sink(options, IngestMetrics::new()).await.unwrap();
+    let mut config = test_config(&server);
+    config.login = Login::Token {
+        nick: "ChatBot".into(),
+        token: "bad-token".into(),
+    };
+    let (_channels_tx, channels_rx) = watch::channel(channels(&["nymn"]));
+    let (_stop_tx, stop_rx) = watch::channel(false);
+    let result = tokio::time::timeout(
+        Duration::from_secs(20),
+        run_client(config, channels_rx, sink, stop_rx),
+    )
+    .await
+    .expect("the client gives up by itself");
+    let err = result.expect_err("login refused");
+    assert!(err.to_string().contains("--oauth-token"), "{err}");
+    assert_eq!(
+        server.accepted(),
+        1,
+        "no reconnect with refused credentials"
+    );
+    let received = server.received();
+    assert_eq!(
+        &received[..3],
+        [
+            "CAP REQ :twitch.tv/tags twitch.tv/commands",
+            "PASS oauth:bad-token",
+            "NICK chatbot"
+        ]
+    );
+    sink_task.await.unwrap();
+}

@@ -1,6 +1,6 @@
 //! A small Twitch-dialect IRC server on 127.0.0.1 for tests: CAP LS/REQ/ACK, PASS/NICK with the
 //! welcome numerics Twitch sends, JOIN with its echo, 353/366, USERSTATE and ROOMSTATE, PART,
-//! PING/PONG, and on demand RECONNECT or a dropped connection. Tests broadcast real tagged lines to
+//! PING/PONG, a refused login (a token containing `bad`), and on demand RECONNECT or a dropped connection. Tests broadcast real tagged lines to
 //! the connections joined to a channel; everything clients send is recorded.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,6 +20,7 @@ enum Out {
 
 struct Client {
     nick: Option<String>,
+    bad_pass: bool,
     channels: BTreeSet<String>,
     tx: mpsc::UnboundedSender<Out>,
 }
@@ -80,6 +81,7 @@ impl IrcServer {
                 id,
                 Client {
                     nick: None,
+                    bad_pass: false,
                     channels: BTreeSet::new(),
                     tx,
                 },
@@ -132,11 +134,11 @@ impl IrcServer {
                 let caps = rest.split_once(':').map_or("", |(_, c)| c);
                 replies.push(format!(":tmi.twitch.tv CAP * ACK :{caps}"));
             }
-            "PASS" => {
-                if rest.contains("bad") {
-                    replies.push(":tmi.twitch.tv NOTICE * :Login authentication failed".into());
-                    close = true;
-                }
+            "PASS" => client.bad_pass = rest.contains("bad"),
+            // Twitch answers a refused token after NICK, then closes.
+            "NICK" if client.bad_pass => {
+                replies.push(":tmi.twitch.tv NOTICE * :Login authentication failed".into());
+                close = true;
             }
             "NICK" => {
                 let n = rest.trim().to_owned();
