@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use chatpulse::ingest::record::CONNECTION_HEADER;
-use chatpulse::ingest::{start_sink, IngestMetrics, SinkOptions};
+use chatpulse::ingest::{start_sink, IngestMetrics, RawSink, SinkOptions, SinkStats};
 use chatpulse::twitch::irc::channels_file::watch_channels_file;
 use chatpulse::twitch::irc::{run_client, IrcConfig, Login};
 use rdkafka::message::{Headers, Message};
@@ -25,6 +25,18 @@ pub fn test_config(server: &IrcServer) -> IrcConfig {
     config.backoff_base = Duration::from_millis(50);
     config.backoff_max = Duration::from_millis(500);
     config
+}
+
+/// A sink into a new topic of `partitions` partitions on the test broker.
+async fn test_sink(
+    topic: &str,
+    partitions: i32,
+    metrics: IngestMetrics,
+) -> (RawSink, tokio::task::JoinHandle<SinkStats>) {
+    create_topic(topic, partitions).await;
+    let mut options = SinkOptions::new(settings(), topic);
+    options.replication_factor = 1;
+    start_sink(options, metrics).await.unwrap()
 }
 
 fn channels(names: &[&str]) -> BTreeSet<String> {
@@ -153,10 +165,7 @@ async fn channels_added_and_removed_in_the_file_are_joined_and_parted() {
     init_logs();
     let server = IrcServer::start().await;
     let topic = unique("ingest-file");
-    create_topic(&topic, 1).await;
-    let mut options = SinkOptions::new(settings(), &topic);
-    options.replication_factor = 1;
-    let (sink, sink_task) = start_sink(options, IngestMetrics::new()).await.unwrap();
+    let (sink, sink_task) = test_sink(&topic, 1, IngestMetrics::new()).await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("channels.txt");
     std::fs::write(&file, "# watched\nnymn\n").unwrap();
@@ -198,10 +207,7 @@ async fn a_refused_token_stops_the_client_instead_of_reconnecting() {
     init_logs();
     let server = IrcServer::start().await;
     let topic = unique("ingest-login");
-    create_topic(&topic, 1).await;
-    let mut options = SinkOptions::new(settings(), &topic);
-    options.replication_factor = 1;
-    let (sink, sink_task) = start_sink(options, IngestMetrics::new()).await.unwrap();
+    let (sink, sink_task) = test_sink(&topic, 1, IngestMetrics::new()).await;
     let mut config = test_config(&server);
     config.login = Login::Token {
         nick: "ChatBot".into(),
