@@ -59,9 +59,9 @@ mod tests {
         assert!(t.needs_renewal(5_000_000_000 - 60_000));
         assert!(!t.needs_validation(3_599_999));
         assert!(t.needs_validation(3_600_000));
-        let short = AppToken::issued("x".into(), 2, 0);
+        let short = AppToken::issued("s3cret-token".into(), 2, 0);
         assert!(!short.needs_renewal(1_799));
         assert!(short.needs_renewal(1_800));
-        assert!(!format!("{short:?}").contains('x'));
+        assert!(!format!("{short:?}").contains("s3cret"));
     }
 }
