@@ -119,20 +119,26 @@ impl ChatCount {
             if r.is_final {
                 out.windows_closed += 1;
             }
-            let mut value = window_fields(&r.key, r.window, r.is_final);
-            value.insert("messages".into(), Value::from(r.value.messages));
-            value.insert(
-                "unique_chatters".into(),
-                Value::from(r.value.unique_chatters),
-            );
+            let value = result_json(&r);
             out.outputs.push(Output {
                 sink: self.sink,
                 key: r.key,
-                value: Value::Object(value),
+                value,
                 ts_ms: r.window.end_ms,
             });
         }
     }
+}
+
+/// The JSON of one window result: its bounds, whether it is final, and the counts.
+fn result_json(r: &WindowResult<ChatterTotals>) -> Value {
+    let mut value = window_fields(&r.key, r.window, r.is_final);
+    value.insert("messages".into(), Value::from(r.value.messages));
+    value.insert(
+        "unique_chatters".into(),
+        Value::from(r.value.unique_chatters),
+    );
+    Value::Object(value)
 }
 
 impl Processor for ChatCount {
@@ -198,5 +204,15 @@ impl Processor for ChatCount {
 
     fn open_entries(&self) -> usize {
         self.windows.open_windows()
+    }
+
+    /// The open windows of channel `key`, oldest first, with their current counts.
+    fn query(&self, key: &str) -> Option<Value> {
+        let mut open = Vec::new();
+        self.windows.peek(key, &mut open);
+        if open.is_empty() {
+            return None;
+        }
+        Some(Value::Array(open.iter().map(result_json).collect()))
     }
 }
