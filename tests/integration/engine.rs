@@ -43,8 +43,16 @@ fn start(
     topology: Topology,
     state: &std::path::Path,
 ) -> (Arc<RunControl>, std::thread::JoinHandle<RunStats>) {
+    start_with(topology, state, RunControl::new())
+}
+
+/// Runs `topology` on the test broker in a thread, observed through `control`.
+pub(crate) fn start_with(
+    topology: Topology,
+    state: &std::path::Path,
+    control: Arc<RunControl>,
+) -> (Arc<RunControl>, std::thread::JoinHandle<RunStats>) {
     crate::harness::init_logs();
-    let control = RunControl::new();
     let stores = topology.stores();
     let refs: Vec<&str> = stores.iter().map(String::as_str).collect();
     let backend = RocksBackend::open(state, &refs, &RocksOptions::default()).unwrap();
@@ -161,7 +169,7 @@ async fn restart_with_state_dir_restores_only_the_changelog_tail() {
 }
 
 /// Waits until the group committed `total` input records over `partitions` partitions.
-async fn wait_for_committed(group: &str, topic: &str, partitions: i32, total: i64) {
+pub(crate) async fn wait_for_committed(group: &str, topic: &str, partitions: i32, total: i64) {
     let consumer: BaseConsumer = settings().consumer_config(group).create().unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
     loop {
