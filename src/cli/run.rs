@@ -30,9 +30,6 @@ pub struct Args {
     /// This instance's id, unique among the application's instances (default: hostname-pid).
     #[arg(long, env = "CHATPULSE_INSTANCE_ID")]
     instance_id: Option<String>,
-    /// Replication factor of the topics chatpulse creates (-1: the broker's default).
-    #[arg(long, env = "CHATPULSE_REPLICATION_FACTOR", default_value_t = -1, allow_hyphen_values = true)]
-    replication_factor: i32,
     /// Block cache shared by all stores, in MiB.
     #[arg(long, env = "CHATPULSE_BLOCK_CACHE_MIB", default_value_t = 64)]
     block_cache_mib: u64,
@@ -66,7 +63,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             kafka,
             instance_id,
             shutdown_timeout: args.serve.shutdown_timeout,
-            replication_factor: args.replication_factor,
+            replication_factor: args.kafka.replication_factor,
         },
         Box::new(backend),
         control,
