@@ -29,15 +29,19 @@ use crate::harness::{brokers, create_topic, settings, unique};
 
 /// One `GET path` over a fresh connection: the status and the body.
 fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut conn = TcpStream::connect(addr).expect("connect to the operations server");
-    conn.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(conn, "GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+    try_http_get(addr, path).unwrap_or_else(|e| panic!("GET {path} from {addr}: {e}"))
+}
+
+/// [`http_get`], or the I/O error (the server is not listening yet).
+fn try_http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    let mut conn = TcpStream::connect(addr)?;
+    conn.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(conn, "GET {path} HTTP/1.1\r\nHost: test\r\n\r\n")?;
     let mut text = String::new();
-    conn.read_to_string(&mut text).unwrap();
+    conn.read_to_string(&mut text)?;
     let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
     let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (status, body.to_owned())
+    Ok((status, body.to_owned()))
 }
 
 /// The sum of the samples of `name` whose labels include every pair of `labels` (None: no sample).
@@ -427,7 +431,7 @@ replication_factor = 1
                     std::fs::read_to_string(&log).unwrap()
                 );
             }
-            let (_, text) = std::panic::catch_unwind(|| http_get(addr, "/metrics")).ok()?;
+            let (_, text) = try_http_get(addr, "/metrics").ok()?;
             (sample_sum(
                 &text,
                 "chatpulse_records_consumed_total",
