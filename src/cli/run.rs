@@ -11,6 +11,8 @@ use anyhow::{Context, Result};
 use super::kafka_args::KafkaArgs;
 use super::serve_args::ServeArgs;
 use super::shutdown::on_signal;
+use crate::http::RunInstance;
+use crate::kafka::instances::InstanceDirectory;
 use crate::kafka::runner::{run as run_topology, RunControl, RunOptions};
 use crate::metrics::Metrics;
 use crate::store::rocks::{RocksBackend, RocksOptions};
@@ -33,6 +35,12 @@ pub struct Args {
     /// Block cache shared by all stores, in MiB.
     #[arg(long, env = "CHATPULSE_BLOCK_CACHE_MIB", default_value_t = 64)]
     block_cache_mib: u64,
+    /// The URL other instances and clients reach this instance's HTTP server at (for example
+    /// `http://chatpulse-2:9464`). When set, the instance publishes its partitions and this URL to
+    /// the compacted topic `<application_id>-instances`, and queries for another instance's
+    /// partition answer with that instance's URL.
+    #[arg(long, env = "CHATPULSE_ADVERTISED_URL", value_name = "URL")]
+    advertised_url: Option<String>,
     #[command(flatten)]
     serve: ServeArgs,
 }
@@ -51,12 +59,27 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .with_context(|| format!("cannot open state dir {}", args.state_dir.display()))?;
     let metrics = Arc::new(Metrics::new());
     let control = RunControl::with_metrics(metrics.clone());
-    let _server = args.serve.start(metrics, control.clone())?;
-    let stopper = control.clone();
-    on_signal(args.serve.shutdown_timeout, move || stopper.stop());
     let instance_id = args
         .instance_id
         .unwrap_or_else(|| format!("{}-{}", hostname(), std::process::id()));
+    let directory = match &args.advertised_url {
+        Some(url) => Some(InstanceDirectory::start(
+            &kafka,
+            &topology.application_id,
+            &instance_id,
+            url,
+            args.kafka.replication_factor,
+            control.clone(),
+        )?),
+        None => None,
+    };
+    let observed = Arc::new(RunInstance {
+        control: control.clone(),
+        directory,
+    });
+    let _server = args.serve.start(metrics, observed)?;
+    let stopper = control.clone();
+    on_signal(args.serve.shutdown_timeout, move || stopper.stop());
     let stats = run_topology(
         topology,
         RunOptions {

@@ -3,8 +3,10 @@
 //! A tiny HTTP/1.1 server on std threads: one request per connection, GET only, 127.0.0.1 by default.
 
 pub mod routes;
+pub mod run_instance;
 pub mod server;
 
+pub use run_instance::RunInstance;
 pub use server::{parse_metrics_addr, HttpServer};
 
 use serde_json::Value;
@@ -28,19 +30,5 @@ pub trait Observed: Send + Sync {
     fn query(&self, store: &str, key: &str) -> Option<QueryAnswer> {
         let _ = (store, key);
         None
-    }
-}
-
-impl Observed for crate::kafka::runner::RunControl {
-    fn readiness(&self) -> Result<(), String> {
-        crate::kafka::runner::RunControl::readiness(self)
-    }
-
-    fn partitions(&self) -> Option<Value> {
-        Some(serde_json::json!({ "partitions": self.owned_partitions() }))
-    }
-
-    fn query(&self, store: &str, key: &str) -> Option<QueryAnswer> {
-        Some(crate::kafka::runner::RunControl::query(self, store, key))
     }
 }

@@ -110,6 +110,7 @@ mod tests {
             Some(QueryAnswer::NotOwned {
                 partition: key.len() as i32,
                 owned: vec![store.len() as i32],
+                owner: None,
             })
         }
     }

@@ -790,6 +790,7 @@ impl RunControl {
             None => QueryAnswer::NotOwned {
                 partition,
                 owned: engine.tasks.keys().copied().collect(),
+                owner: None,
             },
         }
     }

@@ -64,6 +64,8 @@ pub enum QueryAnswer {
         partition: i32,
         /// The partitions this instance owns.
         owned: Vec<i32>,
+        /// The owner, when instances advertise themselves: its instance id and URL.
+        owner: Option<(String, String)>,
     },
     /// The topology has no store by that name.
     UnknownStore {
@@ -99,7 +101,18 @@ impl QueryAnswer {
                 "store": store, "key": key, "partition": partition,
                 "error": "this instance owns the key's partition but holds no open state for the key",
             }),
-            QueryAnswer::NotOwned { partition, owned } => json!({
+            QueryAnswer::NotOwned {
+                partition,
+                owned,
+                owner: Some((instance, url)),
+            } => json!({
+                "store": store, "key": key, "partition": partition, "owned_here": owned,
+                "owner": {"instance_id": instance, "url": url},
+                "error": "another instance owns this key's partition: ask the owner",
+            }),
+            QueryAnswer::NotOwned {
+                partition, owned, ..
+            } => json!({
                 "store": store, "key": key, "partition": partition, "owned_here": owned,
                 "error": "another instance owns this key's partition: ask the instance whose GET /partitions lists it",
             }),

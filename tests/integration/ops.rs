@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chatpulse::chat::{ChatEvent, EventKind};
-use chatpulse::http::HttpServer;
+use chatpulse::http::{HttpServer, RunInstance};
+use chatpulse::kafka::instances::InstanceDirectory;
 use chatpulse::kafka::runner::RunControl;
 use chatpulse::kafka::KafkaSettings;
 use chatpulse::metrics::Metrics;
@@ -101,6 +102,54 @@ fn start_served(
         HttpServer::start("127.0.0.1:0".parse().unwrap(), metrics, control.clone()).unwrap();
     let (control, handle) = start_with(topology, state, control);
     (control, handle, server.local_addr())
+}
+
+/// A port nothing listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One advertising instance of a run in this process.
+struct Advertised {
+    control: Arc<RunControl>,
+    handle: std::thread::JoinHandle<chatpulse::kafka::runner::RunStats>,
+    addr: SocketAddr,
+    url: String,
+    id: String,
+}
+
+/// A run of `topology` that advertises `http://<its server>` as instance `id`.
+fn start_advertised(topology: Topology, state: &std::path::Path, id: &str) -> Advertised {
+    let metrics = Arc::new(Metrics::new());
+    let control = RunControl::with_metrics(metrics.clone());
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let url = format!("http://{addr}");
+    let directory = InstanceDirectory::start(
+        &settings(),
+        &topology.application_id,
+        id,
+        &url,
+        1,
+        control.clone(),
+    )
+    .unwrap();
+    let observed = Arc::new(RunInstance {
+        control: control.clone(),
+        directory: Some(directory),
+    });
+    HttpServer::start(addr, metrics, observed).unwrap();
+    let (control, handle) = start_with(topology, state, control);
+    Advertised {
+        control,
+        handle,
+        addr,
+        url,
+        id: id.to_owned(),
+    }
 }
 
 /// Messages and distinct chatters of `channel` in `[start, start + 1m)`, counted by brute force.
@@ -384,11 +433,7 @@ async fn run_configured_by_file_and_env_commits_and_exits_within_the_shutdown_ti
     let topology_file = dir.path().join("topology.toml");
     // Commits only at shutdown: the final commit is the one under test.
     std::fs::write(&topology_file, topology_text(&app, &input, &output, "1h")).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let config = dir.path().join("chatpulse.toml");
     std::fs::write(
         &config,
@@ -458,4 +503,55 @@ replication_factor = 1
     assert!(sent.elapsed() < Duration::from_secs(15));
     assert!(log_text.contains("stopped cleanly"), "{log_text}");
     wait_for_committed(&app, &input, 2, lines.len() as i64).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_for_another_instances_partition_names_that_instance() {
+    let (input, output, app) = (unique("owner-in"), unique("owner-out"), unique("owner-app"));
+    create_topic(&input, 2).await;
+    let lines = real_lines(1_000);
+    produce_with(&murmur2_settings(), &input, &lines, &[]).await;
+    let topology = topology(&app, &input, &output);
+    let (state_a, state_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = start_advertised(topology.clone(), state_a.path(), &unique("a"));
+    let b = start_advertised(topology, state_b.path(), &unique("b"));
+    let b_partition = eventually(
+        "each instance owns one partition",
+        Duration::from_secs(90),
+        || {
+            let (pa, pb) = (a.control.owned_partitions(), b.control.owned_partitions());
+            (pa.len() == 1 && pb.len() == 1 && pa != pb).then(|| pb[0])
+        },
+    )
+    .await;
+    let channel = lines
+        .iter()
+        .filter_map(|l| ChatEvent::parse(l).ok().map(|e| e.channel.to_owned()))
+        .find(|c| key_partition(c.as_bytes(), 2) == b_partition)
+        .expect("a channel in b's partition");
+    let path = format!("/state/counts/{channel}");
+    let body = eventually("a names b as the owner", Duration::from_secs(30), || {
+        let (status, body) = http_get(a.addr, &path);
+        assert!(status == 421 || status == 503, "{status} {body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        v.get("owner").is_some().then_some(v)
+    })
+    .await;
+    assert_eq!(body["partition"], b_partition);
+    assert_eq!(body["owner"]["instance_id"], b.id.as_str());
+    assert_eq!(body["owner"]["url"], b.url.as_str());
+    // The owner answers for the key itself (its windows, or 404 when they have all closed).
+    let (status, body) = http_get(b.addr, &path);
+    assert!(status == 200 || status == 404, "{status} {body}");
+    let (_, parts) = http_get(a.addr, "/partitions");
+    let parts: Value = serde_json::from_str(&parts).unwrap();
+    assert_eq!(
+        parts["instances"].as_array().map(Vec::len),
+        Some(2),
+        "{parts}"
+    );
+    for run in [a, b] {
+        run.control.stop();
+        run.handle.join().unwrap();
+    }
 }
