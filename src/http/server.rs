@@ -17,7 +17,8 @@ pub struct HttpServer {
     addr: SocketAddr,
 }
 
-/// `--metrics-addr`: `off` (or empty) disables the server, anything else is `host:port`.
+/// `--metrics-addr`: `off` (or empty) disables the server, anything else is `host:port` (port 0: a
+/// free port, logged at start).
 pub fn parse_metrics_addr(s: &str) -> Result<Option<SocketAddr>, String> {
     let s = s.trim();
     if s.is_empty() || s.eq_ignore_ascii_case("off") {

@@ -122,6 +122,8 @@ struct Engine {
     failed: Option<KafkaError>,
     control: Arc<RunControl>,
     metrics: Arc<Metrics>,
+    /// `chatpulse_records_consumed_total` per partition, looked up once.
+    consumed_counters: BTreeMap<i32, prometheus::IntCounter>,
     last_store_stats: Option<Instant>,
 }
 
@@ -273,9 +275,14 @@ impl Engine {
         self.metrics
             .processing_latency
             .observe(started.elapsed().as_secs_f64());
-        self.metrics
-            .records_consumed
-            .with_label_values(&[&self.input_topic, &partition.to_string()])
+        let input_topic = &self.input_topic;
+        self.consumed_counters
+            .entry(partition)
+            .or_insert_with(|| {
+                self.metrics
+                    .records_consumed
+                    .with_label_values(&[input_topic, &partition.to_string()])
+            })
             .inc();
         self.emit(out)
     }
@@ -886,6 +893,7 @@ pub fn run(
         failed: None,
         control: control.clone(),
         metrics: metrics.clone(),
+        consumed_counters: BTreeMap::new(),
         last_store_stats: None,
     };
     let shared = Arc::new(Mutex::new(Some(engine)));

@@ -472,7 +472,8 @@ replication_factor = 1
         || {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!(
-                    "run exited early with {status}: {}",
+                    "run exited early with {status} (\"unexpected argument\": another checkout \
+                     rebuilt the shared CARGO_TARGET_DIR binary meanwhile; rerun): {}",
                     std::fs::read_to_string(&log).unwrap()
                 );
             }
