@@ -32,3 +32,10 @@ pub trait Observed: Send + Sync {
         None
     }
 }
+
+/// A command that keeps no state and is ready while it runs (ingest, replay): `/readyz` is 200,
+/// and there are no partitions or queries.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Stateless;
+
+impl Observed for Stateless {}

@@ -117,9 +117,6 @@ fn serve(stream: TcpStream, metrics: &Metrics, observed: &dyn Observed) {
 mod tests {
     use super::*;
 
-    struct Alive;
-    impl Observed for Alive {}
-
     #[test]
     fn metrics_addr_off_disables() {
         assert_eq!(parse_metrics_addr("off"), Ok(None));
@@ -135,7 +132,7 @@ mod tests {
         let server = HttpServer::start(
             "127.0.0.1:0".parse().unwrap(),
             Arc::new(Metrics::new()),
-            Arc::new(Alive),
+            Arc::new(super::super::Stateless),
         )
         .unwrap();
         let mut conn = TcpStream::connect(server.local_addr()).unwrap();
