@@ -91,13 +91,7 @@ impl WindowedKind for SubTrendKind {
         }
     }
 
-    fn fields(
-        &self,
-        key: &str,
-        window: Window,
-        m: &SubTrendMetrics,
-        out: &mut Map<String, Value>,
-    ) {
+    fn fields(&self, key: &str, window: Window, m: &SubTrendMetrics, out: &mut Map<String, Value>) {
         out.insert("subs".into(), m.subs.into());
         out.insert("resubs".into(), m.resubs.into());
         out.insert("gifted_subs".into(), m.gifted_subs.into());

@@ -10,6 +10,7 @@ mod engine;
 mod engine_support;
 mod eos;
 mod harness;
+mod ops;
 mod scale_out;
 mod store;
 
