@@ -32,9 +32,13 @@ pub mod avro;
 #[cfg(feature = "runtime")]
 pub mod cli;
 #[cfg(feature = "runtime")]
+pub mod http;
+#[cfg(feature = "runtime")]
 pub mod ingest;
 #[cfg(feature = "runtime")]
 pub mod kafka;
+#[cfg(feature = "runtime")]
+pub mod metrics;
 #[cfg(feature = "runtime")]
 pub mod store;
 #[cfg(feature = "runtime")]

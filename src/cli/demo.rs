@@ -175,8 +175,12 @@ fn read_lines(inputs: &[String]) -> Result<Vec<String>> {
     let mut lines = Vec::new();
     for path in inputs {
         let input = input::open(path, None)?;
-        let records = import(input.format, ImportOptions::default(), input.reader);
-        lines.extend(records.flatten().map(|r| r.line));
+        // Records the importer cannot read (log noise) are skipped, as `chatpulse process` does.
+        lines.extend(
+            import(input.format, ImportOptions::default(), input.reader)
+                .flatten()
+                .map(|r| r.line),
+        );
     }
     let ts = |l: &String| ChatEvent::parse(l).ok().and_then(|e| e.ts_ms);
     lines.retain(|l| ts(l).is_some());

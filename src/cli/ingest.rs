@@ -1,17 +1,22 @@
 //! `chatpulse ingest`: reads live Twitch chat over IRC and produces every chat line to
 //! `twitch.chat.raw` until SIGTERM or SIGINT, then flushes. Channels come from `--channel` and from a
-//! watched `--channels-file`.
+//! watched `--channels-file`. Its counters are served on `/metrics` (`--metrics-addr`).
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use tokio::sync::watch;
 
 use super::kafka_args::KafkaArgs;
-use crate::ingest::{start_sink, IngestMetrics, SinkOptions, DEFAULT_TOPIC};
+use super::serve_args::ServeArgs;
+use super::shutdown::on_signal;
+use crate::http::Stateless;
+use crate::ingest::{register_metrics, start_sink, SinkOptions, DEFAULT_TOPIC};
+use crate::metrics::Metrics;
 use crate::twitch::irc::channels::normalize;
 use crate::twitch::irc::channels_file::{read_channels_file, watch_channels_file};
 use crate::twitch::irc::{run_client, IrcConfig, Login, TWITCH_IRC_ADDR};
@@ -58,6 +63,8 @@ pub struct Args {
     /// Lines buffered for Kafka; when full (broker slow or away) new lines are dropped and counted.
     #[arg(long, default_value_t = 100_000)]
     buffer: usize,
+    #[command(flatten)]
+    serve: ServeArgs,
     /// How often to log the counters, in seconds.
     #[arg(long, default_value_t = 60)]
     stats_interval_s: u64,
@@ -104,10 +111,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
     sink_options.replication_factor = args.kafka.replication_factor;
 
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let served = Arc::new(Metrics::new());
+    let metrics = register_metrics(served.registry())?;
+    let _server = args.serve.start(served, Arc::new(Stateless))?;
+    let (stop_tx, stop) = watch::channel(false);
+    on_signal(args.serve.shutdown_timeout, move || {
+        let _ = stop_tx.send(true);
+    });
     runtime.block_on(async move {
-        let metrics = IngestMetrics::new();
         let (sink, sink_task) = start_sink(sink_options, metrics.clone()).await?;
-        let (stop_tx, stop) = watch::channel(false);
         let (channels_tx, channels) = watch::channel(initial);
         if let Some(path) = args.channels_file.clone() {
             let poll = Duration::from_secs_f64(args.channels_poll_s.max(0.1));
@@ -119,11 +131,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 stop.clone(),
             ));
         }
-        tokio::spawn(async move {
-            super::signal::terminated().await;
-            tracing::info!("signal received: stopping and flushing");
-            let _ = stop_tx.send(true);
-        });
         let stats_metrics = metrics.clone();
         let interval = Duration::from_secs(args.stats_interval_s.max(1));
         let mut stats_stop = stop.clone();

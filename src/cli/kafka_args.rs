@@ -1,23 +1,30 @@
-//! The Kafka flags every producing command shares (`--brokers`, `-X`, `--replication-factor`) and
-//! their conversion into [`KafkaSettings`].
+//! The Kafka flags every Kafka command shares (`--brokers`, `-X`, `--replication-factor`) and their
+//! conversion into [`KafkaSettings`], merged with the config file's `[kafka]` table and
+//! `CHATPULSE_KAFKA_*` variables (see [`super::config`]).
 
-use std::collections::BTreeMap;
+use anyhow::Result;
 
-use anyhow::{bail, Result};
-
+use super::config::kafka_options;
 use crate::kafka::KafkaSettings;
 
-/// Where the Kafka cluster is and how to talk to it.
+/// Where the Kafka cluster is and how to talk to it (flatten into a command's `Args`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct KafkaArgs {
     /// Kafka bootstrap brokers, `host:port[,host:port]`.
     #[arg(long, env = "CHATPULSE_BROKERS")]
     pub brokers: String,
-    /// A librdkafka property, `key=value` (repeatable): security.protocol, sasl.*, ssl.*.
+    /// A librdkafka property, `KEY=VALUE` (repeatable), for example `-X security.protocol=SASL_SSL`,
+    /// `-X sasl.mechanism=SCRAM-SHA-512`, `-X ssl.ca.location=/etc/ca.pem`. Wins over the same
+    /// property from `CHATPULSE_KAFKA_*` variables and the config file's `[kafka]` table.
     #[arg(short = 'X', long = "kafka-option", value_name = "KEY=VALUE")]
     pub kafka_options: Vec<String>,
     /// Replication factor of the topics chatpulse creates (-1: the broker's default).
-    #[arg(long, default_value_t = -1, allow_hyphen_values = true)]
+    #[arg(
+        long,
+        env = "CHATPULSE_REPLICATION_FACTOR",
+        default_value_t = -1,
+        allow_hyphen_values = true
+    )]
     pub replication_factor: i32,
 }
 
@@ -28,17 +35,11 @@ impl KafkaArgs {
     }
 }
 
-/// Settings for `brokers` with `-X key=value` options.
+/// Settings for `brokers` with every librdkafka property by precedence: `-X key=value` `options`
+/// over `CHATPULSE_KAFKA_*` over the config file's `[kafka]` table.
 pub fn kafka_settings(brokers: &str, options: &[String]) -> Result<KafkaSettings> {
-    let mut map = BTreeMap::new();
-    for kv in options {
-        let Some((k, v)) = kv.split_once('=') else {
-            bail!("-X {kv:?} must be KEY=VALUE, for example -X security.protocol=SASL_SSL");
-        };
-        map.insert(k.to_owned(), v.to_owned());
-    }
     Ok(KafkaSettings {
         brokers: brokers.to_owned(),
-        librdkafka_options: map,
+        librdkafka_options: kafka_options(options)?,
     })
 }

@@ -1,22 +1,25 @@
 //! The command line: one subcommand per file, each an `Args` struct (clap) with a `run()`. Errors
 //! become `anyhow` here, at the binary's edge, and are printed with their causes.
 
+pub mod config;
 mod demo;
 mod ingest;
 mod input;
-mod kafka_args;
+pub mod kafka_args;
 mod monitor;
 mod parse;
 mod process;
 mod replay;
 mod run;
-mod signal;
+pub mod serve_args;
+pub mod shutdown;
 mod tail;
 mod topology;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// chatpulse: live Twitch chat analytics on Kafka.
 #[derive(Debug, Parser)]
@@ -25,6 +28,12 @@ pub struct Cli {
     /// Log filter, in `RUST_LOG` syntax (for example `info` or `chatpulse=debug`).
     #[arg(long, global = true, env = "CHATPULSE_LOG", default_value = "info")]
     pub log: String,
+
+    /// A TOML config file. Its top-level keys are flags of any command (`brokers`, `state_dir`...),
+    /// a `[run]` table holds flags of `run` only, and `[kafka]` holds librdkafka properties.
+    /// Precedence: flag > `CHATPULSE_*` environment variable > config file > default.
+    #[arg(long, global = true, env = "CHATPULSE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
 
     #[command(subcommand)]
     command: Command,
@@ -55,7 +64,19 @@ enum Command {
 
 /// Runs the command line and maps the outcome to an exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let mut command = Cli::command();
+    if let Some(path) = config::config_path(&argv) {
+        command = match config::apply_file(command, &path) {
+            Ok(c) => c,
+            Err(err) => {
+                eprintln!("error: {err:#}");
+                return ExitCode::from(2);
+            }
+        };
+    }
+    let matches = command.get_matches_from(argv);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     init_tracing(&cli.log);
     let result = match cli.command {
         Command::Ingest(args) => ingest::run(args),

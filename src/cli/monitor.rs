@@ -2,12 +2,17 @@
 //! snapshot per channel and poll to `twitch.streams`, until SIGTERM or SIGINT.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use tokio::sync::watch;
 
 use super::kafka_args::KafkaArgs;
+use super::serve_args::ServeArgs;
+use super::shutdown::on_signal;
+use crate::http::Stateless;
+use crate::metrics::Metrics;
 use crate::twitch::helix::client::HelixClient;
 use crate::twitch::helix::monitor::{run_monitor, MonitorOptions, DEFAULT_STREAMS_TOPIC};
 use crate::twitch::helix::{Credentials, TWITCH_AUTH_URL, TWITCH_HELIX_URL};
@@ -53,6 +58,8 @@ pub struct Args {
     /// Write snapshots as JSON (same fields) instead of Avro, without a registry.
     #[arg(long, conflicts_with = "schema_registry")]
     json: bool,
+    #[command(flatten)]
+    serve: ServeArgs,
     /// A user access token (moderator:read:followers) for follower totals; omitted: no totals. Never logged.
     #[arg(long, env = "TWITCH_USER_TOKEN", hide_env_values = true)]
     user_token: Option<String>,
@@ -93,14 +100,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
         },
     };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    let stats = runtime.block_on(async move {
-        let (stop_tx, stop) = watch::channel(false);
-        tokio::spawn(async move {
-            super::signal::terminated().await;
-            let _ = stop_tx.send(true);
-        });
-        run_monitor(client, options, stop).await
-    })?;
+    let _server = args
+        .serve
+        .start(Arc::new(Metrics::new()), Arc::new(Stateless))?;
+    let (stop_tx, stop) = watch::channel(false);
+    on_signal(args.serve.shutdown_timeout, move || {
+        let _ = stop_tx.send(true);
+    });
+    let stats = runtime.block_on(run_monitor(client, options, stop))?;
     eprintln!(
         "stopped: {} polls ({} failed), {} snapshots",
         stats.polls, stats.failed_polls, stats.snapshots

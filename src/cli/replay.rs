@@ -3,16 +3,22 @@
 //! with progress on stderr about every second.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 
 use super::input;
 use super::kafka_args::KafkaArgs;
+use super::serve_args::ServeArgs;
 use crate::chat::import::{import, Format, ImportOptions};
+use crate::http::Stateless;
 use crate::ingest::pace::{Pacer, Speed};
 use crate::ingest::record::sent_ts_ms;
-use crate::ingest::{start_sink, IngestMetrics, RawLine, SinkOptions, DEFAULT_TOPIC};
+use crate::ingest::{
+    register_metrics, start_sink, IngestMetrics, RawLine, SinkOptions, DEFAULT_TOPIC,
+};
+use crate::metrics::Metrics;
 use crate::time::civil::format_timestamp_ms;
 
 /// Arguments of `chatpulse replay`.
@@ -37,6 +43,8 @@ pub struct Args {
     /// Partitions of the topic when replay creates it.
     #[arg(long, default_value_t = 6)]
     partitions: i32,
+    #[command(flatten)]
+    serve: ServeArgs,
     /// Lines buffered between the reader and the producer.
     #[arg(long, default_value_t = 10_000)]
     buffer: usize,
@@ -61,7 +69,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let reader = std::thread::spawn(move || read_files(&files, format, &options, &tx));
 
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    let metrics = IngestMetrics::new();
+    let served = Arc::new(Metrics::new());
+    let metrics = register_metrics(served.registry())?;
+    let _server = args.serve.start(served, Arc::new(Stateless))?;
     let totals = runtime.block_on(async {
         let (sink, handle) = start_sink(sink_options, metrics.clone()).await?;
         let mut pacer = Pacer::new(speed);

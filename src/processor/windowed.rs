@@ -192,6 +192,24 @@ where
     fn open_entries(&self) -> usize {
         self.windows.open_windows()
     }
+
+    /// The open windows of channel `key`, oldest first, with their current (not final) results.
+    fn query(&self, key: &str) -> Option<Value> {
+        let mut open = Vec::new();
+        self.windows.peek(key, &mut open);
+        if open.is_empty() {
+            return None;
+        }
+        let results = open
+            .iter()
+            .map(|r| {
+                let mut value = window_fields(&r.key, r.window, r.is_final);
+                self.kind.fields(&r.key, r.window, &r.value, &mut value);
+                Value::Object(value)
+            })
+            .collect();
+        Some(Value::Array(results))
+    }
 }
 
 /// A list of `(name, count)` pairs as JSON objects `{name_field: name, count_field: count}`.

@@ -13,6 +13,7 @@ mod harness;
 mod ingest;
 mod ingest_outage;
 mod monitor;
+mod ops;
 mod replay;
 mod scale_out;
 mod store;

@@ -47,6 +47,8 @@ async fn replay_delivers_every_line_and_the_topology_equals_the_offline_run() {
             &brokers(),
             "--topic",
             &raw,
+            "--metrics-addr",
+            "127.0.0.1:0",
         ])
         .arg(&log)
         .output()
