@@ -24,15 +24,14 @@ use crate::support::irc_server::{real_lines, IrcServer};
 struct Broker {
     port: u16,
     child: Option<Child>,
+    /// tansu's log, printed if the test fails, removed with the broker.
+    log: tempfile::NamedTempFile,
 }
 
 impl Broker {
     fn start(port: u16) -> Broker {
         let url = format!("tcp://127.0.0.1:{port}");
-        // tansu's log, for when the test fails.
-        let path = std::env::temp_dir().join(format!("outage-tansu-{port}-{}.log", unique("run")));
-        let log = std::fs::File::create(&path).unwrap();
-        eprintln!("tansu on {port} logs to {}", path.display());
+        let log = tempfile::NamedTempFile::new().unwrap();
         let child = Command::new("tansu")
             .args([
                 "broker",
@@ -42,8 +41,8 @@ impl Broker {
                 &url,
             ])
             .args(["--storage-engine", "memory://tansu/"])
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
+            .stdout(log.reopen().unwrap())
+            .stderr(log.reopen().unwrap())
             .spawn()
             .expect("tansu on PATH");
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -54,6 +53,7 @@ impl Broker {
         Broker {
             port,
             child: Some(child),
+            log,
         }
     }
 
@@ -80,6 +80,14 @@ impl Broker {
 impl Drop for Broker {
     fn drop(&mut self) {
         self.kill();
+        if std::thread::panicking() {
+            let text = std::fs::read_to_string(self.log.path()).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(40).collect();
+            eprintln!("tansu on {} (last lines):", self.port);
+            for line in tail.iter().rev() {
+                eprintln!("  {line}");
+            }
+        }
     }
 }
 
