@@ -12,7 +12,7 @@ use chatpulse::topology::Topology;
 use rdkafka::message::{Headers, Message};
 use serde_json::Value;
 
-use crate::engine::{read_topic, start};
+use crate::engine::{read_topic, start, wait_for_committed};
 use crate::engine_support::{end_markers, minutes, offline_minutes, produce};
 use crate::harness::{brokers, create_topic, data_dir, repo_file, unique};
 
@@ -99,6 +99,9 @@ async fn replay_delivers_every_line_and_the_topology_equals_the_offline_run() {
     let state = tempfile::tempdir().unwrap();
     let (control, handle) = start(topology, state.path());
     let results = read_topic(&out, wanted.len(), Duration::from_secs(120));
+    // Every input record (the markers too) is processed and committed before the run stops.
+    let total = (expected.len() + markers.len()) as i64;
+    wait_for_committed(&app, &raw, 2, total).await;
     control.stop();
     let stats = handle.join().unwrap();
     let values: Vec<Value> = results
