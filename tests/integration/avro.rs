@@ -268,6 +268,8 @@ async fn a_registry_down_at_start_pauses_the_run_until_it_comes_up() {
         0
     );
     assert_eq!(control.commits.load(std::sync::atomic::Ordering::SeqCst), 0);
+    // Every failed attempt is counted for Prometheus.
+    assert!(control.metrics().registry_errors.get() >= 1);
 
     server.start_on(server.port());
     let (got, _) = decoded_output(&output, expected.len());
