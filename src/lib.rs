@@ -21,6 +21,7 @@
 pub mod chat;
 pub mod detect;
 pub mod processor;
+pub mod report;
 pub mod score;
 pub mod time;
 pub mod topology;
@@ -31,6 +32,14 @@ pub mod avro;
 #[cfg(feature = "runtime")]
 pub mod cli;
 #[cfg(feature = "runtime")]
+pub mod http;
+#[cfg(feature = "runtime")]
+pub mod ingest;
+#[cfg(feature = "runtime")]
 pub mod kafka;
 #[cfg(feature = "runtime")]
+pub mod metrics;
+#[cfg(feature = "runtime")]
 pub mod store;
+#[cfg(feature = "runtime")]
+pub mod twitch;

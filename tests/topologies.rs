@@ -554,3 +554,38 @@ fn every_analytics_topology_gives_the_same_results_after_a_crash_and_restore() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Interactive queries
+
+#[test]
+fn every_analytics_processor_answers_interactive_queries_mid_stream() {
+    let lines = bulldog();
+    let half = &lines[..lines.len() / 2];
+    let pipe = |name: &str| {
+        let mut d = TestDriver::new(topology(name), 0);
+        for l in half {
+            d.pipe_line(l);
+        }
+        d
+    };
+    let d = pipe("engagement");
+    let open = d.query("engagement-minute", "admiralbulldog").unwrap();
+    let open = open.as_array().unwrap();
+    assert!(!open.is_empty());
+    assert!(open
+        .iter()
+        .all(|w| w["final"] == false && int(w, "messages") > 0));
+    assert_eq!(d.query("engagement-minute", "nobody"), None);
+
+    let d = pipe("spikes");
+    let state = d.query("spikes", "admiralbulldog").unwrap();
+    assert!(state["in_spike"].is_boolean());
+    assert!(state["baseline_rate_per_min"].as_f64().unwrap() > 0.0);
+
+    let d = pipe("ad-slots");
+    let slots = d.query("ad-slots", "admiralbulldog").unwrap();
+    // The first half of the log has had a recommended break (the full run has several).
+    assert!(slots["last_slot"]["reason"].is_string(), "{slots}");
+    assert!(slots["last_slot_valid"].is_boolean());
+}

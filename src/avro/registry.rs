@@ -124,6 +124,7 @@ impl Default for Backoff {
 
 /// Registers `schema` under `subject`, retrying with `backoff` while the registry is unreachable
 /// (each retry is logged with what to check) until it answers or `stopping()` says to give up.
+/// `stopping` is asked once after every failed attempt, so a caller may count failures there.
 /// Other errors (an incompatible schema) return at once.
 pub async fn register_with_retry(
     registry: &dyn SchemaRegistry,

@@ -9,10 +9,22 @@ use apache_avro::schema::{Name, ResolvedSchema};
 use apache_avro::Schema;
 
 /// The built-in schemas: (name = file stem, JSON text). Adding one is one line here.
-pub const BUILTIN: &[(&str, &str)] = &[(
-    "engagement_basic_minute",
-    include_str!("../../avro/engagement_basic_minute.avsc"),
-)];
+pub const BUILTIN: &[(&str, &str)] = &[
+    (
+        "engagement_basic_minute",
+        include_str!("../../avro/engagement_basic_minute.avsc"),
+    ),
+    ("chat_event", include_str!("../../avro/chat_event.avsc")),
+    ("engagement", include_str!("../../avro/engagement.avsc")),
+    ("spike", include_str!("../../avro/spike.avsc")),
+    ("subscription", include_str!("../../avro/subscription.avsc")),
+    ("sub_trend", include_str!("../../avro/sub_trend.avsc")),
+    ("ad_slot", include_str!("../../avro/ad_slot.avsc")),
+    (
+        "stream_snapshot",
+        include_str!("../../avro/stream_snapshot.avsc"),
+    ),
+];
 
 /// Why a schema could not be had.
 #[derive(Debug, thiserror::Error)]

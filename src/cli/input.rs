@@ -5,8 +5,39 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
-use crate::chat::import::Format;
+use crate::chat::import::{Format, ImportOptions};
+use crate::time::civil::parse_offset_s;
 use anyhow::{bail, Context, Result};
+
+/// How to read logs: the flags every command that imports logs shares.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ImportArgs {
+    /// Input format; detected from the file name and first line when omitted.
+    #[arg(long, value_parser = |s: &str| s.parse::<Format>())]
+    pub format: Option<Format>,
+    /// Channel for formats that do not name it (OverRustle logs).
+    #[arg(long)]
+    pub channel: Option<String>,
+    /// UTC offset of timestamps without a zone, such as logger local time (`-07:00`).
+    #[arg(long, default_value = "+00:00", allow_hyphen_values = true)]
+    pub utc_offset: String,
+}
+
+impl ImportArgs {
+    /// The importer options these flags describe.
+    pub fn options(&self) -> Result<ImportOptions> {
+        let utc_offset_s = parse_offset_s(&self.utc_offset).with_context(|| {
+            format!(
+                "--utc-offset {:?} is not an offset like -07:00 or +0530",
+                self.utc_offset
+            )
+        })?;
+        Ok(ImportOptions {
+            channel: self.channel.clone(),
+            utc_offset_s,
+        })
+    }
+}
 
 /// An opened input and the format to read it with.
 pub struct Input {

@@ -2,16 +2,25 @@
 //! become `anyhow` here, at the binary's edge, and are printed with their causes.
 
 mod bench;
+pub mod config;
+mod demo;
+mod ingest;
 mod input;
+pub mod kafka_args;
+mod monitor;
 mod parse;
 mod process;
+mod replay;
 mod run;
+pub mod serve_args;
+pub mod shutdown;
 mod tail;
 mod topology;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// chatpulse: live Twitch chat analytics on Kafka.
 #[derive(Debug, Parser)]
@@ -21,37 +30,68 @@ pub struct Cli {
     #[arg(long, global = true, env = "CHATPULSE_LOG", default_value = "info")]
     pub log: String,
 
+    /// A TOML config file. Its top-level keys are flags of any command (`brokers`, `state_dir`...),
+    /// a `[run]` table holds flags of `run` only, and `[kafka]` holds librdkafka properties.
+    /// Precedence: flag > `CHATPULSE_*` environment variable > config file > default.
+    #[arg(long, global = true, env = "CHATPULSE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Read live Twitch chat over IRC and produce every chat line to Kafka (twitch.chat.raw).
+    Ingest(ingest::Args),
+    /// Poll Twitch Helix for stream state (viewers, game, title, followers) into twitch.streams.
+    Monitor(monitor::Args),
     /// Parse chat logs (raw IRC, logged IRC, OverRustle, VOD JSON, CSV, JSONL) into JSON events.
     Parse(parse::Args),
     /// Run a topology offline over recorded logs, writing JSON lines per sink topic.
     Process(process::Args),
     /// Run a topology on Kafka as one instance of its consumer group.
     Run(run::Args),
+    /// Produce recorded chat logs to Kafka with their original times (real time, faster, or at once).
+    Replay(replay::Args),
     /// Print a topic's records as JSON lines, decoding Avro through the schema registry.
     Tail(tail::Args),
     /// Benchmark tools: load a topic, a passthrough baseline, wait for a group to catch up.
     Bench(bench::Args),
     /// Inspect topology files.
     Topology(topology::Args),
+    /// Run the whole pipeline on bundled real chat with nothing installed (embedded broker and
+    /// registry) and write an HTML report.
+    Demo(demo::Args),
 }
 
 /// Runs the command line and maps the outcome to an exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let mut command = Cli::command();
+    if let Some(path) = config::config_path(&argv) {
+        command = match config::apply_file(command, &path) {
+            Ok(c) => c,
+            Err(err) => {
+                eprintln!("error: {err:#}");
+                return ExitCode::from(2);
+            }
+        };
+    }
+    let matches = command.get_matches_from(argv);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     init_tracing(&cli.log);
     let result = match cli.command {
+        Command::Ingest(args) => ingest::run(args),
+        Command::Monitor(args) => monitor::run(args),
         Command::Parse(args) => parse::run(args),
         Command::Process(args) => process::run(args),
         Command::Run(args) => run::run(args),
+        Command::Replay(args) => replay::run(args),
         Command::Tail(args) => tail::run(args),
         Command::Topology(args) => topology::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Demo(args) => demo::run(args),
     };
     match result {
         Ok(code) => code,

@@ -4,10 +4,9 @@
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 
-use crate::chat::import::{import, Format, ImportOptions};
+use crate::chat::import::import;
 use crate::chat::summary::ParseSummary;
 use crate::chat::ChatEvent;
-use crate::time::civil::parse_offset_s;
 use anyhow::{Context, Result};
 
 use super::input;
@@ -15,17 +14,8 @@ use super::input;
 /// Arguments of `chatpulse parse`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Input format; detected from the file name and first line when omitted.
-    #[arg(long, value_parser = |s: &str| s.parse::<Format>())]
-    format: Option<Format>,
-
-    /// Channel for formats that do not name it (OverRustle logs).
-    #[arg(long)]
-    channel: Option<String>,
-
-    /// UTC offset of timestamps without a zone, such as logger local time (`-07:00`).
-    #[arg(long, default_value = "+00:00", allow_hyphen_values = true)]
-    utc_offset: String,
+    #[command(flatten)]
+    import: input::ImportArgs,
 
     /// Print only the summary, not the events.
     #[arg(long, short)]
@@ -42,22 +32,13 @@ pub struct Args {
 
 /// Runs `chatpulse parse`. Exits 0 even when records had errors: they are reported, not fatal.
 pub fn run(args: Args) -> Result<ExitCode> {
-    let utc_offset_s = parse_offset_s(&args.utc_offset).with_context(|| {
-        format!(
-            "--utc-offset {:?} is not an offset like -07:00 or +0530",
-            args.utc_offset
-        )
-    })?;
-    let options = ImportOptions {
-        channel: args.channel.clone(),
-        utc_offset_s,
-    };
+    let options = args.import.options()?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut summary = ParseSummary::new();
     let mut shown = 0usize;
     for path in &args.files {
-        let input = input::open(path, args.format)?;
+        let input = input::open(path, args.import.format)?;
         tracing::info!(file = %input.name, format = %input.format, "parsing");
         for record in import(input.format, options.clone(), input.reader) {
             let (position, error) = match record {

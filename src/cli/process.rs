@@ -12,9 +12,8 @@ use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
 use super::input;
-use crate::chat::import::{import, Format, ImportOptions};
+use crate::chat::import::import;
 use crate::store::rocks::{RocksBackend, RocksOptions};
-use crate::time::civil::parse_offset_s;
 use crate::topology::offline::{run_offline, RecordSink};
 use crate::topology::task::{DeadLetter, LateRecord};
 use crate::topology::Topology;
@@ -31,15 +30,8 @@ pub struct Args {
     /// Directory for the results: one `<topic>.jsonl` per sink topic, plus the dead-letter topic.
     #[arg(long)]
     out: PathBuf,
-    /// Input format; detected when omitted.
-    #[arg(long, value_parser = |s: &str| s.parse::<Format>())]
-    format: Option<Format>,
-    /// Channel for formats that do not name it (OverRustle logs).
-    #[arg(long)]
-    channel: Option<String>,
-    /// UTC offset of timestamps without a zone (`-07:00`).
-    #[arg(long, default_value = "+00:00", allow_hyphen_values = true)]
-    utc_offset: String,
+    #[command(flatten)]
+    import: input::ImportArgs,
     /// RocksDB state directory; a temporary one when omitted.
     #[arg(long, env = "CHATPULSE_STATE_DIR")]
     state_dir: Option<PathBuf>,
@@ -113,16 +105,7 @@ impl RecordSink for JsonLinesDir {
 /// Runs `chatpulse process`.
 pub fn run(args: Args) -> Result<ExitCode> {
     let topology = Arc::new(Topology::load(&args.topology)?);
-    let utc_offset_s = parse_offset_s(&args.utc_offset).with_context(|| {
-        format!(
-            "--utc-offset {:?} is not an offset like -07:00",
-            args.utc_offset
-        )
-    })?;
-    let options = ImportOptions {
-        channel: args.channel.clone(),
-        utc_offset_s,
-    };
+    let options = args.import.options()?;
     let temp;
     let state_dir = match &args.state_dir {
         Some(d) => d.clone(),
@@ -138,7 +121,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut import_errors = 0u64;
     let mut lines = Vec::new();
     for path in &args.input {
-        let input = input::open(path, args.format)?;
+        let input = input::open(path, args.import.format)?;
         tracing::info!(file = %input.name, format = %input.format, "reading");
         for record in import(input.format, options.clone(), input.reader) {
             match record {

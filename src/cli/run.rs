@@ -1,16 +1,21 @@
 //! `chatpulse run`: runs a topology on Kafka as one instance of its consumer group, with RocksDB state
-//! in `--state-dir`, until SIGTERM or SIGINT, then stops consuming, commits and exits.
+//! in `--state-dir`, serving metrics, health and interactive queries, until SIGTERM or SIGINT, then
+//! stops consuming, commits and exits within `--shutdown-timeout`.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
+use super::kafka_args::KafkaArgs;
+use super::serve_args::ServeArgs;
+use super::shutdown::on_signal;
 use crate::avro::SinkEncoders;
+use crate::http::RunInstance;
+use crate::kafka::instances::InstanceDirectory;
 use crate::kafka::runner::{run as run_topology, RunControl, RunOptions};
-use crate::kafka::KafkaSettings;
+use crate::metrics::Metrics;
 use crate::store::rocks::{RocksBackend, RocksOptions};
 use crate::topology::Topology;
 
@@ -18,50 +23,38 @@ use crate::topology::Topology;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The topology file.
-    #[arg(long)]
+    #[arg(long, env = "CHATPULSE_TOPOLOGY")]
     topology: PathBuf,
-    /// Kafka bootstrap brokers, `host:port[,host:port]`.
-    #[arg(long, env = "CHATPULSE_BROKERS")]
-    brokers: String,
+    #[command(flatten)]
+    kafka: KafkaArgs,
     /// RocksDB state directory (kept across restarts: only the changelog tail is restored).
     #[arg(long, env = "CHATPULSE_STATE_DIR", default_value = "./chatpulse-state")]
     state_dir: PathBuf,
-    /// This instance's id, unique among the application's instances.
+    /// This instance's id, unique among the application's instances (default: hostname-pid).
     #[arg(long, env = "CHATPULSE_INSTANCE_ID")]
     instance_id: Option<String>,
-    /// A librdkafka property, `key=value` (repeatable): security.protocol, sasl.*, ssl.*.
-    #[arg(short = 'X', long = "kafka-option", value_name = "KEY=VALUE")]
-    kafka_options: Vec<String>,
-    /// Replication factor of the topics chatpulse creates (-1: the broker's default).
-    #[arg(long, default_value_t = -1, allow_hyphen_values = true)]
-    replication_factor: i32,
     /// Block cache shared by all stores, in MiB.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, env = "CHATPULSE_BLOCK_CACHE_MIB", default_value_t = 64)]
     block_cache_mib: u64,
-    /// How long the final commit may take at shutdown, in seconds.
-    #[arg(long, default_value_t = 30)]
-    shutdown_timeout_s: u64,
+    /// The URL other instances and clients reach this instance's HTTP server at (for example
+    /// `http://chatpulse-2:9464`). When set, the instance publishes its partitions and this URL to
+    /// the compacted topic `<application_id>-instances`, and queries for another instance's
+    /// partition answer with that instance's URL.
+    #[arg(long, env = "CHATPULSE_ADVERTISED_URL", value_name = "URL")]
+    advertised_url: Option<String>,
     /// Schema Registry URL for Avro sinks: `http(s)://host:port`, or `mock://NAME` for an
     /// in-process registry. Required only when the topology has `format = "avro"` sinks.
     #[arg(long, env = "CHATPULSE_SCHEMA_REGISTRY_URL")]
     schema_registry: Option<String>,
+    #[command(flatten)]
+    serve: ServeArgs,
 }
 
 /// Runs `chatpulse run`.
 pub fn run(args: Args) -> Result<ExitCode> {
     let topology = Topology::load(&args.topology)?;
     SinkEncoders::require_registry(&topology, args.schema_registry.as_deref())?;
-    let mut options = BTreeMap::new();
-    for kv in &args.kafka_options {
-        let Some((k, v)) = kv.split_once('=') else {
-            bail!("-X {kv:?} must be KEY=VALUE, for example -X security.protocol=SASL_SSL");
-        };
-        options.insert(k.to_owned(), v.to_owned());
-    }
-    let kafka = KafkaSettings {
-        brokers: args.brokers.clone(),
-        librdkafka_options: options,
-    };
+    let kafka = args.kafka.settings()?;
     let stores = topology.stores();
     let store_refs: Vec<&str> = stores.iter().map(String::as_str).collect();
     let rocks = RocksOptions {
@@ -70,19 +63,37 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     let backend = RocksBackend::open(&args.state_dir, &store_refs, &rocks)
         .with_context(|| format!("cannot open state dir {}", args.state_dir.display()))?;
-    let control = RunControl::new();
-    spawn_signal_handler(control.clone());
+    let metrics = Arc::new(Metrics::new());
+    let control = RunControl::with_metrics(metrics.clone());
     let instance_id = args
         .instance_id
         .unwrap_or_else(|| format!("{}-{}", hostname(), std::process::id()));
+    let directory = match &args.advertised_url {
+        Some(url) => Some(InstanceDirectory::start(
+            &kafka,
+            &topology.application_id,
+            &instance_id,
+            url,
+            args.kafka.replication_factor,
+            control.clone(),
+        )?),
+        None => None,
+    };
+    let observed = Arc::new(RunInstance {
+        control: control.clone(),
+        directory,
+    });
+    let _server = args.serve.start(metrics, observed)?;
+    let stopper = control.clone();
+    on_signal(args.serve.shutdown_timeout, move || stopper.stop());
     let stats = run_topology(
         topology,
         RunOptions {
             kafka,
             instance_id,
-            shutdown_timeout: Duration::from_secs(args.shutdown_timeout_s),
-            replication_factor: args.replication_factor,
-            schema_registry: args.schema_registry,
+            shutdown_timeout: args.serve.shutdown_timeout,
+            replication_factor: args.kafka.replication_factor,
+            schema_registry: args.schema_registry.clone(),
         },
         Box::new(backend),
         control,
@@ -97,25 +108,4 @@ pub fn run(args: Args) -> Result<ExitCode> {
 fn hostname() -> String {
     std::fs::read_to_string("/etc/hostname")
         .map_or_else(|_| "chatpulse".to_owned(), |h| h.trim().to_owned())
-}
-
-/// SIGTERM and SIGINT trigger a clean stop.
-fn spawn_signal_handler(control: std::sync::Arc<RunControl>) {
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("signal runtime");
-        rt.block_on(async {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .expect("SIGTERM handler");
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        });
-        tracing::info!("signal received: stopping after a final commit");
-        control.stop();
-    });
 }

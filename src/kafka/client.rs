@@ -43,6 +43,8 @@ impl KafkaSettings {
         c.set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "5")
+            // Keys go to the partition the Java clients (and interactive queries) compute.
+            .set("partitioner", "murmur2_random")
             .set("compression.type", "lz4")
             .set("message.timeout.ms", "300000");
         self.finish(c)

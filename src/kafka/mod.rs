@@ -1,8 +1,10 @@
 //! The Kafka edge: client construction ([`client`]), topic administration ([`topics`]), changelog
-//! restore ([`restore`]) and the consume-process-produce loop that runs a topology ([`runner`]).
+//! restore ([`restore`]), the consume-process-produce loop that runs a topology ([`runner`]) and
+//! the directory of instances for interactive queries ([`instances`]).
 //! Everything that talks to a broker goes through here.
 
 pub mod client;
+pub mod instances;
 pub mod restore;
 pub mod runner;
 pub mod topics;

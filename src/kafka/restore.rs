@@ -22,6 +22,17 @@ pub struct RestoreReport {
     pub records_read: u64,
 }
 
+/// Progress of a restore, reported as it reads (for metrics).
+#[derive(Debug, Clone, Copy)]
+pub struct RestoreProgress<'a> {
+    /// The store being restored.
+    pub store: &'a str,
+    /// Changelog records read since the previous report.
+    pub newly_read: u64,
+    /// Changelog records still to read for this store and partition.
+    pub remaining: i64,
+}
+
 /// Brings `partition`'s local state up to date with its changelogs.
 pub fn restore_partition(
     settings: &KafkaSettings,
@@ -29,6 +40,26 @@ pub fn restore_partition(
     application_id: &str,
     stores: &[String],
     partition: i32,
+) -> Result<RestoreReport, KafkaError> {
+    restore_partition_observed(
+        settings,
+        backend,
+        application_id,
+        stores,
+        partition,
+        &mut |_| {},
+    )
+}
+
+/// [`restore_partition`], reporting its progress to `progress` every 1000 records and when each
+/// store is done.
+pub fn restore_partition_observed(
+    settings: &KafkaSettings,
+    backend: &mut dyn StateBackend,
+    application_id: &str,
+    stores: &[String],
+    partition: i32,
+    progress: &mut dyn FnMut(RestoreProgress<'_>),
 ) -> Result<RestoreReport, KafkaError> {
     let local = backend.checkpoint(partition)?;
     let consumer: BaseConsumer = settings
@@ -47,6 +78,12 @@ pub fn restore_partition(
             .and_then(|c| c.changelog_offsets.get(store))
             .map_or(low, |o| (o + 1).max(low));
         let mut restorer = Restorer::new(store.clone());
+        let mut reported = records_read;
+        progress(RestoreProgress {
+            store,
+            newly_read: 0,
+            remaining: (high - start).max(0),
+        });
         if start < high {
             let mut tpl = TopicPartitionList::new();
             tpl.add_partition_offset(&topic, partition, Offset::Offset(start))?;
@@ -61,6 +98,14 @@ pub fn restore_partition(
                         next = msg.offset() + 1;
                         records_read += 1;
                         restorer.push(msg.offset(), msg.key().unwrap_or(&[]), msg.payload())?;
+                        if records_read - reported >= 1000 {
+                            progress(RestoreProgress {
+                                store,
+                                newly_read: records_read - reported,
+                                remaining: high - next,
+                            });
+                            reported = records_read;
+                        }
                     }
                     Some(Err(e)) => return Err(e.into()),
                     None if began.elapsed() > Duration::from_secs(300) => {
@@ -77,6 +122,11 @@ pub fn restore_partition(
                 }
             }
             tracing::info!(topic = %topic, partition, records = total, "restored changelog tail");
+            progress(RestoreProgress {
+                store,
+                newly_read: records_read - reported,
+                remaining: 0,
+            });
         }
         restorers.push(restorer);
     }

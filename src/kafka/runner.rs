@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
@@ -20,13 +20,15 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Message};
 
-use super::restore::restore_partition;
+use super::restore::{restore_partition_observed, RestoreProgress};
 use super::topics::{ensure_topics, partition_count, TopicPlan};
 use super::{KafkaError, KafkaSettings};
 use crate::avro::sink::{output_dead_letter, SinkEncoders};
+use crate::metrics::{consumer_lag, Metrics};
 use crate::store::changelog::{changelog_topic, ChangelogRecord, Marker};
 use crate::store::{apply_commit, Checkpoint, StateBackend};
 use crate::time::clock::{Clock, SystemClock};
+use crate::topology::query::{key_partition, QueryAnswer};
 use crate::topology::spec::ProcessingGuarantee;
 use crate::topology::task::{DeadLetter, LateRecord, Task, TaskOutput};
 use crate::topology::Topology;
@@ -123,6 +125,10 @@ struct Engine {
     failed: Option<KafkaError>,
     control: Arc<RunControl>,
     encoders: SinkEncoders,
+    metrics: Arc<Metrics>,
+    /// `chatpulse_records_consumed_total` per partition, looked up once.
+    consumed_counters: BTreeMap<i32, prometheus::IntCounter>,
+    last_store_stats: Option<Instant>,
 }
 
 impl Engine {
@@ -152,6 +158,8 @@ impl Engine {
             .processed
             .fetch_add(out.processed, Ordering::Relaxed);
         self.stats.windows_closed += out.windows_closed;
+        self.metrics.windows_closed.inc_by(out.windows_closed);
+        let now_ms = self.clock.now_ms();
         let topology = self.topology.clone();
         for o in &out.outputs {
             let topic = &topology.sinks[o.sink].topic;
@@ -162,6 +170,14 @@ impl Engine {
                     continue;
                 }
             };
+            self.metrics
+                .records_produced
+                .with_label_values(&[topic])
+                .inc();
+            self.metrics
+                .end_to_end_latency
+                .with_label_values(&[topic])
+                .observe(now_ms.saturating_sub(o.ts_ms).max(0) as f64 / 1000.0);
             self.send(
                 BaseRecord::with_opaque_to(topic, Box::new(Delivery::Output))
                     .key(o.key.as_bytes())
@@ -175,7 +191,15 @@ impl Engine {
         }
         for l in &out.late {
             self.stats.late += 1;
+            self.metrics
+                .late_records
+                .with_label_values(&[&l.late.processor])
+                .inc();
             if let Some(topic) = self.topology.late_topic.clone() {
+                self.metrics
+                    .records_produced
+                    .with_label_values(&[&topic])
+                    .inc();
                 self.send_late(&topic, l)?;
             }
         }
@@ -211,6 +235,11 @@ impl Engine {
         }
         tracing::warn!(topic = %d.source_topic, partition = d.partition, offset = d.offset, reason = %d.reason, "dead letter");
         self.stats.dead_letters += 1;
+        self.metrics.dlq_records.inc();
+        self.metrics
+            .records_produced
+            .with_label_values(&[&self.dlq_topic])
+            .inc();
         self.send(record)
     }
 
@@ -251,8 +280,21 @@ impl Engine {
             key: msg.key(),
             value: msg.payload().unwrap_or(&[]),
         };
+        let started = Instant::now();
         let mut out = TaskOutput::default();
         task.process(&rec, now, &mut out);
+        self.metrics
+            .processing_latency
+            .observe(started.elapsed().as_secs_f64());
+        let input_topic = &self.input_topic;
+        self.consumed_counters
+            .entry(partition)
+            .or_insert_with(|| {
+                self.metrics
+                    .records_consumed
+                    .with_label_values(&[input_topic, &partition.to_string()])
+            })
+            .inc();
         self.emit(out)
     }
 
@@ -291,6 +333,10 @@ impl Engine {
             self.emit(out)?;
             for (store_index, store) in self.stores.iter().enumerate() {
                 let topic = changelog_topic(&app, store);
+                self.metrics
+                    .records_produced
+                    .with_label_values(&[&topic])
+                    .inc_by(1 + commit.writes.iter().filter(|(s, _, _)| s == store).count() as u64);
                 for (_, key, value) in commit.writes.iter().filter(|(s, _, _)| s == store) {
                     let mut record =
                         BaseRecord::with_opaque_to(&topic, Box::new(Delivery::Changelog))
@@ -351,8 +397,11 @@ impl Engine {
             )
         };
         if let Some(first) = failures.first() {
+            self.control
+                .set_producer_error(Some(format!("delivery failed: {first}")));
             return Err(KafkaError::Delivery(failures.len(), first.clone()));
         }
+        self.control.set_producer_error(None);
         for (p, commit) in pending {
             let changelog_offsets = self
                 .stores
@@ -369,8 +418,41 @@ impl Engine {
         }
         self.stats.commits += 1;
         self.control.commits.fetch_add(1, Ordering::Relaxed);
+        self.metrics.commits.inc();
+        self.metrics
+            .commit_latency
+            .observe(started.elapsed().as_secs_f64());
+        self.record_store_stats();
         tracing::debug!(partitions = ?partitions, elapsed_ms = started.elapsed().as_millis() as u64, "committed");
         Ok(())
+    }
+
+    /// Refreshes the state store gauges from RocksDB's properties, at most every 5 seconds.
+    fn record_store_stats(&mut self) {
+        if self
+            .last_store_stats
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(5))
+        {
+            return;
+        }
+        self.last_store_stats = Some(Instant::now());
+        match self.backend.stats() {
+            Ok(stats) => {
+                for s in stats {
+                    let bytes = i64::try_from(s.bytes).unwrap_or(i64::MAX);
+                    let keys = i64::try_from(s.keys).unwrap_or(i64::MAX);
+                    self.metrics
+                        .store_bytes
+                        .with_label_values(&[&s.store])
+                        .set(bytes);
+                    self.metrics
+                        .store_keys
+                        .with_label_values(&[&s.store])
+                        .set(keys);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read state store statistics"),
+        }
     }
 
     /// A task for `partition` rebuilt from the local state (every store's entries and the
@@ -411,6 +493,7 @@ impl Engine {
             log.markers.clear();
         }
         self.stats.aborts += 1;
+        self.metrics.transaction_aborts.inc();
         let now = self.clock.now_ms();
         let partitions: Vec<i32> = self.tasks.keys().copied().collect();
         let mut committed = TopicPartitionList::new();
@@ -442,12 +525,24 @@ impl Engine {
     /// Restores `partition` from local state and its changelog tail and returns the offset to resume at.
     fn assign(&mut self, partition: i32) -> Result<Option<i64>, KafkaError> {
         let now = self.clock.now_ms();
-        let report = restore_partition(
+        let metrics = self.metrics.clone();
+        let label = partition.to_string();
+        let report = restore_partition_observed(
             &self.options.kafka,
             self.backend.as_mut(),
             &self.topology.application_id,
             &self.stores,
             partition,
+            &mut |p: RestoreProgress<'_>| {
+                metrics
+                    .restore_records
+                    .with_label_values(&[p.store])
+                    .inc_by(p.newly_read);
+                metrics
+                    .restore_remaining
+                    .with_label_values(&[p.store, &label])
+                    .set(p.remaining);
+            },
         )?;
         self.stats.restored_records += report.records_read;
         self.control
@@ -458,6 +553,8 @@ impl Engine {
         tracing::info!(partition, restored = report.records_read, resume = ?resume, open = task.open_entries(), "partition assigned");
         self.tasks.insert(partition, task);
         self.control.assigned.fetch_add(1, Ordering::SeqCst);
+        self.control.owned.lock().expect("owned").insert(partition);
+        self.metrics.assigned_partitions.inc();
         Ok(resume)
     }
 }
@@ -465,9 +562,16 @@ impl Engine {
 /// The consumer context: rebalances flush and commit revoked tasks and restore assigned ones.
 struct RebalanceContext {
     engine: Arc<Mutex<Option<Engine>>>,
+    metrics: Arc<Metrics>,
+    input_topic: String,
+    control: Arc<RunControl>,
 }
 
-impl ClientContext for RebalanceContext {}
+impl ClientContext for RebalanceContext {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        consumer_lag::record(&self.metrics, &statistics, &self.input_topic);
+    }
+}
 
 impl ConsumerContext for RebalanceContext {
     fn rebalance(
@@ -489,8 +593,17 @@ impl ConsumerContext for RebalanceContext {
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+                self.metrics.rebalances.with_label_values(&["assign"]).inc();
+                let restoring = partitions.len() as i64;
+                self.control
+                    .restoring
+                    .fetch_add(restoring, Ordering::SeqCst);
+                self.metrics.restoring_partitions.add(restoring);
                 for p in partitions {
-                    match engine.assign(p) {
+                    let assigned = engine.assign(p);
+                    self.control.restoring.fetch_sub(1, Ordering::SeqCst);
+                    self.metrics.restoring_partitions.dec();
+                    match assigned {
                         Ok(Some(offset)) => {
                             let _ = tpl.set_partition_offset(
                                 &engine.input_topic,
@@ -511,6 +624,7 @@ impl ConsumerContext for RebalanceContext {
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+                self.metrics.rebalances.with_label_values(&["revoke"]).inc();
                 if let Err(e) = engine.commit(consumer, Some(&partitions)) {
                     tracing::error!(error = %e, "commit on revoke failed");
                     engine.failed.get_or_insert(e);
@@ -518,6 +632,13 @@ impl ConsumerContext for RebalanceContext {
                 for p in &partitions {
                     if engine.tasks.remove(p).is_some() {
                         engine.control.assigned.fetch_sub(1, Ordering::SeqCst);
+                        engine.control.owned.lock().expect("owned").remove(p);
+                        self.metrics.assigned_partitions.dec();
+                        let label = p.to_string();
+                        let _ = self
+                            .metrics
+                            .consumer_lag
+                            .remove_label_values(&[&engine.input_topic, &label]);
                     }
                 }
                 tracing::info!(partitions = ?partitions, "partitions revoked");
@@ -536,7 +657,8 @@ impl ConsumerContext for RebalanceContext {
     }
 }
 
-/// Shared between a run and its observers: a stop flag and live counters (signals, tests, metrics).
+/// Shared between a run and its observers (signal handler, HTTP server, tests): a stop flag, live
+/// counters, readiness, the process's [`Metrics`] and read-only queries of the tasks' state.
 #[derive(Debug, Default)]
 pub struct RunControl {
     stop: AtomicBool,
@@ -548,12 +670,40 @@ pub struct RunControl {
     pub restored_records: AtomicU64,
     /// Commits completed.
     pub commits: AtomicU64,
+    /// Partitions being restored from their changelogs now.
+    pub restoring: AtomicI64,
+    owned: Mutex<std::collections::BTreeSet<i32>>,
+    producer_ready: AtomicBool,
+    producer_error: Mutex<Option<String>>,
+    layout: Mutex<Option<Layout>>,
+    engine: Mutex<Weak<Mutex<Option<Engine>>>>,
+    metrics: Arc<Metrics>,
+}
+
+/// What queries need to know of the running topology.
+#[derive(Debug, Clone)]
+struct Layout {
+    input_partitions: i32,
+    stores: Vec<String>,
 }
 
 impl RunControl {
-    /// A new control, shared.
+    /// A new control with its own [`Metrics`], shared.
     pub fn new() -> Arc<RunControl> {
         Arc::new(RunControl::default())
+    }
+
+    /// A new control recording into `metrics` (the process's one registry), shared.
+    pub fn with_metrics(metrics: Arc<Metrics>) -> Arc<RunControl> {
+        Arc::new(RunControl {
+            metrics,
+            ..RunControl::default()
+        })
+    }
+
+    /// The metrics the run records into.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// Asks the run to stop: it stops consuming, commits, and returns.
@@ -564,6 +714,103 @@ impl RunControl {
     /// Whether a stop was asked for.
     pub fn is_stopping(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
+    }
+
+    /// The input partitions this instance owns (assigned and restored), in order.
+    pub fn owned_partitions(&self) -> Vec<i32> {
+        self.owned.lock().expect("owned").iter().copied().collect()
+    }
+
+    /// `Ok` when the instance serves: partitions assigned and restored, and the producer works;
+    /// otherwise why not (`/readyz`).
+    pub fn readiness(&self) -> Result<(), String> {
+        if self.is_stopping() {
+            return Err("stopping: finishing the final commit".into());
+        }
+        let restoring = self.restoring.load(Ordering::SeqCst);
+        if restoring > 0 {
+            return Err(format!(
+                "restoring {restoring} partition(s) from their changelogs"
+            ));
+        }
+        if !self.producer_ready.load(Ordering::SeqCst) {
+            return Err(
+                match &*self.producer_error.lock().expect("producer error") {
+                    Some(e) => format!("the producer is failing: {e}"),
+                    None => "the producer is not ready yet".into(),
+                },
+            );
+        }
+        if self.assigned.load(Ordering::SeqCst) <= 0 {
+            return Err("no partitions assigned yet: waiting for the consumer group".into());
+        }
+        Ok(())
+    }
+
+    /// Records whether the producer works (`None`: it delivered everything of the last commit).
+    fn set_producer_error(&self, error: Option<String>) {
+        self.producer_ready.store(error.is_none(), Ordering::SeqCst);
+        *self.producer_error.lock().expect("producer error") = error;
+    }
+
+    /// A read-only interactive query of `store` for `key` (a channel), answered from the task that
+    /// owns the key's partition (by Kafka's murmur2 partitioner over the input partitions).
+    pub fn query(&self, store: &str, key: &str) -> QueryAnswer {
+        let unavailable = |reason: &str| QueryAnswer::Unavailable {
+            reason: reason.to_owned(),
+        };
+        let Some(layout) = self.layout.lock().expect("layout").clone() else {
+            return unavailable("the topology is not running yet");
+        };
+        if !layout.stores.iter().any(|s| s == store) {
+            return QueryAnswer::UnknownStore {
+                stores: layout.stores,
+            };
+        }
+        if let Err(reason) = self.readiness() {
+            return QueryAnswer::Unavailable { reason };
+        }
+        let partition = key_partition(key.as_bytes(), layout.input_partitions);
+        let Some(shared) = self.engine.lock().expect("engine handle").upgrade() else {
+            return unavailable("the run has ended");
+        };
+        // The poll loop holds the engine while it processes and commits: wait a little.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let guard = loop {
+            match shared.try_lock() {
+                Ok(guard) => break guard,
+                Err(std::sync::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(_) => {
+                    return unavailable("the engine is busy (committing or rebalancing): retry")
+                }
+            }
+        };
+        let Some(engine) = guard.as_ref() else {
+            return unavailable("stopping: finishing the final commit");
+        };
+        // The key's own partition first; then any other owned task, in case the input was not
+        // partitioned by key with murmur2.
+        let found = engine
+            .tasks
+            .get(&partition)
+            .and_then(|t| t.query(store, key).map(|v| (partition, v)))
+            .or_else(|| {
+                engine
+                    .tasks
+                    .iter()
+                    .find_map(|(p, t)| t.query(store, key).map(|v| (*p, v)))
+            });
+        match found {
+            Some((partition, value)) => QueryAnswer::Found { partition, value },
+            None if engine.tasks.contains_key(&partition) => QueryAnswer::Empty { partition },
+            None => QueryAnswer::NotOwned {
+                partition,
+                owned: engine.tasks.keys().copied().collect(),
+                owner: None,
+            },
+        }
     }
 }
 
@@ -579,6 +826,10 @@ pub fn run(
     let input_topic = source.topic.clone();
     let partitions = partition_count(&options.kafka, &input_topic, Duration::from_secs(30))?;
     let stores = topology.stores();
+    *control.layout.lock().expect("layout") = Some(Layout {
+        input_partitions: partitions,
+        stores: stores.clone(),
+    });
     let rf = options.replication_factor;
     let mut plans: Vec<TopicPlan> = stores
         .iter()
@@ -611,11 +862,21 @@ pub fn run(
     tracing::info!(topic = %input_topic, partitions, "topics ready");
     // Avro sinks register their schemas before anything is consumed: while the registry is down,
     // this waits, and nothing is processed or committed.
-    let encoders = runtime.block_on(SinkEncoders::prepare(
+    // The stop check runs once after every failed registry call: count them.
+    let registry_failed = || {
+        control.metrics.registry_errors.inc();
+        control.is_stopping()
+    };
+    let encoders = match runtime.block_on(SinkEncoders::prepare(
         &topology,
         options.schema_registry.as_deref(),
-        &|| control.is_stopping(),
-    ))?;
+        &registry_failed,
+    )) {
+        Ok(encoders) => encoders,
+        // Stopped while waiting for the registry: nothing was consumed, so nothing to commit.
+        Err(_) if control.is_stopping() => return Ok(RunStats::default()),
+        Err(e) => return Err(e.into()),
+    };
 
     let deliveries = Arc::new(Mutex::new(DeliveryLog::default()));
     let mut producer_config = options.kafka.producer_config();
@@ -642,6 +903,8 @@ pub fn run(
         producer.begin_transaction()?;
         tracing::info!("transactional producer ready");
     }
+    control.set_producer_error(None);
+    let metrics = control.metrics.clone();
     let engine = Engine {
         dlq_topic: topology.dlq_topic(),
         topology: topology.clone(),
@@ -658,16 +921,31 @@ pub fn run(
         failed: None,
         control: control.clone(),
         encoders,
+        metrics: metrics.clone(),
+        consumed_counters: BTreeMap::new(),
+        last_store_stats: None,
     };
     let shared = Arc::new(Mutex::new(Some(engine)));
+    *control.engine.lock().expect("engine handle") = Arc::downgrade(&shared);
     let mut consumer_config = options.kafka.consumer_config(&topology.application_id);
     consumer_config.set("partition.assignment.strategy", "range");
     if eos {
         consumer_config.set("isolation.level", "read_committed");
     }
+    // Statistics every second feed the consumer lag gauges (unless the user chose an interval).
+    if !options
+        .kafka
+        .librdkafka_options
+        .contains_key("statistics.interval.ms")
+    {
+        consumer_config.set("statistics.interval.ms", "1000");
+    }
     let consumer: BaseConsumer<RebalanceContext> =
         consumer_config.create_with_context(RebalanceContext {
             engine: shared.clone(),
+            metrics: metrics.clone(),
+            input_topic: input_topic.clone(),
+            control: control.clone(),
         })?;
     consumer.subscribe(&[&input_topic])?;
     tracing::info!(group = %topology.application_id, "subscribed; waiting for partitions");
@@ -721,5 +999,7 @@ pub fn run(
         let _ = engine.producer.abort_transaction(Duration::from_secs(10));
     }
     consumer.unsubscribe();
+    control.owned.lock().expect("owned").clear();
+    metrics.assigned_partitions.set(0);
     result.map(|()| engine.stats)
 }

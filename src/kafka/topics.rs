@@ -42,6 +42,22 @@ pub fn partition_count(
     Ok(t.partitions().len() as i32)
 }
 
+/// Creates `name` (no special configs) if it does not exist yet.
+pub async fn ensure_topic(
+    settings: &KafkaSettings,
+    name: &str,
+    partitions: i32,
+    replication_factor: i32,
+) -> Result<(), KafkaError> {
+    let plan = TopicPlan {
+        name: name.to_owned(),
+        partitions,
+        replication_factor,
+        configs: vec![],
+    };
+    ensure_topics(settings, &[plan]).await
+}
+
 /// Creates every topic of `plans` that does not exist yet.
 pub async fn ensure_topics(
     settings: &KafkaSettings,

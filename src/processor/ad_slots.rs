@@ -68,6 +68,9 @@ impl Aggregate for Audience {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct ChannelState {
     recommender: AdSlotRecommender,
+    /// The last recommended break.
+    #[serde(default)]
+    last_slot: Option<AdSlot>,
     /// The chatters of the last minutes: `(minute start, chatter hashes)`.
     recent: VecDeque<(i64, Vec<u64>)>,
 }
@@ -111,6 +114,7 @@ impl AdSlotsProcessor {
             .entry(channel.to_owned())
             .or_insert_with(|| ChannelState {
                 recommender: AdSlotRecommender::new(channel, config.clone()),
+                last_slot: None,
                 recent: VecDeque::new(),
             })
     }
@@ -139,6 +143,9 @@ impl AdSlotsProcessor {
             active_chatters: active.len() as u64,
             viewers: None,
         });
+        if slot.is_some() {
+            state.last_slot.clone_from(&slot);
+        }
         self.dirty.insert(minute.key);
         slot
     }
@@ -284,5 +291,19 @@ impl Processor for AdSlotsProcessor {
 
     fn open_entries(&self) -> usize {
         self.tracker.open_entries() + self.minutes.open_windows() + self.channels.len()
+    }
+
+    /// The last recommended break of channel `key` (with whether it is still valid at the current
+    /// event time) and its spike state.
+    fn query(&self, key: &str) -> Option<Value> {
+        let state = self.channels.get(key)?;
+        let now = self.minutes.watermark();
+        let slot = state.last_slot.as_ref();
+        Some(serde_json::json!({
+            "channel": key,
+            "last_slot": slot.map(ad_slot_record),
+            "last_slot_valid": slot.is_some_and(|s| s.valid_from_ms <= now && now < s.valid_until_ms),
+            "spikes": self.tracker.query(key),
+        }))
     }
 }

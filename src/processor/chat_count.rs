@@ -107,7 +107,7 @@ impl WindowedKind for ChatCountKind {
     }
 
     fn fields(
-        &mut self,
+        &self,
         _key: &str,
         _window: Window,
         value: &ChatterTotals,

@@ -85,7 +85,7 @@ impl WindowedKind for EngagementKind {
     }
 
     fn fields(
-        &mut self,
+        &self,
         _key: &str,
         window: Window,
         value: &EngagementMetrics,

@@ -101,6 +101,12 @@ pub trait Processor: Send {
     fn set_watermark(&mut self, watermark_ms: i64);
     /// Open windows or other entries held in memory.
     fn open_entries(&self) -> usize;
+    /// An interactive query: what this processor holds for `key` (a channel) right now, as JSON, or
+    /// `None` when it holds nothing for it (or does not answer queries). Read-only.
+    fn query(&self, key: &str) -> Option<Value> {
+        let _ = key;
+        None
+    }
 }
 
 /// Encodes a window-state key: the channel, a zero byte, then the window start (order-preserving).

@@ -110,6 +110,18 @@ impl SpikeTracker {
             .map(|d| d.baseline_rate_per_min())
     }
 
+    /// The spike state of `channel` for interactive queries: whether a spike is under way, the
+    /// baseline rate and the last bucket seen.
+    pub fn query(&self, channel: &str) -> Option<serde_json::Value> {
+        let d = self.detectors.get(channel)?;
+        Some(serde_json::json!({
+            "channel": channel,
+            "in_spike": d.in_spike(),
+            "baseline_rate_per_min": (d.baseline_rate_per_min() * 100.0).round() / 100.0,
+            "last_bucket": d.last_bucket_ms(),
+        }))
+    }
+
     /// Open buckets held in memory.
     pub fn open_entries(&self) -> usize {
         self.buckets.open_windows() + self.detectors.len()

@@ -175,4 +175,8 @@ impl Processor for SpikesProcessor {
     fn open_entries(&self) -> usize {
         self.tracker.open_entries()
     }
+
+    fn query(&self, key: &str) -> Option<Value> {
+        self.tracker.query(key)
+    }
 }

@@ -91,13 +91,7 @@ impl WindowedKind for SubTrendKind {
         }
     }
 
-    fn fields(
-        &mut self,
-        key: &str,
-        window: Window,
-        m: &SubTrendMetrics,
-        out: &mut Map<String, Value>,
-    ) {
+    fn fields(&self, key: &str, window: Window, m: &SubTrendMetrics, out: &mut Map<String, Value>) {
         out.insert("subs".into(), m.subs.into());
         out.insert("resubs".into(), m.resubs.into());
         out.insert("gifted_subs".into(), m.gifted_subs.into());
@@ -133,7 +127,14 @@ impl WindowedKind for SubTrendKind {
             "chat_spike_onset".into(),
             linked.map_or(Value::Null, Value::from),
         );
-        let next = usual.map_or(total, |u| u + USUAL_WEIGHT * (total - u));
+    }
+
+    fn emitted(&mut self, key: &str, m: &SubTrendMetrics) {
+        let total = m.total as f64;
+        let next = self
+            .usual
+            .get(key)
+            .map_or(total, |u| u + USUAL_WEIGHT * (total - u));
         self.usual.insert(key.to_owned(), next);
         self.usual_dirty = true;
     }

@@ -28,14 +28,18 @@ pub trait WindowedKind: Send + 'static {
         add: &mut dyn FnMut(&str, &<Self::Agg as Aggregate>::Input),
     );
 
-    /// Writes a result's own fields (the channel and window bounds are already there).
+    /// Writes a result's own fields (the channel and window bounds are already there). Read-only, so
+    /// interactive queries can show open windows the same way.
     fn fields(
-        &mut self,
+        &self,
         key: &str,
         window: Window,
         value: &<Self::Agg as Aggregate>::Output,
         out: &mut Map<String, Value>,
     );
+
+    /// Called after a result of `key` was emitted (kinds that learn from their own results).
+    fn emitted(&mut self, _key: &str, _value: &<Self::Agg as Aggregate>::Output) {}
 
     /// Called with the new watermark before windows close (kinds with state of their own).
     fn advance(&mut self, _watermark_ms: i64) {}
@@ -100,6 +104,9 @@ where
             }
             let mut value = window_fields(&r.key, r.window, r.is_final);
             self.kind.fields(&r.key, r.window, &r.value, &mut value);
+            if r.is_final {
+                self.kind.emitted(&r.key, &r.value);
+            }
             out.outputs.push(Output {
                 sink: self.sink,
                 key: r.key,
@@ -184,6 +191,24 @@ where
 
     fn open_entries(&self) -> usize {
         self.windows.open_windows()
+    }
+
+    /// The open windows of channel `key`, oldest first, with their current (not final) results.
+    fn query(&self, key: &str) -> Option<Value> {
+        let mut open = Vec::new();
+        self.windows.peek(key, &mut open);
+        if open.is_empty() {
+            return None;
+        }
+        let results = open
+            .iter()
+            .map(|r| {
+                let mut value = window_fields(&r.key, r.window, r.is_final);
+                self.kind.fields(&r.key, r.window, &r.value, &mut value);
+                Value::Object(value)
+            })
+            .collect();
+        Some(Value::Array(results))
     }
 }
 

@@ -145,6 +145,11 @@ impl TestDriver {
         self.task.watermark_ms()
     }
 
+    /// An interactive query of `store` for `key` (see [`Task::query`]).
+    pub fn query(&self, store: &str, key: &str) -> Option<Value> {
+        self.task.query(store, key)
+    }
+
     /// Committed state entries.
     pub fn committed_entries(&self) -> usize {
         self.state.len()

@@ -3,6 +3,7 @@
 //! The runners (offline files, Kafka, the in-memory test driver) all drive the same [`task::Task`].
 
 pub mod driver;
+pub mod query;
 pub mod spec;
 pub mod task;
 pub mod validate;

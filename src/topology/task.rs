@@ -268,6 +268,17 @@ impl Task {
         }
     }
 
+    /// An interactive query of `store` for `key`: the answer of the processor keeping that store,
+    /// or `None` when it holds nothing for the key (or no processor keeps that store).
+    pub fn query(&self, store: &str, key: &str) -> Option<serde_json::Value> {
+        self.topology
+            .processors
+            .iter()
+            .zip(&self.processors)
+            .filter(|(plan, _)| plan.store == store)
+            .find_map(|(_, p)| p.query(key))
+    }
+
     /// Restores one state entry of `store` (before any record).
     pub fn restore_entry(
         &mut self,

@@ -282,6 +282,28 @@ impl<A: Aggregate> WindowOperator<A> for HoppingWindows<A> {
     fn open_windows(&self) -> usize {
         self.panes.values().map(HashMap::len).sum()
     }
+
+    fn peek(&self, key: &str, out: &mut Vec<WindowResult<A::Output>>) {
+        let (size, advance) = (self.size_ms as i128, self.advance_ms as i128);
+        let first_open = self.first_open(self.watermark);
+        let mut starts = BTreeSet::new();
+        for (&pane, keys) in &self.panes {
+            if keys.contains_key(key) {
+                let pane = pane as i128;
+                let mut start = (pane - size + advance).max(first_open);
+                while start <= pane {
+                    starts.insert(start);
+                    start += advance;
+                }
+            }
+        }
+        out.extend(starts.into_iter().map(|start| WindowResult {
+            key: key.to_owned(),
+            window: self.window(start),
+            value: self.value_of(key, start),
+            is_final: false,
+        }));
+    }
 }
 
 #[cfg(test)]
@@ -429,6 +451,21 @@ mod tests {
         assert_eq!(out.last(), Some(&result("a", 0, &[0, 10], true)));
         op.advance(40, &mut out);
         assert_eq!(op.open_windows(), 0);
+    }
+
+    #[test]
+    fn peek_shows_every_open_window_of_one_key() {
+        let mut op = op(0);
+        let mut out = Vec::new();
+        op.add("a", 25, &25);
+        op.add("b", 26, &26);
+        op.advance(30, &mut out);
+        out.clear();
+        op.peek("a", &mut out);
+        assert_eq!(
+            out,
+            vec![result("a", 10, &[25], false), result("a", 20, &[25], false)]
+        );
     }
 
     #[test]

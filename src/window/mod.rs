@@ -86,4 +86,8 @@ pub trait WindowOperator<A: Aggregate> {
 
     /// Number of open windows (or buckets) held in memory.
     fn open_windows(&self) -> usize;
+
+    /// Appends the current (not final) result of every open window of `key`, in window order,
+    /// without changing anything: what an interactive query shows.
+    fn peek(&self, key: &str, out: &mut Vec<WindowResult<A::Output>>);
 }

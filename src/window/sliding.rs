@@ -326,6 +326,32 @@ impl<A: Aggregate> WindowOperator<A> for SlidingWindows<A> {
     fn open_windows(&self) -> usize {
         self.buckets
     }
+
+    fn peek(&self, key: &str, out: &mut Vec<WindowResult<A::Output>>) {
+        let Some(keyed) = self.ids.get(key).map(|&id| &self.keys[id]) else {
+            return;
+        };
+        let (grace, watermark) = (self.grace_ms as i128, self.watermark as i128);
+        for &end in keyed.buckets.keys() {
+            if end as i128 + grace <= watermark {
+                continue;
+            }
+            let start = end.saturating_sub(self.difference_ms);
+            let mut acc = self.aggregate.init();
+            for (_, slot) in keyed.buckets.range(start..=end) {
+                self.aggregate.merge(&mut acc, &slot.acc);
+            }
+            out.push(WindowResult {
+                key: key.to_owned(),
+                window: Window {
+                    start_ms: start,
+                    end_ms: end,
+                },
+                value: self.aggregate.finish(&acc),
+                is_final: false,
+            });
+        }
+    }
 }
 
 #[cfg(test)]
@@ -476,6 +502,25 @@ mod tests {
         assert_eq!(out, vec![result("busy", -10, &[-20, -10], true)]);
         op.advance(100, &mut out);
         assert_eq!(op.open_windows(), 0);
+    }
+
+    #[test]
+    fn peek_shows_the_open_windows_of_one_key() {
+        let mut op = SlidingWindows::new(Collect, 10, 100);
+        let mut out = Vec::new();
+        for ts in [0, 5, 30] {
+            op.add("a", ts, &ts);
+        }
+        op.add("b", 1, &1);
+        op.peek("a", &mut out);
+        assert_eq!(
+            out,
+            vec![
+                result("a", 0, &[0], false),
+                result("a", 5, &[0, 5], false),
+                result("a", 30, &[30], false),
+            ]
+        );
     }
 
     #[test]

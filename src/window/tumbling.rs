@@ -230,6 +230,22 @@ impl<A: Aggregate> WindowOperator<A> for TumblingWindows<A> {
     fn open_windows(&self) -> usize {
         self.windows.values().map(HashMap::len).sum()
     }
+
+    fn peek(&self, key: &str, out: &mut Vec<WindowResult<A::Output>>) {
+        for (&start, keys) in &self.windows {
+            if let Some(slot) = keys.get(key) {
+                out.push(WindowResult {
+                    key: key.to_owned(),
+                    window: Window {
+                        start_ms: start,
+                        end_ms: start.saturating_add(self.size_ms),
+                    },
+                    value: self.aggregate.finish(&slot.acc),
+                    is_final: false,
+                });
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -395,6 +411,37 @@ mod tests {
         // Backwards moves are ignored.
         op.advance(0, &mut out);
         assert_eq!(op.watermark(), i64::MAX);
+    }
+
+    #[test]
+    fn peek_shows_open_windows_of_one_key_and_changes_nothing() {
+        let mut op = TumblingWindows::new(Collect, 10, 5);
+        let mut out = Vec::new();
+        op.add("a", 2, &2);
+        op.add("b", 3, &3);
+        op.add("a", 12, &12);
+        op.peek("a", &mut out);
+        assert_eq!(
+            out,
+            vec![
+                result("a", 0, 10, &[2], false),
+                result("a", 10, 20, &[12], false)
+            ]
+        );
+        out.clear();
+        op.advance(15, &mut out);
+        out.clear();
+        op.peek("a", &mut out);
+        assert_eq!(out, vec![result("a", 10, 20, &[12], false)]);
+        out.clear();
+        op.peek("nobody", &mut out);
+        assert!(out.is_empty());
+        op.updates(&mut out);
+        assert_eq!(
+            out,
+            vec![result("a", 10, 20, &[12], false)],
+            "peek left the marks alone"
+        );
     }
 
     #[test]

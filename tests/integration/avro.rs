@@ -268,6 +268,8 @@ async fn a_registry_down_at_start_pauses_the_run_until_it_comes_up() {
         0
     );
     assert_eq!(control.commits.load(std::sync::atomic::Ordering::SeqCst), 0);
+    // Every failed attempt is counted for Prometheus.
+    assert!(control.metrics().registry_errors.get() >= 1);
 
     server.start_on(server.port());
     let (got, _) = decoded_output(&output, expected.len());
@@ -402,4 +404,20 @@ fn topology_check_shows_the_schema_and_refuses_an_avro_sink_without_one() {
         stderr.contains("has format = \"avro\" but no schema"),
         "{stderr}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_while_waiting_for_the_registry_ends_the_run_cleanly() {
+    let server = SchemaRegistryServer::stopped();
+    let (input, output) = (unique("avro-stop-in"), unique("avro-stop-out"));
+    let app = unique("avro-stop-app");
+    create_topic(&input, 1).await;
+    let topology = avro_topology(&app, &input, &output);
+    let state = tempfile::tempdir().unwrap();
+    let (control, handle) = start_with_registry(topology, state.path(), Some(server.url()));
+    // The output topic exists once the run is past topic creation and waiting for the registry.
+    drop(read_topic(&output, 1, Duration::ZERO));
+    control.stop();
+    let stats = handle.join().expect("a stop while waiting is not an error");
+    assert_eq!((stats.processed, stats.commits), (0, 0), "{stats:?}");
 }

@@ -39,11 +39,12 @@ pub fn read_topic(
     got
 }
 
-fn start(
+/// Runs `topology` on a thread with RocksDB state in `state`, without a registry.
+pub fn start(
     topology: Topology,
     state: &std::path::Path,
 ) -> (Arc<RunControl>, std::thread::JoinHandle<RunStats>) {
-    start_with_registry(topology, state, None)
+    start_with(topology, state, RunControl::new(), None)
 }
 
 /// Runs `topology` on a thread with RocksDB state in `state` and Avro sinks served by `registry`.
@@ -52,8 +53,17 @@ pub fn start_with_registry(
     state: &std::path::Path,
     registry: Option<String>,
 ) -> (Arc<RunControl>, std::thread::JoinHandle<RunStats>) {
+    start_with(topology, state, RunControl::new(), registry)
+}
+
+/// Runs `topology` on the test broker in a thread, observed through `control`.
+pub(crate) fn start_with(
+    topology: Topology,
+    state: &std::path::Path,
+    control: Arc<RunControl>,
+    registry: Option<String>,
+) -> (Arc<RunControl>, std::thread::JoinHandle<RunStats>) {
     crate::harness::init_logs();
-    let control = RunControl::new();
     let stores = topology.stores();
     let refs: Vec<&str> = stores.iter().map(String::as_str).collect();
     let backend = RocksBackend::open(state, &refs, &RocksOptions::default()).unwrap();

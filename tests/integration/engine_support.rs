@@ -79,7 +79,17 @@ pub fn end_markers(lines: &[String], partitions: i32) -> Vec<(i32, String)> {
 }
 
 pub async fn produce(topic: &str, lines: &[String], markers: &[(i32, String)]) {
-    let producer: FutureProducer = settings().producer_config().create().unwrap();
+    produce_with(&settings(), topic, lines, markers).await;
+}
+
+/// [`produce`] with a producer built from `settings` (for example another partitioner).
+pub async fn produce_with(
+    settings: &chatpulse::kafka::KafkaSettings,
+    topic: &str,
+    lines: &[String],
+    markers: &[(i32, String)],
+) {
+    let producer: FutureProducer = settings.producer_config().create().unwrap();
     let mut sends = Vec::new();
     for line in lines {
         let channel = ChatEvent::parse(line).unwrap().channel.to_owned();

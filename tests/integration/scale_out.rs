@@ -27,6 +27,8 @@ fn spawn(
         .args(["--brokers", &brokers(), "--state-dir"])
         .arg(state)
         .args(["--instance-id", id, "--replication-factor", "1"])
+        // Two instances on one host: each serves its metrics on a free port.
+        .args(["--metrics-addr", "127.0.0.1:0"])
         .args([
             "-X",
             "session.timeout.ms=6000",

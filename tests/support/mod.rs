@@ -2,4 +2,6 @@
 //! Confluent Schema Registry). Each is a small server on 127.0.0.1 that speaks the real service's wire
 //! protocol from its public documentation, so the production clients are tested unchanged.
 
+pub mod helix_server;
+pub mod irc_server;
 pub mod schema_registry;

@@ -1,0 +1,198 @@
+//! The polling loop of `chatpulse monitor`: every interval, Get Users for logins without an id yet,
+//! Get Streams for all, follower totals when a user token is given, then one snapshot per channel to
+//! `twitch.streams` (key = channel), starts and ends marked. A failed poll is logged and retried at the
+//! next interval; refused credentials stop the loop.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use tokio::sync::watch;
+
+use super::client::{now_ms, HelixClient};
+use super::snapshot::{LiveTracker, StreamSnapshot};
+use super::HelixError;
+use crate::avro::registry::{register_with_retry, Backoff};
+use crate::avro::{registry_for, value_subject, AvroSchema, SinkEncoder};
+use crate::kafka::topics::ensure_topic;
+use crate::kafka::{KafkaError, KafkaSettings};
+use crate::time::civil::parse_timestamp_ms;
+
+/// The topic snapshots go to unless told otherwise.
+pub const DEFAULT_STREAMS_TOPIC: &str = "twitch.streams";
+
+/// How to run the monitor.
+#[derive(Debug, Clone)]
+pub struct MonitorOptions {
+    /// Channel logins to watch.
+    pub channels: Vec<String>,
+    /// Time between polls.
+    pub interval: Duration,
+    /// Cluster settings.
+    pub kafka: KafkaSettings,
+    /// The snapshot topic.
+    pub topic: String,
+    /// Partitions of the topic when chatpulse creates it.
+    pub partitions: i32,
+    /// Replication factor of the topic when chatpulse creates it (-1: the broker's default).
+    pub replication_factor: i32,
+    /// Schema Registry URL (`http(s)://...` or `mock://NAME`): snapshots are Avro
+    /// (`avro/stream_snapshot.avsc`, subject `<topic>-value`). None writes JSON.
+    pub schema_registry: Option<String>,
+}
+
+/// What a monitor run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MonitorStats {
+    /// Polls completed.
+    pub polls: u64,
+    /// Polls that failed.
+    pub failed_polls: u64,
+    /// Snapshots produced.
+    pub snapshots: u64,
+}
+
+/// The built-in schema of `twitch.streams` values.
+pub const SNAPSHOT_SCHEMA: &str = "stream_snapshot";
+
+/// The record value of a snapshot: Avro in the registry wire format, or JSON of the same shape.
+pub fn encode_snapshot(
+    snapshot: &StreamSnapshot,
+    encoder: &SinkEncoder,
+) -> Result<Vec<u8>, HelixError> {
+    let json = serde_json::to_value(snapshot).expect("snapshots serialize");
+    encoder
+        .encode(&json)
+        .map_err(|e| HelixError::Avro(e.to_string()))
+}
+
+/// Registers the snapshot schema under `<topic>-value` (waiting out an unreachable registry until
+/// `stop`) and returns the encoder; JSON without a registry.
+async fn snapshot_encoder(
+    registry: Option<&str>,
+    topic: &str,
+    stop: &watch::Receiver<bool>,
+) -> Result<SinkEncoder, HelixError> {
+    let Some(url) = registry else {
+        tracing::warn!("no --schema-registry: writing snapshots as JSON, not Avro");
+        return Ok(SinkEncoder::Json);
+    };
+    let schema =
+        AvroSchema::builtin(SNAPSHOT_SCHEMA).map_err(|e| HelixError::Avro(e.to_string()))?;
+    let registry = registry_for(url).map_err(|e| HelixError::Avro(e.to_string()))?;
+    let stopping = || *stop.borrow();
+    let id = register_with_retry(
+        registry.as_ref(),
+        &value_subject(topic),
+        &schema.text,
+        Backoff::default(),
+        &stopping,
+    )
+    .await
+    .map_err(|e| HelixError::Avro(e.to_string()))?;
+    Ok(SinkEncoder::Avro {
+        id,
+        schema: Box::new(schema),
+    })
+}
+
+/// Polls until `stop` turns true; errors only when Twitch refuses the app credentials or Kafka fails.
+pub async fn run_monitor(
+    mut client: HelixClient,
+    options: MonitorOptions,
+    mut stop: watch::Receiver<bool>,
+) -> Result<MonitorStats, HelixError> {
+    ensure_topic(
+        &options.kafka,
+        &options.topic,
+        options.partitions,
+        options.replication_factor,
+    )
+    .await?;
+    let producer: FutureProducer = options
+        .kafka
+        .producer_config()
+        .create()
+        .map_err(KafkaError::from)?;
+    let encoder =
+        snapshot_encoder(options.schema_registry.as_deref(), &options.topic, &stop).await?;
+    let mut ids: BTreeMap<String, String> = BTreeMap::new();
+    let mut tracker = LiveTracker::new();
+    let mut stats = MonitorStats::default();
+    loop {
+        match poll(&mut client, &options.channels, &mut ids).await {
+            Ok(mut snapshots) => {
+                stats.polls += 1;
+                for s in &mut snapshots {
+                    tracker.mark(s);
+                    if let Some(event) = s.event {
+                        tracing::info!(channel = %s.channel, ?event, "stream state changed");
+                    }
+                    let value = encode_snapshot(s, &encoder)?;
+                    producer
+                        .send(
+                            FutureRecord::to(&options.topic)
+                                .key(&s.channel)
+                                .payload(&value)
+                                .timestamp(s.ts),
+                            Duration::from_secs(60),
+                        )
+                        .await
+                        .map_err(|(e, _)| KafkaError::from(e))?;
+                    stats.snapshots += 1;
+                }
+            }
+            Err(HelixError::Credentials(why)) => return Err(HelixError::Credentials(why)),
+            Err(e) => {
+                stats.failed_polls += 1;
+                tracing::warn!(error = %e, "poll failed: retrying at the next interval");
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(options.interval) => {}
+            _ = stop.wait_for(|s| *s) => return Ok(stats),
+        }
+    }
+}
+
+/// One poll: a snapshot per channel (without its event yet).
+async fn poll(
+    client: &mut HelixClient,
+    channels: &[String],
+    ids: &mut BTreeMap<String, String>,
+) -> Result<Vec<StreamSnapshot>, HelixError> {
+    let unknown: Vec<String> = channels
+        .iter()
+        .filter(|c| !ids.contains_key(*c))
+        .cloned()
+        .collect();
+    if !unknown.is_empty() {
+        ids.extend(client.users(&unknown).await?);
+    }
+    let live = client.streams(channels).await?;
+    let ts = now_ms();
+    let mut snapshots = Vec::with_capacity(channels.len());
+    for channel in channels {
+        let user_id = ids.get(channel).cloned();
+        let followers = match (&user_id, client.has_user_token()) {
+            (Some(id), true) => Some(client.follower_total(id).await?),
+            _ => None,
+        };
+        let stream = live.get(channel);
+        let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+        snapshots.push(StreamSnapshot {
+            channel: channel.clone(),
+            user_id,
+            live: stream.is_some(),
+            viewers: stream.map_or(0, |s| s.viewer_count),
+            game: stream.and_then(|s| nonempty(&s.game_name)),
+            title: stream.and_then(|s| nonempty(&s.title)),
+            started_at: stream.and_then(|s| parse_timestamp_ms(&s.started_at, 0)),
+            language: stream.and_then(|s| nonempty(&s.language)),
+            followers,
+            ts,
+            event: None,
+        });
+    }
+    Ok(snapshots)
+}
