@@ -516,6 +516,10 @@ impl<'a> Emotes<'a> {
     /// text are skipped.
     pub fn names<'t>(&self, text: &'t str) -> Vec<(&'a str, &'t str)> {
         let mut out: Vec<(&'a str, &'t str)> = Vec::new();
+        // Most messages carry no emote: skip the character offsets entirely.
+        if self.0.is_empty() {
+            return out;
+        }
         let offsets: Vec<usize> = text
             .char_indices()
             .map(|(i, _)| i)

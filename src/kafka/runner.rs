@@ -203,7 +203,11 @@ impl Engine {
                 self.send_late(&topic, l)?;
             }
         }
-        self.producer.poll(Duration::ZERO);
+        // Serve delivery reports after sends only: polling for every input record cost a sixth of
+        // the CPU in clock reads. Commits wait for outstanding deliveries themselves.
+        if !out.is_empty() {
+            self.producer.poll(Duration::ZERO);
+        }
         Ok(())
     }
 

@@ -182,7 +182,8 @@ pub fn ad_slot_record(s: &AdSlot) -> Value {
 impl Processor for AdSlotsProcessor {
     fn process(&mut self, input: &Input<'_>, out: &mut Emitter) {
         let contribution = track(&self.name, &mut self.gifts, &mut self.tracker, input, out);
-        let Some(message @ EngagementInput::Message(_)) = contribution else {
+        let Some(message) = contribution.filter(|c| matches!(**c, EngagementInput::Message(_)))
+        else {
             return;
         };
         let late = self.minutes.add(input.event.channel, input.ts_ms, &message) == Admission::Late;

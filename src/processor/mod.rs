@@ -13,9 +13,14 @@ pub mod sub_trend;
 pub mod subscriptions;
 pub mod windowed;
 
+use std::borrow::Cow;
+use std::cell::OnceCell;
+
 use serde_json::Value;
 
-use crate::chat::ChatEvent;
+use crate::chat::gifts::GiftTally;
+use crate::chat::{ChatEvent, EventKind};
+use crate::score::engagement::EngagementInput;
 use crate::window::Window;
 
 /// One input record, decoded.
@@ -29,6 +34,25 @@ pub struct Input<'a> {
     pub ts_ms: i64,
     /// The parsed chat event.
     pub event: &'a ChatEvent<'a>,
+    /// What a chat message contributes to engagement (tokens, emotes, sentiment), read once per
+    /// record and shared by every processor of the record's source.
+    pub message: &'a OnceCell<Option<EngagementInput>>,
+}
+
+impl Input<'_> {
+    /// What the event contributes to engagement. `tally` is the caller's gift count for the event
+    /// (it matters only for gift notices). A chat message's text is analysed once per record, however
+    /// many processors ask.
+    pub fn contribution(&self, tally: GiftTally) -> Option<Cow<'_, EngagementInput>> {
+        match self.event.kind {
+            EventKind::Message(_) => self
+                .message
+                .get_or_init(|| EngagementInput::from_event(self.event, tally))
+                .as_ref()
+                .map(Cow::Borrowed),
+            _ => EngagementInput::from_event(self.event, tally).map(Cow::Owned),
+        }
+    }
 }
 
 /// One result for a sink.

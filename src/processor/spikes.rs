@@ -2,6 +2,8 @@
 //! confirmed (`phase = "onset"`) and one when it ends (`phase = "end"`) with its peak, lift, unique
 //! chatters, top terms, cause and the estimated on-stream moment.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use super::gift_state::GiftState;
@@ -34,15 +36,15 @@ impl SpikesProcessor {
 
 /// Feeds one event to a tracker and returns what it contributed; a refused (late) record is
 /// reported for `processor`.
-pub fn track(
+pub fn track<'i>(
     processor: &str,
     gifts: &mut GiftState,
     tracker: &mut SpikeTracker,
-    input: &Input<'_>,
+    input: &'i Input<'_>,
     out: &mut Emitter,
-) -> Option<EngagementInput> {
+) -> Option<Cow<'i, EngagementInput>> {
     let tally = gifts.count(input.event);
-    let contribution = EngagementInput::from_event(input.event, tally)?;
+    let contribution = input.contribution(tally)?;
     if tracker.add(input.event.channel, input.ts_ms, &contribution) == Admission::Late {
         out.late.push(Late {
             processor: processor.to_owned(),

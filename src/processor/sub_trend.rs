@@ -13,7 +13,6 @@ use super::windowed::{ranked, Windowed, WindowedKind};
 use super::{Input, StateWrite};
 use crate::chat::event::SubPlan;
 use crate::detect::spike::{SpikeConfig, SpikeEvent};
-use crate::score::engagement::EngagementInput;
 use crate::score::subs::{SubTrend, SubTrendMetrics, SubscriptionEvent};
 use crate::window::{EmitMode, Window, WindowSpec};
 
@@ -82,7 +81,7 @@ impl WindowedKind for SubTrendKind {
 
     fn extract(&mut self, input: &Input<'_>, add: &mut dyn FnMut(&str, &SubscriptionEvent)) {
         let tally = self.gifts.count(input.event);
-        if let Some(c) = EngagementInput::from_event(input.event, tally) {
+        if let Some(c) = input.contribution(tally) {
             // Late records are reported by the trend window; the tracker just skips them.
             let _ = self.tracker.add(input.event.channel, input.ts_ms, &c);
         }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::chat::event::{ChatEvent, ClearChat, EventKind, Message, NoticeKind};
 use crate::chat::gifts::GiftTally;
-use crate::score::sentiment::{lower, trim_punctuation, Lexicon};
+use crate::score::sentiment::{lower, trim_punctuation, EntryKind, Lexicon};
 use crate::window::Aggregate;
 
 /// An emote-shaped token becomes an emote of the window once this many distinct chatters used it.
@@ -173,21 +173,22 @@ impl MessageActivity {
         let mut sentiment_sum = 0.0f64;
         let mut matched = 0u32;
         for token in m.text.split_whitespace() {
-            if let Some(s) = lexicon.token_score(token) {
+            let info = lexicon.token(token);
+            if let Some(s) = info.score {
                 sentiment_sum += f64::from(s);
                 matched += 1;
             }
             let is_tagged = tagged.iter().any(|(_, name)| *name == token);
             let kind = if is_tagged {
                 TermKind::Twitch
-            } else if lexicon.is_known_emote(token) {
+            } else if info.emote.is_some() {
                 TermKind::Known
             } else if is_emote_shaped(token) {
                 TermKind::Shaped
             } else {
                 TermKind::Word
             };
-            if kind.is_certain_emote() && lexicon.is_hype_emote(token) {
+            if kind.is_certain_emote() && info.emote.is_some_and(|e| e.kind == EntryKind::Hype) {
                 hype = true;
             }
             if matches!(kind, TermKind::Known | TermKind::Shaped) {

@@ -188,11 +188,13 @@ impl Task {
                 out,
             );
         };
+        let message = std::cell::OnceCell::new();
         let input = Input {
             partition: rec.partition,
             offset: rec.offset,
             ts_ms,
             event: &event,
+            message: &message,
         };
         for (plan, processor) in self
             .topology
