@@ -6,7 +6,7 @@
 //! chat bursts after them reuse real message texts of the same log under new sender names.
 
 mod common;
-use common::{data_dir, fixture, set_tag, FIXTURES};
+use common::{data_dir, fixture, fixtures_with_a_derived_gift_bomb, set_tag, FIXTURES};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -600,24 +600,7 @@ fn gifted_subs_of_the_tagged_fixtures_are_counted_once() {
         .count() as u64;
     assert_eq!(raw_gifts, 6);
     // Derived from the real `sub-gift` fixture: a gift bomb of 5 and its 5 gift lines.
-    let real = fixture("sub-gift");
-    let mut lines: Vec<String> = FIXTURES.lines().map(str::to_owned).collect();
-    lines.push(real.replace(
-        "msg-id=subgift;",
-        "msg-id=submysterygift;msg-param-mass-gift-count=5;msg-param-community-gift-id=derived;",
-    ));
-    for i in 0..5 {
-        lines.push(
-            real.replace(
-                "msg-id=subgift;",
-                "msg-id=subgift;msg-param-community-gift-id=derived;",
-            )
-            .replace(
-                "msg-param-recipient-name=mr_woodchuck",
-                &format!("msg-param-recipient-name=r{i}"),
-            ),
-        );
-    }
+    let lines = fixtures_with_a_derived_gift_bomb();
     let mut gifts = GiftCounter::default();
     let (trend, engagement) = (SubTrend::default(), Engagement::default());
     let (mut t, mut g) = (trend.init(), engagement.init());

@@ -6,7 +6,7 @@
 //! real say so where they are built.
 
 mod common;
-use common::{data_dir, fixture, set_tag, FIXTURES};
+use common::{data_dir, fixture, fixtures_with_a_derived_gift_bomb, set_tag, FIXTURES};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -384,24 +384,7 @@ fn gifted_subs_of_the_tagged_fixtures_are_counted_once() {
         .count() as i64;
     assert_eq!(raw_gifts, 6);
     // Derived from the real `sub-gift` fixture: a gift bomb of 5 and its 5 gift lines.
-    let real = fixture("sub-gift");
-    let mut lines: Vec<String> = FIXTURES.lines().map(str::to_owned).collect();
-    lines.push(real.replace(
-        "msg-id=subgift;",
-        "msg-id=submysterygift;msg-param-mass-gift-count=5;msg-param-community-gift-id=derived;",
-    ));
-    for i in 0..5 {
-        lines.push(
-            real.replace(
-                "msg-id=subgift;",
-                "msg-id=subgift;msg-param-community-gift-id=derived;",
-            )
-            .replace(
-                "msg-param-recipient-name=mr_woodchuck",
-                &format!("msg-param-recipient-name=r{i}"),
-            ),
-        );
-    }
+    let lines = fixtures_with_a_derived_gift_bomb();
     let subs = run("subscriptions", &lines).output("sub-records");
     let gift_records = subs
         .iter()

@@ -61,3 +61,27 @@ pub fn set_tag(line: &str, key: &str, value: &str) -> String {
     );
     format!("@{} {rest}", tags.join(";"))
 }
+
+/// The fixture lines plus a gift bomb of 5 and its 5 gift lines, derived from the real `sub-gift`
+/// fixture (new community gift id, count and recipients): gifted subs must count 6 + 5.
+pub fn fixtures_with_a_derived_gift_bomb() -> Vec<String> {
+    let real = fixture("sub-gift");
+    let mut lines: Vec<String> = FIXTURES.lines().map(str::to_owned).collect();
+    lines.push(real.replace(
+        "msg-id=subgift;",
+        "msg-id=submysterygift;msg-param-mass-gift-count=5;msg-param-community-gift-id=derived;",
+    ));
+    for i in 0..5 {
+        lines.push(
+            real.replace(
+                "msg-id=subgift;",
+                "msg-id=subgift;msg-param-community-gift-id=derived;",
+            )
+            .replace(
+                "msg-param-recipient-name=mr_woodchuck",
+                &format!("msg-param-recipient-name=r{i}"),
+            ),
+        );
+    }
+    lines
+}
