@@ -572,3 +572,24 @@ fn every_analytics_processor_answers_interactive_queries_mid_stream() {
     assert!(slots["last_slot"]["reason"].is_string(), "{slots}");
     assert!(slots["last_slot_valid"].is_boolean());
 }
+
+#[test]
+fn every_shipped_topology_file_validates() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("topologies");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            Topology::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            checked += 1;
+        }
+    }
+    assert!(checked >= 7, "{checked} topology files");
+    // The all-in-one file runs exactly the processors of the four analytics files.
+    let all = topology("analytics");
+    let parts: usize = ["engagement", "spikes", "subscriptions", "ad-slots"]
+        .iter()
+        .map(|n| topology(n).processors.len())
+        .sum();
+    assert_eq!(all.processors.len(), parts);
+}
