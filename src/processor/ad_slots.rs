@@ -8,15 +8,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::gift_state::GiftState;
-use super::spike_tracker::{tagged, SpikeTracker};
+use super::spike_tracker::SpikeTracker;
 use super::spikes::track;
-use super::{parse_window_key, window_key, Emitter, Input, Output, ProcessError, Processor};
+use super::state::{channel_writes, restore_channel, restore_window, window_writes};
+use super::windowed::KIND_STATE_TAG;
+use super::{Emitter, Input, Output, ProcessError, Processor};
 use super::{Late, StateWrite};
 use crate::detect::spike::{SpikeConfig, SpikeEvent};
 use crate::score::ad_slot::{AdSlot, AdSlotConfig, AdSlotRecommender, AudienceMinute};
 use crate::score::engagement::{chatter_hash, EngagementInput};
 use crate::window::tumbling::TumblingWindows;
-use crate::window::{Admission, Aggregate, WindowOperator, WindowResult, WindowState};
+use crate::window::{Admission, Aggregate, WindowOperator, WindowResult};
 
 /// Minutes over which active chatters are counted.
 pub const ACTIVE_MINUTES: i64 = 5;
@@ -243,17 +245,8 @@ impl Processor for AdSlotsProcessor {
     fn flush(&mut self, _out: &mut Emitter) -> Vec<StateWrite> {
         let mut writes = self.tracker.flush();
         writes.extend(self.gifts.flush());
-        for (key, start, acc) in self.minutes.take_dirty() {
-            let value = acc.map(|a| serde_json::to_vec(&a).expect("minutes serialize"));
-            writes.push((tagged(MINUTE, &window_key(&key, start)), value));
-        }
-        for channel in std::mem::take(&mut self.dirty) {
-            let value = self
-                .channels
-                .get(&channel)
-                .map(|s| serde_json::to_vec(s).expect("ad state serializes"));
-            writes.push((tagged(CHANNEL, channel.as_bytes()), value));
-        }
+        writes.extend(window_writes(&mut self.minutes, &[KIND_STATE_TAG, MINUTE]));
+        writes.extend(channel_writes(&self.channels, &mut self.dirty, CHANNEL));
         writes
     }
 
@@ -268,21 +261,11 @@ impl Processor for AdSlotsProcessor {
             return Ok(());
         }
         match key {
-            [_, MINUTE, rest @ ..] => {
-                let (key, start_ms) =
-                    parse_window_key(rest).ok_or_else(|| corrupt("bad minute key".into()))?;
-                let acc = serde_json::from_slice(value).map_err(|e| corrupt(e.to_string()))?;
-                self.minutes.restore(WindowState { key, start_ms, acc });
-            }
-            [_, CHANNEL, channel @ ..] => {
-                let channel = String::from_utf8(channel.to_vec())
-                    .map_err(|_| corrupt("channel key is not UTF-8".into()))?;
-                let state = serde_json::from_slice(value).map_err(|e| corrupt(e.to_string()))?;
-                self.channels.insert(channel, state);
-            }
-            _ => return Err(corrupt("unknown state entry".into())),
+            [_, MINUTE, rest @ ..] => restore_window(&mut self.minutes, rest, value),
+            [_, CHANNEL, channel @ ..] => restore_channel(&mut self.channels, channel, value),
+            _ => Err("unknown state entry".into()),
         }
-        Ok(())
+        .map_err(corrupt)
     }
 
     fn set_watermark(&mut self, watermark_ms: i64) {

@@ -9,6 +9,7 @@ pub mod engagement;
 pub mod gift_state;
 pub mod spike_tracker;
 pub mod spikes;
+pub mod state;
 pub mod sub_trend;
 pub mod subscriptions;
 pub mod windowed;

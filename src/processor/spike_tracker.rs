@@ -4,14 +4,15 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use super::state::{channel_writes, restore_channel, restore_window, window_writes};
 use super::windowed::KIND_STATE_TAG;
-use super::{parse_window_key, window_key, StateWrite};
+use super::StateWrite;
 use crate::detect::spike::{
     Bucket, BucketAggregate, BucketStats, SpikeConfig, SpikeDetector, SpikeEvent,
 };
 use crate::score::engagement::EngagementInput;
 use crate::window::tumbling::TumblingWindows;
-use crate::window::{Admission, WindowOperator, WindowResult, WindowState};
+use crate::window::{Admission, WindowOperator, WindowResult};
 
 /// Tag of bucket-window state keys (after [`KIND_STATE_TAG`]).
 const BUCKET: u8 = b'b';
@@ -129,22 +130,8 @@ impl SpikeTracker {
 
     /// The state changed since the last flush.
     pub fn flush(&mut self) -> Vec<StateWrite> {
-        let mut writes: Vec<StateWrite> = self
-            .buckets
-            .take_dirty()
-            .into_iter()
-            .map(|(key, start, acc)| {
-                let value = acc.map(|a| serde_json::to_vec(&a).expect("buckets serialize"));
-                (tagged(BUCKET, &window_key(&key, start)), value)
-            })
-            .collect();
-        for channel in std::mem::take(&mut self.dirty) {
-            let value = self
-                .detectors
-                .get(&channel)
-                .map(|d| serde_json::to_vec(d).expect("detectors serialize"));
-            writes.push((tagged(DETECTOR, channel.as_bytes()), value));
-        }
+        let mut writes = window_writes(&mut self.buckets, &[KIND_STATE_TAG, BUCKET]);
+        writes.extend(channel_writes(&self.detectors, &mut self.dirty, DETECTOR));
         writes
     }
 
@@ -152,18 +139,11 @@ impl SpikeTracker {
     pub fn restore(&mut self, key: &[u8], value: &[u8]) -> Result<bool, String> {
         match key {
             [KIND_STATE_TAG, BUCKET, rest @ ..] => {
-                let (key, start_ms) =
-                    parse_window_key(rest).ok_or_else(|| "bad bucket key".to_owned())?;
-                let acc = serde_json::from_slice(value).map_err(|e| format!("bucket: {e}"))?;
-                self.buckets.restore(WindowState { key, start_ms, acc });
+                restore_window(&mut self.buckets, rest, value)?;
                 Ok(true)
             }
             [KIND_STATE_TAG, DETECTOR, channel @ ..] => {
-                let channel = String::from_utf8(channel.to_vec())
-                    .map_err(|_| "detector key is not UTF-8".to_owned())?;
-                let d: SpikeDetector =
-                    serde_json::from_slice(value).map_err(|e| format!("detector: {e}"))?;
-                self.detectors.insert(channel, d);
+                restore_channel(&mut self.detectors, channel, value)?;
                 Ok(true)
             }
             _ => Ok(false),
@@ -175,13 +155,4 @@ impl SpikeTracker {
         self.watermark_ms = watermark_ms;
         self.buckets.set_watermark(watermark_ms);
     }
-}
-
-/// `[KIND_STATE_TAG, tag, rest...]`.
-pub fn tagged(tag: u8, rest: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(rest.len() + 2);
-    k.push(KIND_STATE_TAG);
-    k.push(tag);
-    k.extend_from_slice(rest);
-    k
 }

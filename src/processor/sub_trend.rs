@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::{Map, Value};
 
 use super::gift_state::GiftState;
-use super::spike_tracker::{tagged, SpikeTracker};
+use super::spike_tracker::SpikeTracker;
+use super::state::tagged;
 use super::subscriptions::plan_name;
 use super::windowed::{ranked, Windowed, WindowedKind};
 use super::{Input, StateWrite};

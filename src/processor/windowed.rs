@@ -4,12 +4,10 @@
 
 use serde_json::{Map, Value};
 
-use super::{
-    parse_window_key, window_fields, window_key, Emitter, Input, Late, Output, ProcessError,
-    Processor, StateWrite,
-};
+use super::state::{restore_window, window_writes};
+use super::{window_fields, Emitter, Input, Late, Output, ProcessError, Processor, StateWrite};
 use crate::window::{
-    Admission, Aggregate, EmitMode, Window, WindowOperator, WindowResult, WindowSpec, WindowState,
+    Admission, Aggregate, EmitMode, Window, WindowOperator, WindowResult, WindowSpec,
 };
 
 /// Tag byte that starts the state keys a kind keeps beside its windows (window keys start with a
@@ -150,15 +148,7 @@ where
             self.windows.updates(&mut self.results);
             self.emit_results(out);
         }
-        let mut writes: Vec<StateWrite> = self
-            .windows
-            .take_dirty()
-            .into_iter()
-            .map(|(key, start, acc)| {
-                let value = acc.map(|a| serde_json::to_vec(&a).expect("accumulators serialize"));
-                (window_key(&key, start), value)
-            })
-            .collect();
+        let mut writes = window_writes(self.windows.as_mut(), &[]);
         writes.extend(self.kind.flush_state());
         writes
     }
@@ -169,19 +159,10 @@ where
             reason,
         };
         if key.first() == Some(&KIND_STATE_TAG) {
-            let name = self.name.clone();
-            return self.kind.restore_state(key, value).map_err(|reason| {
-                ProcessError::CorruptState {
-                    processor: name,
-                    reason,
-                }
-            });
+            self.kind.restore_state(key, value).map_err(corrupt)
+        } else {
+            restore_window(self.windows.as_mut(), key, value).map_err(corrupt)
         }
-        let (key, start_ms) =
-            parse_window_key(key).ok_or_else(|| corrupt("bad window key".into()))?;
-        let acc = serde_json::from_slice(value).map_err(|e| corrupt(e.to_string()))?;
-        self.windows.restore(WindowState { key, start_ms, acc });
-        Ok(())
     }
 
     fn set_watermark(&mut self, watermark_ms: i64) {
