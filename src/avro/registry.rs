@@ -124,19 +124,24 @@ impl Default for Backoff {
 
 /// Registers `schema` under `subject`, retrying with `backoff` while the registry is unreachable
 /// (each retry is logged with what to check) until it answers or `stopping()` says to give up.
-/// `stopping` is asked once after every failed attempt, so a caller may count failures there.
-/// Other errors (an incompatible schema) return at once.
+/// `on_failure` is called for every failed attempt (a metrics counter, for instance). Other errors
+/// (an incompatible schema) return at once.
 pub async fn register_with_retry(
     registry: &dyn SchemaRegistry,
     subject: &str,
     schema: &str,
     backoff: Backoff,
     stopping: &(dyn Fn() -> bool + Sync),
+    on_failure: &(dyn Fn() + Sync),
 ) -> Result<u32, RegistryError> {
     let mut wait = backoff.initial;
     let mut attempt = 1u32;
     loop {
-        match registry.register(subject, schema).await {
+        let result = registry.register(subject, schema).await;
+        if result.is_err() {
+            on_failure();
+        }
+        match result {
             Err(e) if e.is_retriable() && !stopping() => {
                 tracing::warn!(
                     subject,
@@ -178,9 +183,14 @@ mod tests {
             initial: Duration::from_millis(1),
             max: Duration::from_millis(2),
         };
-        let e = register_with_retry(r.as_ref(), "s-value", "\"long\"", backoff, &stop)
+        let failures = std::sync::atomic::AtomicU32::new(0);
+        let failed = || {
+            failures.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        };
+        let e = register_with_retry(r.as_ref(), "s-value", "\"long\"", backoff, &stop, &failed)
             .await
             .unwrap_err();
+        assert_eq!(failures.load(std::sync::atomic::Ordering::SeqCst), 3);
         assert!(e.is_retriable(), "{e}");
         assert!(e.to_string().contains("--schema-registry"), "{e}");
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 3);

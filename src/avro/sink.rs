@@ -98,11 +98,12 @@ impl SinkEncoders {
     }
 
     /// Loads every Avro sink's schema and registers it under `<topic>-value`, retrying while the
-    /// registry is unreachable until `stopping()`.
+    /// registry is unreachable until `stopping()`; `on_failure` is called for every failed attempt.
     pub async fn prepare(
         topology: &Topology,
         registry_url: Option<&str>,
         stopping: &(dyn Fn() -> bool + Sync),
+        on_failure: &(dyn Fn() + Sync),
     ) -> Result<SinkEncoders, SinkError> {
         SinkEncoders::require_registry(topology, registry_url)?;
         let mut encoders = Vec::with_capacity(topology.sinks.len());
@@ -137,6 +138,7 @@ impl SinkEncoders {
                 &schema.text,
                 Backoff::default(),
                 stopping,
+                on_failure,
             )
             .await
             .map_err(registry_error)?;
@@ -197,9 +199,11 @@ schema = "engagement_basic_minute"
     async fn avro_sinks_register_once_and_frame_values() {
         let t = Topology::parse(TOPOLOGY).unwrap();
         let never = || false;
-        let e = SinkEncoders::prepare(&t, None, &never).await.unwrap_err();
+        let e = SinkEncoders::prepare(&t, None, &never, &|| {})
+            .await
+            .unwrap_err();
         assert!(e.to_string().contains("--schema-registry"), "{e}");
-        let enc = SinkEncoders::prepare(&t, Some("mock://sink-test"), &never)
+        let enc = SinkEncoders::prepare(&t, Some("mock://sink-test"), &never, &|| {})
             .await
             .unwrap();
         let value = json!({"channel": "nymn", "window_start": 0, "window_end": 60_000,
@@ -214,7 +218,7 @@ schema = "engagement_basic_minute"
         let (id, datum) = wire::unframe(&bytes).unwrap();
         let schema = AvroSchema::builtin("engagement_basic_minute").unwrap();
         assert_eq!(decode_datum(&schema.schema, datum, None).unwrap(), value);
-        let again = SinkEncoders::prepare(&t, Some("mock://sink-test"), &never)
+        let again = SinkEncoders::prepare(&t, Some("mock://sink-test"), &never, &|| {})
             .await
             .unwrap();
         assert_eq!(wire::unframe(&again.encode(&out).unwrap()).unwrap().0, id);

@@ -866,15 +866,11 @@ pub fn run(
     tracing::info!(topic = %input_topic, partitions, "topics ready");
     // Avro sinks register their schemas before anything is consumed: while the registry is down,
     // this waits, and nothing is processed or committed.
-    // The stop check runs once after every failed registry call: count them.
-    let registry_failed = || {
-        control.metrics.registry_errors.inc();
-        control.is_stopping()
-    };
     let encoders = match runtime.block_on(SinkEncoders::prepare(
         &topology,
         options.schema_registry.as_deref(),
-        &registry_failed,
+        &|| control.is_stopping(),
+        &|| control.metrics.registry_errors.inc(),
     )) {
         Ok(encoders) => encoders,
         // Stopped while waiting for the registry: nothing was consumed, so nothing to commit.

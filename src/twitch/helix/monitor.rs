@@ -87,6 +87,7 @@ async fn snapshot_encoder(
         &schema.text,
         Backoff::default(),
         &stopping,
+        &|| {},
     )
     .await
     .map_err(|e| HelixError::Avro(e.to_string()))?;
