@@ -25,6 +25,8 @@ pub struct SpikeTracker {
     grace_ms: i64,
     buckets: TumblingWindows<BucketAggregate>,
     detectors: HashMap<String, SpikeDetector>,
+    /// Channels whose detector is in a spike: the only ones that need empty buckets when quiet.
+    spiking: BTreeSet<String>,
     dirty: BTreeSet<String>,
     closed: Vec<WindowResult<BucketStats>>,
     watermark_ms: i64,
@@ -38,6 +40,7 @@ impl SpikeTracker {
             config,
             grace_ms,
             detectors: HashMap::new(),
+            spiking: BTreeSet::new(),
             dirty: BTreeSet::new(),
             closed: Vec::new(),
             watermark_ms: i64::MIN,
@@ -73,10 +76,20 @@ impl SpikeTracker {
                 start_ms: r.window.start_ms,
                 stats: r.value,
             }));
+            if detector.in_spike() {
+                self.spiking.insert(r.key.clone());
+            }
             self.dirty.insert(r.key);
         }
         let bucket = self.config.bucket_ms;
-        for (channel, detector) in self.detectors.iter_mut().filter(|(_, d)| d.in_spike()) {
+        for channel in std::mem::take(&mut self.spiking) {
+            let detector = self
+                .detectors
+                .get_mut(&channel)
+                .expect("a spiking channel has a detector");
+            if !detector.in_spike() {
+                continue;
+            }
             if watermark_ms == i64::MAX {
                 events.extend(detector.finish());
             } else {
@@ -89,7 +102,10 @@ impl SpikeTracker {
                     }));
                 }
             }
-            self.dirty.insert(channel.clone());
+            if detector.in_spike() {
+                self.spiking.insert(channel.clone());
+            }
+            self.dirty.insert(channel);
         }
         events
     }
@@ -144,6 +160,15 @@ impl SpikeTracker {
             }
             [KIND_STATE_TAG, DETECTOR, channel @ ..] => {
                 restore_channel(&mut self.detectors, channel, value)?;
+                // restore_channel checked the name is UTF-8.
+                let name = String::from_utf8_lossy(channel).into_owned();
+                if self
+                    .detectors
+                    .get(&name)
+                    .is_some_and(SpikeDetector::in_spike)
+                {
+                    self.spiking.insert(name);
+                }
                 Ok(true)
             }
             _ => Ok(false),

@@ -37,6 +37,8 @@ pub struct SubTrendKind {
     /// Usual subs per window per channel.
     usual: BTreeMap<String, f64>,
     usual_dirty: bool,
+    /// The hour of event time old spikes were last forgotten in.
+    pruned_hour: i64,
 }
 
 /// The `sub_trend` processor of one task.
@@ -58,6 +60,7 @@ impl SubTrendProcessor {
                 spikes: HashMap::new(),
                 usual: BTreeMap::new(),
                 usual_dirty: false,
+                pruned_hour: i64::MIN,
             },
         )
     }
@@ -157,9 +160,16 @@ impl WindowedKind for SubTrendKind {
                 }
             }
         }
-        let horizon = watermark_ms.saturating_sub(SPIKE_MEMORY_MS);
-        for spikes in self.spikes.values_mut() {
-            spikes.retain(|_, end| end.is_none_or(|e| e >= horizon));
+        // Forgetting old spikes walks every channel: once per hour of event time is enough, not
+        // once per record.
+        let hour = watermark_ms.div_euclid(3_600_000);
+        if hour != self.pruned_hour {
+            self.pruned_hour = hour;
+            let horizon = watermark_ms.saturating_sub(SPIKE_MEMORY_MS);
+            self.spikes.retain(|_, spikes| {
+                spikes.retain(|_, end| end.is_none_or(|e| e >= horizon));
+                !spikes.is_empty()
+            });
         }
     }
 
