@@ -17,7 +17,7 @@ use rdkafka::{ClientContext, Message};
 use super::input;
 use crate::chat::import::{import, Format, ImportOptions};
 use crate::chat::ChatEvent;
-use crate::kafka::topics::{ensure_topics, partition_count, TopicPlan};
+use crate::kafka::topics::{end_offset, ensure_topics, partition_count, TopicPlan};
 use crate::kafka::KafkaSettings;
 
 /// Arguments of `chatpulse bench`.
@@ -333,7 +333,7 @@ fn wait(a: WaitArgs) -> Result<ExitCode> {
     }
     let mut ends = Vec::new();
     for &p in &parts {
-        ends.push(c.fetch_watermarks(&a.topic, p, Duration::from_secs(30))?.1);
+        ends.push(end_offset(&kafka, &a.topic, p, Duration::from_secs(30))?);
     }
     let mut tpl = TopicPartitionList::new();
     for &p in &parts {

@@ -1,9 +1,11 @@
 //! The Kafka edge: client construction ([`client`]), topic administration ([`topics`]), changelog
-//! restore ([`restore`]), the consume-process-produce loop that runs a topology ([`runner`]) and
-//! the directory of instances for interactive queries ([`instances`]).
+//! restore ([`restore`]), the consume-process-produce loop that runs a topology ([`runner`]), the
+//! watch for a takeover the coordinator left unfinished ([`group_watch`]) and the directory of
+//! instances for interactive queries ([`instances`]).
 //! Everything that talks to a broker goes through here.
 
 pub mod client;
+pub mod group_watch;
 pub mod instances;
 pub mod restore;
 pub mod runner;
@@ -35,6 +37,14 @@ pub enum KafkaError {
         "{0} record(s) could not be delivered, first: {1} (check the broker and topic permissions)"
     )]
     Delivery(usize, String),
+    /// Reading a partition made no progress in time.
+    #[error("{what}: nothing arrived within {after:?} (check that the broker is up and serves the topic)")]
+    Stalled {
+        /// What was being read.
+        what: String,
+        /// How long it waited.
+        after: std::time::Duration,
+    },
     /// The state store failed.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),

@@ -67,6 +67,7 @@ pub fn restore_partition_observed(
         .set("group.id", format!("{application_id}-restore"))
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true")
         .create()?;
     let mut restorers = Vec::new();
     let mut records_read = 0u64;
@@ -84,50 +85,56 @@ pub fn restore_partition_observed(
             newly_read: 0,
             remaining: (high - start).max(0),
         });
-        if start < high {
-            let mut tpl = TopicPartitionList::new();
-            tpl.add_partition_offset(&topic, partition, Offset::Offset(start))?;
-            consumer.assign(&tpl)?;
-            let total = high - start;
-            let began = Instant::now();
-            let mut last_report = Instant::now();
-            let mut next = start;
-            while next < high {
-                match consumer.poll(Duration::from_millis(500)) {
-                    Some(Ok(msg)) => {
-                        next = msg.offset() + 1;
-                        records_read += 1;
-                        restorer.push(msg.offset(), msg.key().unwrap_or(&[]), msg.payload())?;
-                        if records_read - reported >= 1000 {
-                            progress(RestoreProgress {
-                                store,
-                                newly_read: records_read - reported,
-                                remaining: high - next,
-                            });
-                            reported = records_read;
-                        }
+        // Read to the end the fetch responses report (a partition-EOF event), not to `high`:
+        // tansu 0.6 answers ListOffsets with the last batch's base offset + 1, so `high` can fall
+        // short of the records of the last batch; it only sizes the progress figures here.
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(&topic, partition, Offset::Offset(start))?;
+        consumer.assign(&tpl)?;
+        let began = Instant::now();
+        let mut last_report = Instant::now();
+        let mut next = start;
+        loop {
+            match consumer.poll(Duration::from_millis(500)) {
+                Some(Ok(msg)) => {
+                    next = msg.offset() + 1;
+                    records_read += 1;
+                    restorer.push(msg.offset(), msg.key().unwrap_or(&[]), msg.payload())?;
+                    if records_read - reported >= 1000 {
+                        progress(RestoreProgress {
+                            store,
+                            newly_read: records_read - reported,
+                            remaining: (high - next).max(0),
+                        });
+                        reported = records_read;
                     }
-                    Some(Err(e)) => return Err(e.into()),
-                    None if began.elapsed() > Duration::from_secs(300) => {
-                        return Err(KafkaError::Delivery(
-                            (high - next) as usize,
-                            format!("changelog {topic} partition {partition} stopped at offset {next} before {high}"),
-                        ))
-                    }
-                    None => {}
                 }
-                if last_report.elapsed() >= Duration::from_secs(1) {
-                    tracing::info!(topic = %topic, partition, done = next - start, total, "restoring");
-                    last_report = Instant::now();
+                Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => break,
+                Some(Err(e)) => return Err(e.into()),
+                None if began.elapsed() > Duration::from_secs(300) => {
+                    return Err(KafkaError::Stalled {
+                        what: format!(
+                            "restoring changelog {topic} partition {partition} at offset {next}"
+                        ),
+                        after: Duration::from_secs(300),
+                    })
                 }
+                None => {}
             }
-            tracing::info!(topic = %topic, partition, records = total, "restored changelog tail");
-            progress(RestoreProgress {
-                store,
-                newly_read: records_read - reported,
-                remaining: 0,
-            });
+            if last_report.elapsed() >= Duration::from_secs(1) {
+                tracing::info!(topic = %topic, partition, done = next - start, total = high - start, "restoring");
+                last_report = Instant::now();
+            }
         }
+        consumer.unassign()?;
+        if next > start {
+            tracing::info!(topic = %topic, partition, records = next - start, "restored changelog tail");
+        }
+        progress(RestoreProgress {
+            store,
+            newly_read: records_read - reported,
+            remaining: 0,
+        });
         restorers.push(restorer);
     }
     // The newest generation every store completed after the local checkpoint.

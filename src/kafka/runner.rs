@@ -20,6 +20,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Message};
 
+use super::group_watch::{stranded, GroupView, GroupWatch};
 use super::restore::{restore_partition_observed, RestoreProgress};
 use super::topics::{ensure_topics, partition_count, TopicPlan};
 use super::{KafkaError, KafkaSettings};
@@ -563,6 +564,34 @@ impl Engine {
     }
 }
 
+/// How often an instance holding part of the input asks the coordinator whether it is alone.
+const GROUP_LOOK_INTERVAL: Duration = Duration::from_secs(3);
+
+/// Asks the coordinator (`DescribeGroups`) whether this instance is stranded: see [`super::group_watch`].
+/// A failed look counts as "not stranded"; the next one asks again.
+fn look_at_group(
+    consumer: &BaseConsumer<RebalanceContext>,
+    group: &str,
+    client_id: &str,
+    owned: usize,
+    total: usize,
+) -> bool {
+    match consumer.fetch_group_list(Some(group), Duration::from_secs(2)) {
+        Ok(list) => list.groups().iter().filter(|g| g.name() == group).any(|g| {
+            let view = GroupView {
+                state: g.state(),
+                members: g.members().iter().map(|m| m.id()).collect(),
+            };
+            tracing::debug!(?view, owned, total, "consumer group");
+            stranded(&view, client_id, owned, total)
+        }),
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot describe the consumer group");
+            false
+        }
+    }
+}
+
 /// The consumer context: rebalances flush and commit revoked tasks and restore assigned ones.
 struct RebalanceContext {
     engine: Arc<Mutex<Option<Engine>>>,
@@ -940,6 +969,17 @@ pub fn run(
     {
         consumer_config.set("statistics.interval.ms", "1000");
     }
+    // A client id naming this instance: its group member id starts with it (see `group_watch`).
+    if consumer_config.get("client.id").is_none() {
+        consumer_config.set(
+            "client.id",
+            format!("{}-{}", topology.application_id, options.instance_id),
+        );
+    }
+    let client_id = consumer_config
+        .get("client.id")
+        .unwrap_or_default()
+        .to_owned();
     let consumer: BaseConsumer<RebalanceContext> =
         consumer_config.create_with_context(RebalanceContext {
             engine: shared.clone(),
@@ -953,9 +993,34 @@ pub fn run(
     let commit_every = Duration::from_millis(topology.commit_interval_ms as u64);
     let mut last_commit = Instant::now();
     let mut last_punctuate = Instant::now();
+    let mut watch = GroupWatch::new(GROUP_LOOK_INTERVAL, 2);
+    let total = partitions.max(0) as usize;
     let result = loop {
         if control.is_stopping() {
             break Ok(());
+        }
+        let owned = control.owned.lock().expect("owned").len();
+        if watch.due(Instant::now(), owned, total) {
+            let alone = look_at_group(
+                &consumer,
+                &topology.application_id,
+                &client_id,
+                owned,
+                total,
+            );
+            if watch.observe(alone) {
+                tracing::warn!(
+                    owned,
+                    partitions = total,
+                    "this instance is the consumer group's only member but holds only part of \
+                     the input: leaving and re-joining the group so the coordinator assigns the rest"
+                );
+                metrics.rebalances.with_label_values(&["rejoin"]).inc();
+                consumer.unsubscribe();
+                if let Err(e) = consumer.subscribe(&[&input_topic]) {
+                    break Err(e.into());
+                }
+            }
         }
         let polled = consumer.poll(Duration::from_millis(100));
         let mut guard = shared.lock().expect("engine");

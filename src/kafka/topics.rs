@@ -1,12 +1,14 @@
 //! Topic administration at start-up: the changelog topics (compacted, one partition per input
 //! partition), the dead-letter topic and missing sink topics are created; existing ones are kept.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::Message;
 
 use super::{KafkaError, KafkaSettings};
 
@@ -21,6 +23,43 @@ pub struct TopicPlan {
     pub replication_factor: i32,
     /// Configs when created (for example `cleanup.policy=compact`).
     pub configs: Vec<(&'static str, String)>,
+}
+
+/// The log end offset of `topic`'s `partition` (the offset its next record will get), from the
+/// fetch path. ListOffsets is only the starting point: tansu 0.6 answers it with the last batch's
+/// base offset + 1, so the batch from there is read to the partition-EOF event, whose position is
+/// the fetch response's high watermark.
+pub fn end_offset(
+    settings: &KafkaSettings,
+    topic: &str,
+    partition: i32,
+    timeout: Duration,
+) -> Result<i64, KafkaError> {
+    let consumer: BaseConsumer = settings
+        .admin_config()
+        .set("group.id", "chatpulse-end-offset")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .create()?;
+    let (low, high) = consumer.fetch_watermarks(topic, partition, timeout)?;
+    let from = (high - 1).max(low);
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, Offset::Offset(from))?;
+    consumer.assign(&tpl)?;
+    let deadline = Instant::now() + timeout;
+    let mut end = from.max(high);
+    while Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(msg)) => end = end.max(msg.offset() + 1),
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => return Ok(end),
+            Some(Err(e)) => return Err(e.into()),
+            None => {}
+        }
+    }
+    Err(KafkaError::Stalled {
+        what: format!("finding the end of {topic} partition {partition}"),
+        after: timeout,
+    })
 }
 
 /// Number of partitions of `topic`, from the cluster's metadata.

@@ -44,7 +44,8 @@ pub struct Metrics {
     pub restoring_partitions: IntGauge,
     /// `chatpulse_assigned_partitions`: partitions assigned and restored.
     pub assigned_partitions: IntGauge,
-    /// `chatpulse_rebalances_total{kind}`: rebalance callbacks (`assign` or `revoke`).
+    /// `chatpulse_rebalances_total{kind}`: rebalance callbacks (`assign` or `revoke`), and group
+    /// re-joins this instance started (`rejoin`, see `kafka::group_watch`).
     pub rebalances: IntCounterVec,
     /// `chatpulse_commits_total`: commits completed.
     pub commits: IntCounter,
@@ -210,7 +211,7 @@ impl Metrics {
             rebalances: counters(
                 c,
                 "chatpulse_rebalances_total",
-                "Consumer group rebalance callbacks, by kind (assign, revoke).",
+                "Consumer group rebalance callbacks by kind (assign, revoke), and re-joins this instance started (rejoin).",
                 &["kind"],
             ),
             commits: counter(c, "chatpulse_commits_total", "Commits completed."),

@@ -1,7 +1,8 @@
 //! Scale-out and failure: two `chatpulse run` processes share a 4-partition topic through the
 //! consumer group; one is killed with SIGKILL mid-stream (between produce and commit, most likely)
-//! and restarted with its state dir; the final per-key results equal the offline run (duplicates
-//! only re-state equal values). The other instance then stops cleanly on SIGTERM.
+//! and stays dead; the survivor takes over every partition, restoring the dead one's state from the
+//! changelogs, and the final per-key results equal the offline run (duplicates only re-state equal
+//! values). The survivor then stops cleanly on SIGTERM.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -78,7 +79,7 @@ fn committed_total(group: &str, topic: &str) -> i64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sigkilled_instance_restarts_and_results_equal_the_offline_run() {
+async fn the_survivor_of_a_sigkill_takes_over_and_results_equal_the_offline_run() {
     let (input, output, app) = (unique("scale-in"), unique("scale-out"), unique("scale-app"));
     create_topic(&input, 4).await;
     // Kept on failure for the instances' logs; removed at the end of a passing run.
@@ -121,37 +122,27 @@ async fn a_sigkilled_instance_restarts_and_results_equal_the_offline_run() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let mut a = a;
-    a.0.kill().expect("SIGKILL instance a");
-    a.0.wait().unwrap();
-    // tansu 0.6 evicts the dead member after its session timeout but then gives the survivor only
-    // its own previous partitions (see the README), so the killed instance is restarted with its state
-    // dir, as an orchestrator would; it restores its partitions from local state plus the changelog
-    // tail. It starts once the survivor has seen the eviction's rebalance (one more revocation in its
-    // log): joining earlier, tansu may leave a partition with the dead member.
-    let revocations = |log: &str| {
-        std::fs::read_to_string(dir.0.join(log))
-            .unwrap_or_default()
-            .matches("partitions revoked")
-            .count()
-    };
-    let before = revocations("b.log");
+    // Both instances hold partitions (the group has settled): then a dies.
+    let owned = |log: &str| owned_at_end(&std::fs::read_to_string(dir.0.join(log)).unwrap());
     let deadline = Instant::now() + Duration::from_secs(60);
-    while revocations("b.log") == before {
+    let held_by_a = loop {
+        let (in_a, in_b) = (owned("a.log"), owned("b.log"));
+        let both: Vec<i32> = in_a.keys().chain(in_b.keys()).copied().collect();
+        if !in_a.is_empty() && !in_b.is_empty() && both.len() == 4 {
+            break in_a;
+        }
         assert!(
             Instant::now() < deadline,
-            "the dead member was not evicted within 60 s; logs in {}",
+            "the group did not settle on both instances within 60 s; logs in {}",
             dir.0.display()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let _a2 = Instance(spawn(
-        &topology_file,
-        &dir.0.join("state-a"),
-        "a2",
-        &dir.0.join("a2.log"),
-    ));
-
+    };
+    let mut a = a;
+    a.0.kill().expect("SIGKILL instance a");
+    a.0.wait().unwrap();
+    // Nobody restarts `a`: the survivor alone must take over its partitions once the coordinator
+    // evicts the dead member (session timeout 6 s), restoring them from the changelogs.
     produce(&input, second, &markers).await;
     let consumer = reader(&output);
     let got = collect(
@@ -172,6 +163,21 @@ async fn a_sigkilled_instance_restarts_and_results_equal_the_offline_run() {
     assert_eq!(
         got, expected,
         "results after the takeover differ from the offline run"
+    );
+
+    // The survivor ended up with every partition, and took over the dead member's partitions by
+    // restoring their state from the changelogs.
+    let now = owned("b.log");
+    assert_eq!(
+        now.keys().copied().collect::<Vec<_>>(),
+        [0, 1, 2, 3],
+        "b's partitions after the takeover; logs in {}",
+        dir.0.display()
+    );
+    let restored: u64 = held_by_a.keys().map(|p| now[p]).sum();
+    assert!(
+        restored > 0,
+        "b took over a's partitions {held_by_a:?} without restoring a changelog record"
     );
 
     // SIGTERM: the survivor commits and exits 0 within its shutdown timeout.
@@ -199,6 +205,29 @@ async fn a_sigkilled_instance_restarts_and_results_equal_the_offline_run() {
     let log = std::fs::read_to_string(dir.0.as_path().join("b.log")).unwrap();
     assert!(log.contains("stopped cleanly"), "no clean stop in b's log");
     dir.remove();
+}
+
+/// The partitions a log's last rebalance left assigned (eager rebalancing: a revocation takes
+/// every partition away), with the changelog records each restored.
+fn owned_at_end(log: &str) -> std::collections::BTreeMap<i32, u64> {
+    let since = log.rfind("partitions revoked").unwrap_or(0);
+    assignments(&log[since..]).into_iter().collect()
+}
+
+/// Every "partition assigned" line of an instance's log: (partition, changelog records restored).
+fn assignments(log: &str) -> Vec<(i32, u64)> {
+    let field = |line: &str, name: &str| -> Option<u64> {
+        let at = line.find(&format!(" {name}="))? + name.len() + 2;
+        let digits: String = line[at..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse().ok()
+    };
+    log.lines()
+        .filter(|l| l.contains("partition assigned"))
+        .filter_map(|l| Some((field(l, "partition")? as i32, field(l, "restored")?)))
+        .collect()
 }
 
 /// A directory that survives a failing test (its logs explain the failure).

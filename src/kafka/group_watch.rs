@@ -1,0 +1,140 @@
+//! Watches the consumer group for a takeover the coordinator never finished: this instance is the
+//! group's only live member, the group is stable, yet it holds fewer input partitions than the topic
+//! has. Leaving and re-joining the group makes the coordinator run a fresh assignment.
+//!
+//! Why: tansu 0.6 evicts a member that stopped heartbeating but keeps the group's previous
+//! assignment, so the survivor rejoins into the same generation and gets back only its own old
+//! partitions; the dead member's partitions stay unconsumed. On Kafka a stable group whose only
+//! member holds part of the topic does not occur, so the watch never fires there.
+
+use std::time::{Duration, Instant};
+
+/// What the coordinator says of the group (`DescribeGroups`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupView<'a> {
+    /// The group's state as the broker names it (`Stable`, `PreparingRebalance`, ...).
+    pub state: &'a str,
+    /// The member ids the coordinator lists.
+    pub members: Vec<&'a str>,
+}
+
+/// Whether the group leaves this instance stranded: the only member of a stable group, holding
+/// `owned` of `total` partitions with `owned < total`. A member id is the client id, a dash and a
+/// broker-chosen suffix (Kafka and tansu both), so `client_id` identifies this instance's member.
+pub fn stranded(view: &GroupView<'_>, client_id: &str, owned: usize, total: usize) -> bool {
+    let mine = |m: &&str| {
+        m.strip_prefix(client_id)
+            .is_some_and(|rest| rest.starts_with('-'))
+    };
+    view.state.eq_ignore_ascii_case("stable")
+        && view.members.len() == 1
+        && view.members.iter().all(mine)
+        && owned < total
+}
+
+/// When to look at the group, and when to act: a look every `interval` while this instance holds
+/// fewer partitions than the topic has, and a re-join only after `confirmations` looks in a row
+/// found it stranded (a single look can fall between a rebalance's steps).
+#[derive(Debug)]
+pub struct GroupWatch {
+    interval: Duration,
+    confirmations: u32,
+    last_look: Option<Instant>,
+    strikes: u32,
+}
+
+impl GroupWatch {
+    /// A watch looking every `interval`, acting after `confirmations` stranded looks in a row.
+    pub fn new(interval: Duration, confirmations: u32) -> GroupWatch {
+        GroupWatch {
+            interval,
+            confirmations: confirmations.max(1),
+            last_look: None,
+            strikes: 0,
+        }
+    }
+
+    /// Whether to ask the coordinator now. Holding every partition needs no look (and resets the
+    /// count of stranded looks).
+    pub fn due(&mut self, now: Instant, owned: usize, total: usize) -> bool {
+        if owned >= total {
+            self.strikes = 0;
+            return false;
+        }
+        match self.last_look {
+            Some(at) if now.duration_since(at) < self.interval => false,
+            _ => {
+                self.last_look = Some(now);
+                true
+            }
+        }
+    }
+
+    /// Records one look's finding; true when this instance should leave and re-join the group now.
+    pub fn observe(&mut self, stranded: bool) -> bool {
+        if !stranded {
+            self.strikes = 0;
+            return false;
+        }
+        self.strikes += 1;
+        if self.strikes >= self.confirmations {
+            self.strikes = 0;
+            return true;
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view<'a>(state: &'a str, members: &[&'a str]) -> GroupView<'a> {
+        GroupView {
+            state,
+            members: members.to_vec(),
+        }
+    }
+
+    #[test]
+    fn the_sole_member_of_a_stable_group_with_part_of_the_topic_is_stranded() {
+        let v = view("Stable", &["app-b-6f1c2d"]);
+        assert!(stranded(&v, "app-b", 2, 4));
+        assert!(!stranded(&v, "app-b", 4, 4), "holding everything is fine");
+    }
+
+    #[test]
+    fn other_members_a_rebalance_or_another_client_are_not_stranded() {
+        let two = view("Stable", &["app-a-1", "app-b-2"]);
+        assert!(!stranded(&two, "app-b", 2, 4));
+        let moving = view("PreparingRebalance", &["app-b-2"]);
+        assert!(!stranded(&moving, "app-b", 2, 4));
+        assert!(!stranded(&view("Stable", &["app-a-1"]), "app-b", 0, 4));
+        // A client id that merely starts like ours is someone else.
+        assert!(!stranded(&view("Stable", &["app-bb-1"]), "app-b", 2, 4));
+        assert!(!stranded(&view("Stable", &[]), "app-b", 2, 4));
+    }
+
+    #[test]
+    fn looks_are_spaced_and_only_while_partitions_are_missing() {
+        let mut w = GroupWatch::new(Duration::from_secs(3), 2);
+        let t0 = Instant::now();
+        assert!(!w.due(t0, 4, 4));
+        assert!(w.due(t0, 2, 4));
+        assert!(!w.due(t0 + Duration::from_secs(1), 2, 4));
+        assert!(w.due(t0 + Duration::from_secs(3), 2, 4));
+    }
+
+    #[test]
+    fn a_rejoin_needs_consecutive_stranded_looks() {
+        let mut w = GroupWatch::new(Duration::from_secs(3), 2);
+        assert!(!w.observe(true));
+        assert!(!w.observe(false), "a healthy look resets the count");
+        assert!(!w.observe(true));
+        assert!(w.observe(true));
+        assert!(!w.observe(true), "the count starts again after acting");
+        // Holding every partition again also resets it: without the reset this look would act.
+        assert!(!w.due(Instant::now(), 4, 4));
+        assert!(!w.observe(true));
+    }
+}
