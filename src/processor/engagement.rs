@@ -98,6 +98,10 @@ impl WindowedKind for EngagementKind {
         engagement_fields(value, out);
     }
 
+    fn reads_terms(&self) -> bool {
+        false
+    }
+
     fn flush_state(&mut self) -> Vec<StateWrite> {
         self.gifts.flush().into_iter().collect()
     }

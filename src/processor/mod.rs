@@ -22,6 +22,7 @@ use serde_json::Value;
 use crate::chat::gifts::GiftTally;
 use crate::chat::{ChatEvent, EventKind};
 use crate::score::engagement::EngagementInput;
+use crate::score::sentiment::Lexicon;
 use crate::window::Window;
 
 /// One input record, decoded.
@@ -38,6 +39,9 @@ pub struct Input<'a> {
     /// What a chat message contributes to engagement (tokens, emotes, sentiment), read once per
     /// record and shared by every processor of the record's source.
     pub message: &'a OnceCell<Option<EngagementInput>>,
+    /// Whether a processor of the task reads a message's terms ([`Processor::reads_terms`]); when
+    /// none does, the shared analysis skips them.
+    pub terms: bool,
 }
 
 impl Input<'_> {
@@ -48,7 +52,9 @@ impl Input<'_> {
         match self.event.kind {
             EventKind::Message(_) => self
                 .message
-                .get_or_init(|| EngagementInput::from_event(self.event, tally))
+                .get_or_init(|| {
+                    EngagementInput::read(self.event, tally, Lexicon::builtin(), self.terms)
+                })
                 .as_ref()
                 .map(Cow::Borrowed),
             _ => EngagementInput::from_event(self.event, tally).map(Cow::Owned),
@@ -131,6 +137,11 @@ pub trait Processor: Send {
     fn query(&self, key: &str) -> Option<Value> {
         let _ = key;
         None
+    }
+    /// Whether it reads the terms of a message's analysis (`MessageActivity::terms`); true unless
+    /// it says otherwise, so the terms are computed whenever some processor may want them.
+    fn reads_terms(&self) -> bool {
+        true
     }
 }
 

@@ -54,6 +54,11 @@ pub trait WindowedKind: Send + 'static {
 
     /// Restores the watermark of the kind's own state.
     fn set_watermark(&mut self, _watermark_ms: i64) {}
+
+    /// Whether it reads a message's terms (see [`Processor::reads_terms`]).
+    fn reads_terms(&self) -> bool {
+        true
+    }
 }
 
 /// A windowed processor of one task.
@@ -168,6 +173,10 @@ where
     fn set_watermark(&mut self, watermark_ms: i64) {
         self.kind.set_watermark(watermark_ms);
         self.windows.set_watermark(watermark_ms);
+    }
+
+    fn reads_terms(&self) -> bool {
+        self.kind.reads_terms()
     }
 
     fn open_entries(&self) -> usize {

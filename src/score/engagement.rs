@@ -9,13 +9,19 @@
 //! the first character, like `monkaS`, `OMEGALUL` or `GIGACHAD`) and at least [`EMOTE_MIN_CHATTERS`]
 //! distinct chatters used it in the same window.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeSet, HashMap};
+use std::hash::BuildHasherDefault;
 
 use serde::{Deserialize, Serialize};
 
 use crate::chat::event::{ChatEvent, ClearChat, EventKind, Message, NoticeKind};
 use crate::chat::gifts::GiftTally;
-use crate::score::sentiment::{lower, trim_punctuation, EntryKind, Lexicon};
+use crate::score::sentiment::{lower, trim_punctuation, EntryKind, Fnv, Lexicon};
+use crate::score::short_str::ShortStr;
+
+/// A map keyed by short strings stored inline, hashed with [`Fnv`].
+pub type ShortMap<V> = HashMap<ShortStr, V, BuildHasherDefault<Fnv>>;
 use crate::window::Aggregate;
 
 /// An emote-shaped token becomes an emote of the window once this many distinct chatters used it.
@@ -49,7 +55,7 @@ impl TermKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EmoteUse {
     /// The emote's text.
-    pub name: String,
+    pub name: ShortStr,
     /// How it was recognised (never [`TermKind::Word`]).
     pub kind: TermKind,
     /// Uses in this message.
@@ -60,7 +66,7 @@ pub struct EmoteUse {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MessageActivity {
     /// The sender's login.
-    pub chatter: String,
+    pub chatter: ShortStr,
     /// The sender's first message ever in the channel (`first-msg=1`).
     pub first_msg: bool,
     /// The sender is a returning chatter (`returning-chatter=1`).
@@ -120,13 +126,24 @@ impl EngagementInput {
         gifts: GiftTally,
         lexicon: &Lexicon,
     ) -> Option<EngagementInput> {
+        EngagementInput::read(event, gifts, lexicon, true)
+    }
+
+    /// [`EngagementInput::from_event_with`]; with `with_terms` false, a message's
+    /// [`MessageActivity::terms`] stay empty (for readers that never look at them).
+    pub fn read(
+        event: &ChatEvent<'_>,
+        gifts: GiftTally,
+        lexicon: &Lexicon,
+        with_terms: bool,
+    ) -> Option<EngagementInput> {
         if event.is_shared_copy() {
             return None;
         }
         match &event.kind {
-            EventKind::Message(m) => {
-                Some(EngagementInput::Message(MessageActivity::read(m, lexicon)))
-            }
+            EventKind::Message(m) => Some(EngagementInput::Message(MessageActivity::read_with(
+                m, lexicon, with_terms,
+            ))),
             EventKind::UserNotice(n) => match &n.notice {
                 NoticeKind::Sub(_) => Some(EngagementInput::Sub),
                 NoticeKind::Resub(_) => Some(EngagementInput::Resub),
@@ -151,6 +168,11 @@ impl EngagementInput {
 impl MessageActivity {
     /// Reads one message: emotes from the tag, the lexicon and the emote shape; sentiment; terms.
     pub fn read(m: &Message<'_>, lexicon: &Lexicon) -> MessageActivity {
+        MessageActivity::read_with(m, lexicon, true)
+    }
+
+    /// [`MessageActivity::read`]; with `with_terms` false, `terms` stays empty and costs nothing.
+    pub fn read_with(m: &Message<'_>, lexicon: &Lexicon, with_terms: bool) -> MessageActivity {
         let mut emotes: Vec<EmoteUse> = Vec::new();
         let mut bump = |name: &str, kind: TermKind| match emotes.iter_mut().find(|e| e.name == name)
         {
@@ -159,7 +181,7 @@ impl MessageActivity {
                 e.kind = e.kind.min(kind);
             }
             None => emotes.push(EmoteUse {
-                name: name.to_owned(),
+                name: ShortStr::new(name),
                 kind,
                 uses: 1,
             }),
@@ -194,27 +216,30 @@ impl MessageActivity {
             if matches!(kind, TermKind::Known | TermKind::Shaped) {
                 bump(token, kind);
             }
+            if !with_terms {
+                continue;
+            }
             // Emotes and mixed-case shaped tokens (probably emotes) keep their case; shouted words
             // (`SHANGHAI`) and plain words join their lower-case spelling.
             let (term, term_kind) = match kind {
-                TermKind::Twitch | TermKind::Known => (token.to_owned(), kind),
+                TermKind::Twitch | TermKind::Known => (Cow::Borrowed(token), kind),
                 TermKind::Shaped if token.bytes().any(|b| b.is_ascii_lowercase()) => {
-                    (token.to_owned(), kind)
+                    (Cow::Borrowed(token), kind)
                 }
                 TermKind::Shaped | TermKind::Word => {
                     let word = lower(trim_punctuation(token));
                     if !is_term(&word) {
                         continue;
                     }
-                    (word.into_owned(), TermKind::Word)
+                    (word, TermKind::Word)
                 }
             };
-            if !terms.iter().any(|(t, _)| *t == term) {
-                terms.push((term, term_kind));
+            if !terms.iter().any(|(t, _)| *t == *term) {
+                terms.push((term.into_owned(), term_kind));
             }
         }
         MessageActivity {
-            chatter: m.user.login.to_owned(),
+            chatter: ShortStr::new(m.user.login),
             first_msg: m.first_msg,
             returning: m.returning_chatter,
             bits: m.bits,
@@ -283,10 +308,80 @@ pub struct TermStat {
 /// term arrives at capacity, the least-used term (ties: the last in name order) is forgotten. The
 /// counts are exact while a window has no more than `max_terms` distinct terms; beyond that, frequent
 /// terms stay tracked and only rare ones are dropped.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Terms sit in a hash map (one hash and one comparison per lookup); the state serializes them as a
+/// map in name order, as a sorted map would.
+///
+/// The least-used terms are indexed ([`LeastUsed`]), so forgetting one at capacity does not scan
+/// every term.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TermCounter {
     max_terms: usize,
-    terms: BTreeMap<String, TermStat>,
+    #[serde(with = "sorted_map")]
+    terms: ShortMap<TermStat>,
+    #[serde(skip)]
+    least: LeastUsed,
+}
+
+impl PartialEq for TermCounter {
+    fn eq(&self, other: &TermCounter) -> bool {
+        self.max_terms == other.max_terms && self.terms == other.terms
+    }
+}
+
+impl Eq for TermCounter {}
+
+/// The terms of a [`TermCounter`] with the fewest uses. When `valid`, every term has at least
+/// `uses` uses and `names` holds exactly those with `uses`; an empty `names` then means only that
+/// no term has exactly `uses` (the minimum is higher and unknown until the next rebuild). It is
+/// built at the first eviction and kept from then on, so a counter below capacity pays nothing.
+#[derive(Debug, Clone, Default)]
+struct LeastUsed {
+    valid: bool,
+    uses: u64,
+    names: BTreeSet<ShortStr>,
+}
+
+impl LeastUsed {
+    /// Recomputes the index from every term.
+    fn rebuild(&mut self, terms: &ShortMap<TermStat>) {
+        self.names.clear();
+        self.uses = terms.values().map(|s| s.uses).min().unwrap_or(0);
+        let least = self.uses;
+        self.names.extend(
+            terms
+                .iter()
+                .filter(|(_, s)| s.uses == least)
+                .map(|(t, _)| t.clone()),
+        );
+        self.valid = true;
+    }
+
+    /// A term went from `before` uses to more.
+    fn grew(&mut self, term: &str, before: u64) {
+        if self.valid && before == self.uses {
+            self.names.remove(term);
+        }
+    }
+
+    /// A new term with `uses` uses.
+    fn added(&mut self, term: &ShortStr, uses: u64) {
+        if !self.valid {
+            return;
+        }
+        if uses < self.uses || (uses > self.uses && self.names.is_empty()) {
+            if uses > self.uses {
+                // The minimum of the other terms is unknown: rebuild when it is needed.
+                self.valid = false;
+                return;
+            }
+            self.uses = uses;
+            self.names.clear();
+        }
+        if uses == self.uses {
+            self.names.insert(term.clone());
+        }
+    }
 }
 
 impl Default for TermCounter {
@@ -300,13 +395,17 @@ impl TermCounter {
     pub fn new(max_terms: usize) -> Self {
         TermCounter {
             max_terms: max_terms.max(1),
-            terms: BTreeMap::new(),
+            terms: ShortMap::default(),
+            least: LeastUsed::default(),
         }
     }
 
     /// Counts `uses` of `term` by the chatter with hash `chatter`.
     pub fn add(&mut self, term: &str, kind: TermKind, chatter: u64, uses: u64) {
         if let Some(stat) = self.terms.get_mut(term) {
+            if uses > 0 {
+                self.least.grew(term, stat.uses);
+            }
             stat.uses += uses;
             stat.kind = stat.kind.min(kind);
             add_sample(&mut stat.chatters, chatter);
@@ -315,8 +414,10 @@ impl TermCounter {
         if self.terms.len() >= self.max_terms {
             self.evict_one();
         }
+        let term = ShortStr::new(term);
+        self.least.added(&term, uses);
         self.terms.insert(
-            term.to_owned(),
+            term,
             TermStat {
                 uses,
                 chatters: vec![chatter],
@@ -339,23 +440,23 @@ impl TermCounter {
                 add_sample(&mut stat.chatters, *c);
             }
         }
+        self.least.valid = false;
         while self.terms.len() > self.max_terms {
             self.evict_one();
         }
     }
 
+    /// Forgets the least-used term; of several, the last in name order.
     fn evict_one(&mut self) {
-        let victim = self
-            .terms
-            .iter()
-            .min_by(|a, b| a.1.uses.cmp(&b.1.uses).then_with(|| b.0.cmp(a.0)))
-            .map(|(t, _)| t.clone());
-        if let Some(v) = victim {
-            self.terms.remove(&v);
+        if !self.least.valid || self.least.names.is_empty() {
+            self.least.rebuild(&self.terms);
+        }
+        if let Some(victim) = self.least.names.pop_last() {
+            self.terms.remove(&victim);
         }
     }
 
-    /// The tracked terms.
+    /// The tracked terms, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &TermStat)> {
         self.terms.iter().map(|(t, s)| (t.as_str(), s))
     }
@@ -372,13 +473,37 @@ impl TermCounter {
 
     /// The `n` most used terms that pass `keep`, most used first (ties in name order).
     pub fn top(&self, n: usize, keep: impl Fn(&str, &TermStat) -> bool) -> Vec<(String, u64)> {
-        let mut v: Vec<(&String, &TermStat)> =
+        let mut v: Vec<(&ShortStr, &TermStat)> =
             self.terms.iter().filter(|(t, s)| keep(t, s)).collect();
         v.sort_by(|a, b| b.1.uses.cmp(&a.1.uses).then_with(|| a.0.cmp(b.0)));
         v.into_iter()
             .take(n)
-            .map(|(t, s)| (t.clone(), s.uses))
+            .map(|(t, s)| (t.as_str().to_owned(), s.uses))
             .collect()
+    }
+}
+
+/// Serializes a hash map keyed by strings as a map in key order, so state bytes do not depend on
+/// hashing, and reads it back from any map.
+mod sorted_map {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::ShortMap;
+    use crate::score::short_str::ShortStr;
+
+    pub fn serialize<V: Serialize, S: Serializer>(
+        map: &ShortMap<V>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut entries: Vec<(&ShortStr, &V)> = map.iter().collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        serializer.collect_map(entries)
+    }
+
+    pub fn deserialize<'de, V: Deserialize<'de>, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<ShortMap<V>, D::Error> {
+        ShortMap::deserialize(deserializer)
     }
 }
 
@@ -424,8 +549,9 @@ const RETURNING: u8 = 2;
 pub struct EngagementAcc {
     /// Messages.
     pub messages: u64,
-    /// Every chatter's login with flags (1: new, 2: returning).
-    pub chatters: BTreeMap<String, u8>,
+    /// Every chatter's login with flags (1: new, 2: returning); serialized in login order.
+    #[serde(with = "sorted_map")]
+    pub chatters: ShortMap<u8>,
     /// Uses of Twitch and known emotes (counted even when their term is no longer tracked).
     pub certain_emote_uses: u64,
     /// Emotes and emote candidates.
@@ -507,7 +633,7 @@ impl Aggregate for Engagement {
     fn init(&self) -> EngagementAcc {
         EngagementAcc {
             messages: 0,
-            chatters: BTreeMap::new(),
+            chatters: ShortMap::default(),
             certain_emote_uses: 0,
             emotes: TermCounter::new(self.max_terms),
             hype_messages: 0,
@@ -816,6 +942,48 @@ mod tests {
         let json = serde_json::to_string(&left).unwrap();
         let back: EngagementAcc = serde_json::from_str(&json).unwrap();
         assert_eq!(back, left);
+    }
+
+    #[test]
+    fn term_counter_evicts_as_a_full_scan_would() {
+        // Reference: a sorted map, evicting the least-used term (ties: last in name order) by a
+        // scan over every term, as the counter did before it indexed its least-used terms.
+        let mut reference: std::collections::BTreeMap<String, u64> = Default::default();
+        let mut counter = TermCounter::new(16);
+        let mut x: u64 = 7;
+        for step in 0..20_000u64 {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            // Skewed terms: a few frequent, many rare; uses of 1 mostly, sometimes more.
+            let term = format!("t{}", (x >> 33) % if x % 3 == 0 { 8 } else { 64 });
+            let uses = 1 + (x >> 20) % 3 / 2;
+            counter.add(&term, TermKind::Word, step, uses);
+            match reference.get_mut(&term) {
+                Some(u) => *u += uses,
+                None => {
+                    if reference.len() >= 16 {
+                        let victim = reference
+                            .iter()
+                            .min_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
+                            .map(|(t, _)| t.clone())
+                            .unwrap();
+                        reference.remove(&victim);
+                    }
+                    reference.insert(term, uses);
+                }
+            }
+            if step % 997 == 0 {
+                // A restored counter (no index yet) must go on the same way.
+                let json = serde_json::to_string(&counter).unwrap();
+                counter = serde_json::from_str(&json).unwrap();
+            }
+            let got: std::collections::BTreeMap<String, u64> = counter
+                .iter()
+                .map(|(t, s)| (t.to_owned(), s.uses))
+                .collect();
+            assert_eq!(got, reference, "step {step}");
+        }
     }
 
     #[test]

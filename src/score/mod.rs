@@ -1,10 +1,12 @@
 //! Analytics over chat, pure (no I/O, no clock): engagement per window ([`engagement`]), chat
 //! sentiment from the shipped lexicon ([`sentiment`]), subscriptions and their trend ([`subs`]) and
-//! ad-slot recommendations ([`ad_slot`]).
+//! ad-slot recommendations ([`ad_slot`]);
+//! [`short_str`] keeps their short strings off the heap.
 
 pub mod ad_slot;
 pub mod engagement;
 pub mod sentiment;
+pub mod short_str;
 pub mod subs;
 
 pub use ad_slot::{AdSlot, AdSlotConfig, AdSlotRecommender, AudienceMinute};

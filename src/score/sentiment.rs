@@ -3,6 +3,7 @@
 //! with no match is not scored. The lexicon also names the known emotes and the hype emotes.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
@@ -32,7 +33,7 @@ impl Hasher for Fnv {
 }
 
 /// A map keyed by short strings, hashed with [`Fnv`].
-type FnvMap<V> = HashMap<String, V, BuildHasherDefault<Fnv>>;
+pub type FnvMap<V> = HashMap<String, V, BuildHasherDefault<Fnv>>;
 
 /// What the lexicon knows of one token.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -213,7 +214,7 @@ impl Lexicon {
                 return Some(e.score);
             }
         }
-        self.words.get(lower(trimmed).as_ref()).copied()
+        with_lower(trimmed, |word| self.words.get(word).copied())
     }
 
     /// The sentiment of a message: the mean score of its matched tokens; `None` when none matched.
@@ -244,6 +245,30 @@ pub fn lower(text: &str) -> Cow<'_, str> {
     } else {
         Cow::Borrowed(text)
     }
+}
+
+/// Calls `f` with `text` in lower case like [`lower`], without allocating when `text` is ASCII
+/// (almost every chat token): an upper-case token is lower-cased in a buffer the thread reuses.
+pub fn with_lower<R>(text: &str, f: impl FnOnce(&str) -> R) -> R {
+    thread_local! {
+        static BUFFER: RefCell<String> = const { RefCell::new(String::new()) };
+    }
+    if !text.is_ascii() {
+        return f(&text.to_lowercase());
+    }
+    if !text.bytes().any(|b| b.is_ascii_uppercase()) {
+        return f(text);
+    }
+    BUFFER.with(|buffer| match buffer.try_borrow_mut() {
+        Ok(mut word) => {
+            word.clear();
+            word.push_str(text);
+            word.make_ascii_lowercase();
+            f(&word)
+        }
+        // `f` itself lower-cases: fall back to a fresh string.
+        Err(_) => f(&text.to_ascii_lowercase()),
+    })
 }
 
 #[cfg(test)]

@@ -94,6 +94,8 @@ pub struct Task {
     topology: Arc<Topology>,
     partition: i32,
     processors: Vec<Box<dyn Processor>>,
+    /// Some processor reads message terms ([`Processor::reads_terms`]).
+    reads_terms: bool,
     tracker: WatermarkTracker,
     watermark_ms: i64,
     next_offset: i64,
@@ -104,17 +106,19 @@ pub struct Task {
 impl Task {
     /// A fresh task for `partition` at wall time `now_ms`.
     pub fn new(topology: Arc<Topology>, partition: i32, now_ms: i64) -> Task {
-        let processors = topology
+        let processors: Vec<Box<dyn Processor>> = topology
             .processors
             .iter()
             .map(|p| p.instantiate())
             .collect();
+        let reads_terms = processors.iter().any(|p| p.reads_terms());
         let mut tracker = WatermarkTracker::new(topology.idle_timeout_ms);
         tracker.assign(partition, now_ms);
         Task {
             topology,
             partition,
             processors,
+            reads_terms,
             tracker,
             watermark_ms: i64::MIN,
             next_offset: 0,
@@ -195,6 +199,7 @@ impl Task {
             ts_ms,
             event: &event,
             message: &message,
+            terms: self.reads_terms,
         };
         for (plan, processor) in self
             .topology
