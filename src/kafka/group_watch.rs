@@ -1,11 +1,13 @@
-//! Watches the consumer group for a takeover the coordinator never finished: this instance is the
-//! group's only live member, the group is stable, yet it holds fewer input partitions than the topic
-//! has. Leaving and re-joining the group makes the coordinator run a fresh assignment.
+//! Watches the consumer group for a takeover the coordinator never finished: the group is stable,
+//! this instance is a member, yet it holds fewer input partitions than a fresh range assignment over
+//! the live members would give it (at least `partitions / members`). Leaving and re-joining the
+//! group makes the coordinator run a fresh assignment.
 //!
 //! Why: tansu 0.6 evicts a member that stopped heartbeating but keeps the group's previous
-//! assignment, so the survivor rejoins into the same generation and gets back only its own old
-//! partitions; the dead member's partitions stay unconsumed. On Kafka a stable group whose only
-//! member holds part of the topic does not occur, so the watch never fires there.
+//! assignment, so the survivors rejoin into the same generation and get back only their own old
+//! partitions; the dead member's partitions stay unconsumed. On Kafka a stable group's range
+//! assignment always gives each member at least `partitions / members`, so the watch never fires
+//! there.
 
 use std::time::{Duration, Instant};
 
@@ -18,18 +20,18 @@ pub struct GroupView<'a> {
     pub members: Vec<&'a str>,
 }
 
-/// Whether the group leaves this instance stranded: the only member of a stable group, holding
-/// `owned` of `total` partitions with `owned < total`. A member id is the client id, a dash and a
-/// broker-chosen suffix (Kafka and tansu both), so `client_id` identifies this instance's member.
+/// Whether the group leaves this instance stranded: a member of a stable group, holding `owned` of
+/// `total` partitions where a range assignment over the listed members gives each at least
+/// `total / members`. A member id is the client id, a dash and a broker-chosen suffix (Kafka and
+/// tansu both), so `client_id` identifies this instance's member.
 pub fn stranded(view: &GroupView<'_>, client_id: &str, owned: usize, total: usize) -> bool {
     let mine = |m: &&str| {
         m.strip_prefix(client_id)
             .is_some_and(|rest| rest.starts_with('-'))
     };
     view.state.eq_ignore_ascii_case("stable")
-        && view.members.len() == 1
-        && view.members.iter().all(mine)
-        && owned < total
+        && view.members.iter().any(mine)
+        && owned < total / view.members.len()
 }
 
 /// When to look at the group, and when to act: a look every `interval` while this instance holds
@@ -104,15 +106,29 @@ mod tests {
     }
 
     #[test]
-    fn other_members_a_rebalance_or_another_client_are_not_stranded() {
+    fn a_survivor_holding_less_than_its_share_is_stranded() {
+        // Three members held 2 + 1 + 1 of 4; one died; each survivor's share is now 2.
         let two = view("Stable", &["app-a-1", "app-b-2"]);
+        assert!(stranded(&two, "app-b", 1, 4));
         assert!(!stranded(&two, "app-b", 2, 4));
+        assert!(!stranded(&two, "app-b", 3, 4));
+    }
+
+    #[test]
+    fn a_rebalance_a_missing_member_or_another_client_are_not_stranded() {
         let moving = view("PreparingRebalance", &["app-b-2"]);
         assert!(!stranded(&moving, "app-b", 2, 4));
+        // Not listed: this instance is not (or no longer) a member; re-joining is the client's job.
         assert!(!stranded(&view("Stable", &["app-a-1"]), "app-b", 0, 4));
         // A client id that merely starts like ours is someone else.
         assert!(!stranded(&view("Stable", &["app-bb-1"]), "app-b", 2, 4));
         assert!(!stranded(&view("Stable", &[]), "app-b", 2, 4));
+        // More members than partitions: a member may rightly hold none.
+        let five = view(
+            "Stable",
+            &["app-a-1", "app-b-2", "app-c-3", "app-d-4", "app-e-5"],
+        );
+        assert!(!stranded(&five, "app-b", 0, 4));
     }
 
     #[test]

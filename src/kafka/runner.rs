@@ -564,7 +564,7 @@ impl Engine {
     }
 }
 
-/// How often an instance holding part of the input asks the coordinator whether it is alone.
+/// How often an instance holding part of the input asks the coordinator whether it is stranded.
 const GROUP_LOOK_INTERVAL: Duration = Duration::from_secs(3);
 
 /// Asks the coordinator (`DescribeGroups`) whether this instance is stranded: see [`super::group_watch`].
@@ -1001,19 +1001,19 @@ pub fn run(
         }
         let owned = control.owned.lock().expect("owned").len();
         if watch.due(Instant::now(), owned, total) {
-            let alone = look_at_group(
+            let short = look_at_group(
                 &consumer,
                 &topology.application_id,
                 &client_id,
                 owned,
                 total,
             );
-            if watch.observe(alone) {
+            if watch.observe(short) {
                 tracing::warn!(
                     owned,
                     partitions = total,
-                    "this instance is the consumer group's only member but holds only part of \
-                     the input: leaving and re-joining the group so the coordinator assigns the rest"
+                    "the consumer group is stable but this instance holds fewer partitions than its \
+                     share: leaving and re-joining the group so the coordinator assigns them all"
                 );
                 metrics.rebalances.with_label_values(&["rejoin"]).inc();
                 consumer.unsubscribe();

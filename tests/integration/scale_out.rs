@@ -1,8 +1,8 @@
-//! Scale-out and failure: two `chatpulse run` processes share a 4-partition topic through the
-//! consumer group; one is killed with SIGKILL mid-stream (between produce and commit, most likely)
-//! and stays dead; the survivor takes over every partition, restoring the dead one's state from the
-//! changelogs, and the final per-key results equal the offline run (duplicates only re-state equal
-//! values). The survivor then stops cleanly on SIGTERM.
+//! Scale-out and failure: two (or three) `chatpulse run` processes share a 4-partition topic through
+//! the consumer group; one is killed with SIGKILL mid-stream (between produce and commit, most
+//! likely) and stays dead; the survivors take over every partition, restoring the dead one's state
+//! from the changelogs, and the final per-key results equal the offline run (duplicates only
+//! re-state equal values). The survivors then stop cleanly on SIGTERM.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -80,6 +80,19 @@ fn committed_total(group: &str, topic: &str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_survivor_of_a_sigkill_takes_over_and_results_equal_the_offline_run() {
+    takeover(&["a", "b"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_survivors_of_three_take_over_and_results_equal_the_offline_run() {
+    takeover(&["a", "b", "c"]).await;
+}
+
+/// Starts one `chatpulse run` per name on a 4-partition topic, SIGKILLs the first mid-stream once
+/// every instance holds partitions, and checks the survivors: together they hold all four, they
+/// restored the dead one's partitions from the changelogs, the results equal the offline run, and
+/// each stops cleanly on SIGTERM.
+async fn takeover(names: &[&str]) {
     let (input, output, app) = (unique("scale-in"), unique("scale-out"), unique("scale-app"));
     create_topic(&input, 4).await;
     // Kept on failure for the instances' logs; removed at the end of a passing run.
@@ -99,18 +112,18 @@ async fn the_survivor_of_a_sigkill_takes_over_and_results_equal_the_offline_run(
     let (first, second) = lines.split_at(4_000);
 
     produce(&input, first, &[]).await;
-    let a = Instance(spawn(
-        &topology_file,
-        &dir.0.join("state-a"),
-        "a",
-        &dir.0.join("a.log"),
-    ));
-    let mut b = Instance(spawn(
-        &topology_file,
-        &dir.0.join("state-b"),
-        "b",
-        &dir.0.join("b.log"),
-    ));
+    let log = |name: &str| dir.0.join(format!("{name}.log"));
+    let mut instances: Vec<Instance> = names
+        .iter()
+        .map(|name| {
+            Instance(spawn(
+                &topology_file,
+                &dir.0.join(format!("state-{name}")),
+                name,
+                &log(name),
+            ))
+        })
+        .collect();
 
     // Mid-stream: some of the first half is committed, but not all of it.
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -122,27 +135,27 @@ async fn the_survivor_of_a_sigkill_takes_over_and_results_equal_the_offline_run(
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // Both instances hold partitions (the group has settled): then a dies.
-    let owned = |log: &str| owned_at_end(&std::fs::read_to_string(dir.0.join(log)).unwrap());
+    // Every instance holds partitions (the group has settled): then the first one dies.
+    let owned = |name: &str| owned_at_end(&std::fs::read_to_string(log(name)).unwrap_or_default());
     let deadline = Instant::now() + Duration::from_secs(60);
-    let held_by_a = loop {
-        let (in_a, in_b) = (owned("a.log"), owned("b.log"));
-        let both: Vec<i32> = in_a.keys().chain(in_b.keys()).copied().collect();
-        if !in_a.is_empty() && !in_b.is_empty() && both.len() == 4 {
-            break in_a;
+    let held_by_dead = loop {
+        let held: Vec<_> = names.iter().map(|n| owned(n)).collect();
+        let count: usize = held.iter().map(|h| h.len()).sum();
+        if held.iter().all(|h| !h.is_empty()) && count == 4 {
+            break held[0].clone();
         }
         assert!(
             Instant::now() < deadline,
-            "the group did not settle on both instances within 60 s; logs in {}",
+            "the group did not settle on every instance within 60 s; logs in {}",
             dir.0.display()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let mut a = a;
-    a.0.kill().expect("SIGKILL instance a");
-    a.0.wait().unwrap();
-    // Nobody restarts `a`: the survivor alone must take over its partitions once the coordinator
-    // evicts the dead member (session timeout 6 s), restoring them from the changelogs.
+    let mut dead = instances.remove(0);
+    dead.0.kill().expect("SIGKILL the first instance");
+    dead.0.wait().unwrap();
+    // Nobody restarts it: the survivors must take over its partitions once the coordinator evicts
+    // the dead member (session timeout 6 s), restoring them from the changelogs.
     produce(&input, second, &markers).await;
     let consumer = reader(&output);
     let got = collect(
@@ -165,45 +178,66 @@ async fn the_survivor_of_a_sigkill_takes_over_and_results_equal_the_offline_run(
         "results after the takeover differ from the offline run"
     );
 
-    // The survivor ended up with every partition, and took over the dead member's partitions by
-    // restoring their state from the changelogs.
-    let now = owned("b.log");
-    assert_eq!(
-        now.keys().copied().collect::<Vec<_>>(),
-        [0, 1, 2, 3],
-        "b's partitions after the takeover; logs in {}",
-        dir.0.display()
-    );
-    let restored: u64 = held_by_a.keys().map(|p| now[p]).sum();
-    assert!(
-        restored > 0,
-        "b took over a's partitions {held_by_a:?} without restoring a changelog record"
-    );
-
-    // SIGTERM: the survivor commits and exits 0 within its shutdown timeout.
-    let status = Command::new("kill")
-        .args(["-TERM", &b.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(40);
-    let exit = loop {
-        if let Some(s) = b.0.try_wait().unwrap() {
-            break s;
+    // The survivors ended up with every partition, each held once, and took over the dead
+    // member's partitions by restoring their state from the changelogs.
+    // Results can be complete before the group has settled, so this waits for it.
+    let survivors = &names[1..];
+    let held_now = || {
+        let mut held: Vec<(i32, u64)> = survivors.iter().flat_map(|n| owned(n)).collect();
+        held.sort();
+        held
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let held = loop {
+        let held = held_now();
+        let settled = held.iter().map(|(p, _)| *p).eq(0..4);
+        if settled || Instant::now() >= deadline {
+            break held;
         }
-        assert!(
-            Instant::now() < deadline,
-            "instance b did not stop within 40 s of SIGTERM"
-        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    assert!(
-        exit.success(),
-        "instance b exited with {exit}; log {}",
-        dir.0.as_path().join("b.log").display()
+    assert_eq!(
+        held.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+        [0, 1, 2, 3],
+        "the survivors' partitions 60 s after the results (each held once); logs in {}",
+        dir.0.display()
     );
-    let log = std::fs::read_to_string(dir.0.as_path().join("b.log")).unwrap();
-    assert!(log.contains("stopped cleanly"), "no clean stop in b's log");
+    let now: std::collections::BTreeMap<i32, u64> = held.into_iter().collect();
+    let restored: u64 = held_by_dead.keys().map(|p| now[p]).sum();
+    assert!(
+        restored > 0,
+        "the survivors took over {held_by_dead:?} without restoring a changelog record"
+    );
+
+    // SIGTERM: each survivor commits and exits 0 within its shutdown timeout.
+    for (name, instance) in survivors.iter().zip(&mut instances) {
+        let status = Command::new("kill")
+            .args(["-TERM", &instance.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(40);
+        let exit = loop {
+            if let Some(s) = instance.0.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "instance {name} did not stop within 40 s of SIGTERM"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(
+            exit.success(),
+            "instance {name} exited with {exit}; log {}",
+            log(name).display()
+        );
+        let text = std::fs::read_to_string(log(name)).unwrap();
+        assert!(
+            text.contains("stopped cleanly"),
+            "no clean stop in {name}'s log"
+        );
+    }
     dir.remove();
 }
 
