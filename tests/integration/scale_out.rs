@@ -80,19 +80,34 @@ fn committed_total(group: &str, topic: &str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_survivor_of_a_sigkill_takes_over_and_results_equal_the_offline_run() {
-    takeover(&["a", "b"]).await;
+    takeover(&["a", "b"], After::NoRestart).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_survivors_of_three_take_over_and_results_equal_the_offline_run() {
-    takeover(&["a", "b", "c"]).await;
+    takeover(&["a", "b", "c"], After::NoRestart).await;
 }
 
-/// Starts one `chatpulse run` per name on a 4-partition topic, SIGKILLs the first mid-stream once
-/// every instance holds partitions, and checks the survivors: together they hold all four, they
-/// restored the dead one's partitions from the changelogs, the results equal the offline run, and
-/// each stops cleanly on SIGTERM.
-async fn takeover(names: &[&str]) {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigkilled_instance_restarted_with_its_state_dir_gives_the_offline_results() {
+    takeover(&["a"], After::RestartWithStateDir).await;
+}
+
+/// What happens to the killed instance.
+#[derive(PartialEq)]
+enum After {
+    /// It stays dead: the others take over.
+    NoRestart,
+    /// It is started again on its state dir, as an orchestrator would.
+    RestartWithStateDir,
+}
+
+/// Starts one `chatpulse run` per name on a 4-partition topic and SIGKILLs the first mid-stream
+/// (most likely between a produce and its commit) once every instance holds partitions. Then checks
+/// the instances left running: together they hold all four partitions, each once; without a
+/// restart they restored the dead one's partitions from the changelogs; the results equal the
+/// offline run (duplicates only re-state equal values); each stops cleanly on SIGTERM.
+async fn takeover(names: &[&str], after: After) {
     let (input, output, app) = (unique("scale-in"), unique("scale-out"), unique("scale-app"));
     create_topic(&input, 4).await;
     // Kept on failure for the instances' logs; removed at the end of a passing run.
@@ -154,8 +169,20 @@ async fn takeover(names: &[&str]) {
     let mut dead = instances.remove(0);
     dead.0.kill().expect("SIGKILL the first instance");
     dead.0.wait().unwrap();
-    // Nobody restarts it: the survivors must take over its partitions once the coordinator evicts
-    // the dead member (session timeout 6 s), restoring them from the changelogs.
+    let mut survivors: Vec<String> = names[1..].iter().map(|n| n.to_string()).collect();
+    if after == After::RestartWithStateDir {
+        // Restarted on its state dir: it restores the changelog tail its RocksDB lacks.
+        let name = format!("{}-restarted", names[0]);
+        instances.push(Instance(spawn(
+            &topology_file,
+            &dir.0.join(format!("state-{}", names[0])),
+            &name,
+            &log(&name),
+        )));
+        survivors.push(name);
+    }
+    // Otherwise nobody restarts it: the survivors must take over its partitions once the
+    // coordinator evicts the dead member (session timeout 6 s), restoring them from the changelogs.
     produce(&input, second, &markers).await;
     let consumer = reader(&output);
     let got = collect(
@@ -181,7 +208,6 @@ async fn takeover(names: &[&str]) {
     // The survivors ended up with every partition, each held once, and took over the dead
     // member's partitions by restoring their state from the changelogs.
     // Results can be complete before the group has settled, so this waits for it.
-    let survivors = &names[1..];
     let held_now = || {
         let mut held: Vec<(i32, u64)> = survivors.iter().flat_map(|n| owned(n)).collect();
         held.sort();
@@ -205,7 +231,7 @@ async fn takeover(names: &[&str]) {
     let now: std::collections::BTreeMap<i32, u64> = held.into_iter().collect();
     let restored: u64 = held_by_dead.keys().map(|p| now[p]).sum();
     assert!(
-        restored > 0,
+        after == After::RestartWithStateDir || restored > 0,
         "the survivors took over {held_by_dead:?} without restoring a changelog record"
     );
 
