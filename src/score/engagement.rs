@@ -88,6 +88,9 @@ pub struct MessageActivity {
 }
 
 /// What one chat event contributes to engagement.
+// A message is the common case and is built once per record (the task keeps it in a `OnceCell`);
+// boxing it to shrink the rare variants would put an allocation back on every message.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum EngagementInput {
     /// A chat message.
