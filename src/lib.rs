@@ -26,6 +26,7 @@ pub mod score;
 pub mod time;
 pub mod topology;
 pub mod window;
+pub mod word_hash;
 
 #[cfg(feature = "runtime")]
 pub mod avro;

@@ -9,20 +9,23 @@
 //! the first character, like `monkaS`, `OMEGALUL` or `GIGACHAD`) and at least [`EMOTE_MIN_CHATTERS`]
 //! distinct chatters used it in the same window.
 
+use std::borrow::Borrow;
 use std::borrow::Cow;
-use std::collections::{BTreeSet, HashMap};
-use std::hash::BuildHasherDefault;
+use std::collections::BTreeSet;
+use std::hash::Hash;
 
 use serde::{Deserialize, Serialize};
 
 use crate::chat::event::{ChatEvent, ClearChat, EventKind, Message, NoticeKind};
 use crate::chat::gifts::GiftTally;
-use crate::score::sentiment::{lower, trim_punctuation, EntryKind, Fnv, Lexicon};
+use crate::score::emote_list::EmoteList;
+use crate::score::sentiment::{lower, trim_punctuation, EntryKind, Lexicon};
 use crate::score::short_str::ShortStr;
 
-/// A map keyed by short strings stored inline, hashed with [`Fnv`].
-pub type ShortMap<V> = HashMap<ShortStr, V, BuildHasherDefault<Fnv>>;
+/// A map keyed by short strings stored inline, hashed with [`WordHasher`](crate::word_hash::WordHasher).
+pub type ShortMap<V> = WordMap<ShortStr, V>;
 use crate::window::Aggregate;
+use crate::word_hash::WordMap;
 
 /// An emote-shaped token becomes an emote of the window once this many distinct chatters used it.
 pub const EMOTE_MIN_CHATTERS: usize = 3;
@@ -74,7 +77,7 @@ pub struct MessageActivity {
     /// Bits cheered.
     pub bits: u32,
     /// Emotes and emote candidates, in order of first appearance.
-    pub emotes: Vec<EmoteUse>,
+    pub emotes: EmoteList,
     /// The message uses at least one hype emote of the lexicon.
     pub hype: bool,
     /// The message's sentiment, when a token matched the lexicon.
@@ -85,6 +88,9 @@ pub struct MessageActivity {
 }
 
 /// What one chat event contributes to engagement.
+// A message is the common case and is built once per record (the task keeps it in a `OnceCell`);
+// boxing it to shrink the rare variants would put an allocation back on every message.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum EngagementInput {
     /// A chat message.
@@ -173,18 +179,18 @@ impl MessageActivity {
 
     /// [`MessageActivity::read`]; with `with_terms` false, `terms` stays empty and costs nothing.
     pub fn read_with(m: &Message<'_>, lexicon: &Lexicon, with_terms: bool) -> MessageActivity {
-        let mut emotes: Vec<EmoteUse> = Vec::new();
-        let mut bump = |name: &str, kind: TermKind| match emotes.iter_mut().find(|e| e.name == name)
-        {
-            Some(e) => {
+        let mut emotes = EmoteList::new();
+        let mut bump = |name: &str, kind: TermKind| {
+            if let Some(e) = emotes.iter_mut().find(|e| e.name == name) {
                 e.uses += 1;
                 e.kind = e.kind.min(kind);
+                return;
             }
-            None => emotes.push(EmoteUse {
+            emotes.push(EmoteUse {
                 name: ShortStr::new(name),
                 kind,
                 uses: 1,
-            }),
+            });
         };
         let tagged = m.emotes.names(m.text);
         for (_, name) in &tagged {
@@ -194,7 +200,7 @@ impl MessageActivity {
         let mut hype = false;
         let mut sentiment_sum = 0.0f64;
         let mut matched = 0u32;
-        for token in m.text.split_whitespace() {
+        for token in Tokens::of(m.text) {
             let info = lexicon.token(token);
             if let Some(s) = info.score {
                 sentiment_sum += f64::from(s);
@@ -251,6 +257,50 @@ impl MessageActivity {
     }
 }
 
+/// The whitespace-separated tokens of a text, exactly as `str::split_whitespace` gives them; ASCII
+/// text (almost every message) is split byte by byte, without decoding characters.
+enum Tokens<'a> {
+    Ascii(&'a str),
+    Unicode(std::str::SplitWhitespace<'a>),
+}
+
+impl<'a> Tokens<'a> {
+    fn of(text: &'a str) -> Tokens<'a> {
+        if text.is_ascii() {
+            Tokens::Ascii(text)
+        } else {
+            Tokens::Unicode(text.split_whitespace())
+        }
+    }
+}
+
+/// `char::is_whitespace` on ASCII: space and U+0009 to U+000D (the vertical tab included, unlike
+/// `u8::is_ascii_whitespace`).
+fn is_ascii_space(b: &u8) -> bool {
+    matches!(b, b' ' | b'\t'..=b'\r')
+}
+
+impl<'a> Iterator for Tokens<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        match self {
+            Tokens::Ascii(rest) => {
+                let b = rest.as_bytes();
+                let start = b.iter().position(|c| !is_ascii_space(c))?;
+                let len = b[start..]
+                    .iter()
+                    .position(is_ascii_space)
+                    .unwrap_or(b.len() - start);
+                let token = &rest[start..start + len];
+                *rest = &rest[start + len..];
+                Some(token)
+            }
+            Tokens::Unicode(split) => split.next(),
+        }
+    }
+}
+
 /// True for a token that looks like a third-party emote: 2 to 25 ASCII letters and digits, at least
 /// one letter, and an upper-case letter after the first character (`monkaS`, `KEKW`, `5Head`, also
 /// shouted words such as `GG`). Such a token is an emote of a window once [`EMOTE_MIN_CHATTERS`]
@@ -285,8 +335,13 @@ fn is_term(word: &str) -> bool {
 
 /// A stable 64-bit hash of a login (FNV-1a), for distinct-chatter sets that must persist and merge.
 pub fn chatter_hash(login: &str) -> u64 {
+    chatter_hash_bytes(login.as_bytes())
+}
+
+/// [`chatter_hash`] of a login's bytes.
+fn chatter_hash_bytes(login: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in login.bytes() {
+    for &b in login {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
@@ -358,7 +413,10 @@ impl LeastUsed {
     }
 
     /// A term went from `before` uses to more.
-    fn grew(&mut self, term: &str, before: u64) {
+    fn grew<Q: ?Sized + Ord>(&mut self, term: &Q, before: u64)
+    where
+        ShortStr: Borrow<Q>,
+    {
         if self.valid && before == self.uses {
             self.names.remove(term);
         }
@@ -402,6 +460,26 @@ impl TermCounter {
 
     /// Counts `uses` of `term` by the chatter with hash `chatter`.
     pub fn add(&mut self, term: &str, kind: TermKind, chatter: u64, uses: u64) {
+        self.add_key(term, ShortStr::new, kind, chatter, uses);
+    }
+
+    /// [`TermCounter::add`] for a term already held as a [`ShortStr`] (looked up by its bytes,
+    /// without reading it back as a `str`).
+    pub fn add_short(&mut self, term: &ShortStr, kind: TermKind, chatter: u64, uses: u64) {
+        self.add_key(term, ShortStr::clone, kind, chatter, uses);
+    }
+
+    fn add_key<Q>(
+        &mut self,
+        term: &Q,
+        own: impl FnOnce(&Q) -> ShortStr,
+        kind: TermKind,
+        chatter: u64,
+        uses: u64,
+    ) where
+        Q: ?Sized + Hash + Ord,
+        ShortStr: Borrow<Q>,
+    {
         if let Some(stat) = self.terms.get_mut(term) {
             if uses > 0 {
                 self.least.grew(term, stat.uses);
@@ -414,7 +492,7 @@ impl TermCounter {
         if self.terms.len() >= self.max_terms {
             self.evict_one();
         }
-        let term = ShortStr::new(term);
+        let term = own(term);
         self.least.added(&term, uses);
         self.terms.insert(
             term,
@@ -662,12 +740,18 @@ impl Aggregate for Engagement {
                         acc.chatters.insert(m.chatter.clone(), flags);
                     }
                 }
-                let who = chatter_hash(&m.chatter);
-                for e in &m.emotes {
+                // The chatter's stable hash is only needed for the emotes' chatter samples.
+                let who = if m.emotes.is_empty() {
+                    0
+                } else {
+                    chatter_hash_bytes(m.chatter.as_bytes())
+                };
+                for e in m.emotes.iter() {
                     if e.kind.is_certain_emote() {
                         acc.certain_emote_uses += u64::from(e.uses);
                     }
-                    acc.emotes.add(&e.name, e.kind, who, u64::from(e.uses));
+                    acc.emotes
+                        .add_short(&e.name, e.kind, who, u64::from(e.uses));
                 }
                 acc.hype_messages += u64::from(m.hype);
                 acc.bits += u64::from(m.bits);
@@ -777,6 +861,23 @@ mod tests {
             agg.add(&mut acc, i);
         }
         agg.finish(&acc)
+    }
+
+    #[test]
+    fn tokens_split_as_split_whitespace_does() {
+        for text in [
+            "",
+            "   ",
+            "gg",
+            "  KEKW  KEKW\tLUL\n",
+            "a\x0bb\x0cc\rd\x1ce\x1ff",
+            "no\u{a0}break \u{3000}wide 😂 emoji",
+            "trailing ",
+        ] {
+            let ours: Vec<&str> = Tokens::of(text).collect();
+            let std: Vec<&str> = text.split_whitespace().collect();
+            assert_eq!(ours, std, "{text:?}");
+        }
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! Analytics over chat, pure (no I/O, no clock): engagement per window ([`engagement`]), chat
 //! sentiment from the shipped lexicon ([`sentiment`]), subscriptions and their trend ([`subs`]) and
 //! ad-slot recommendations ([`ad_slot`]);
-//! [`short_str`] keeps their short strings off the heap.
+//! [`short_str`] and [`emote_list`] keep their short strings and lists off the heap.
 
 pub mod ad_slot;
+pub mod emote_list;
 pub mod engagement;
 pub mod sentiment;
 pub mod short_str;

@@ -4,36 +4,9 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
-/// FNV-1a, for the lexicon's short keys: looked up for every token of every message, where SipHash's
-/// DoS resistance buys nothing (the keys are the shipped lexicon) and costs a fifth of the analysis.
-#[derive(Debug, Clone, Copy)]
-pub struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 ^= u64::from(*b);
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-}
-
-/// A map keyed by short strings, hashed with [`Fnv`].
-pub type FnvMap<V> = HashMap<String, V, BuildHasherDefault<Fnv>>;
+use crate::word_hash::WordMap;
 
 /// What the lexicon knows of one token.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -89,12 +62,27 @@ pub struct LexiconError {
     pub reason: String,
 }
 
-/// Emotes (case-sensitive) and words (lower case) with their scores.
+/// What the lexicon holds under one exact text: an emote, a word, or (rarely) both.
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    emote: Option<Entry>,
+    word: Option<f32>,
+}
+
+/// Emotes (case-sensitive) and words (lower case) with their scores, in one table, so a token
+/// already in lower case is looked up once for both.
 #[derive(Debug, Clone, Default)]
 pub struct Lexicon {
-    emotes: FnvMap<Entry>,
-    words: FnvMap<f32>,
+    entries: WordMap<String, Slot>,
+    emotes: usize,
+    words: usize,
+    /// Some word is not ASCII (the shipped lexicon has none).
+    non_ascii_words: bool,
 }
+
+/// The one character outside ASCII whose lower case is ASCII (KELVIN SIGN, lower case `k`); the
+/// unit tests check that there is no other.
+const KELVIN: char = '\u{212a}';
 
 impl Lexicon {
     /// The lexicon built into chatpulse, parsed once.
@@ -141,12 +129,14 @@ impl Lexicon {
                         "the word {term:?} must be written in lower case"
                     )));
                 }
-                lexicon.words.insert(term.to_owned(), score).is_some()
+                let slot = lexicon.entries.entry(term.to_owned()).or_default();
+                lexicon.words += 1;
+                lexicon.non_ascii_words |= !term.is_ascii();
+                slot.word.replace(score).is_some()
             } else {
-                lexicon
-                    .emotes
-                    .insert(term.to_owned(), Entry { score, kind })
-                    .is_some()
+                let slot = lexicon.entries.entry(term.to_owned()).or_default();
+                lexicon.emotes += 1;
+                slot.emote.replace(Entry { score, kind }).is_some()
             };
             if duplicate {
                 return Err(err(format!("{term:?} is listed twice")));
@@ -157,7 +147,7 @@ impl Lexicon {
 
     /// Number of entries.
     pub fn len(&self) -> usize {
-        self.emotes.len() + self.words.len()
+        self.emotes + self.words
     }
 
     /// True when the lexicon has no entry.
@@ -167,12 +157,12 @@ impl Lexicon {
 
     /// The emote entry named exactly `token`.
     pub fn emote(&self, token: &str) -> Option<Entry> {
-        self.emotes.get(token).copied()
+        self.entries.get(token).and_then(|s| s.emote)
     }
 
     /// True when `token` is a known emote (exact case).
     pub fn is_known_emote(&self, token: &str) -> bool {
-        self.emotes.contains_key(token)
+        self.emote(token).is_some()
     }
 
     /// True when `token` is a hype emote (exact case).
@@ -182,14 +172,25 @@ impl Lexicon {
 
     /// Everything the lexicon knows of one token, in one lookup of its exact text.
     pub fn token(&self, token: &str) -> TokenInfo {
-        match self.emotes.get(token) {
-            Some(e) => TokenInfo {
-                emote: Some(*e),
+        let slot = self.entries.get(token);
+        if let Some(e) = slot.and_then(|s| s.emote) {
+            return TokenInfo {
+                emote: Some(e),
                 score: Some(e.score),
-            },
-            None => TokenInfo {
-                emote: None,
-                score: self.word_score(token),
+            };
+        }
+        // Most tokens are ASCII in lower case without punctuation at their ends: such a token is
+        // its own word, and the lookup above already answered for it.
+        let b = token.as_bytes();
+        let own_word = b.iter().all(|c| c.is_ascii() && !c.is_ascii_uppercase())
+            && !b.first().is_some_and(u8::is_ascii_punctuation)
+            && !b.last().is_some_and(u8::is_ascii_punctuation);
+        TokenInfo {
+            emote: None,
+            score: if own_word && !b.is_empty() {
+                slot.and_then(|s| s.word)
+            } else {
+                self.word_score(token)
             },
         }
     }
@@ -197,10 +198,7 @@ impl Lexicon {
     /// The score of one whitespace-separated token: an emote by its exact text, else a word by its
     /// lower-cased text without surrounding punctuation.
     pub fn token_score(&self, token: &str) -> Option<f32> {
-        if let Some(e) = self.emotes.get(token) {
-            return Some(e.score);
-        }
-        self.word_score(token)
+        self.token(token).score
     }
 
     /// The score of a token that is not an emote by its exact text.
@@ -210,11 +208,16 @@ impl Lexicon {
             return None;
         }
         if trimmed.len() != token.len() {
-            if let Some(e) = self.emotes.get(trimmed) {
+            if let Some(e) = self.emote(trimmed) {
                 return Some(e.score);
             }
         }
-        with_lower(trimmed, |word| self.words.get(word).copied())
+        // The lower case of a token with a character beyond ASCII keeps one (but for the Kelvin
+        // sign), so it cannot be an ASCII word: no need to lower-case it.
+        if !self.non_ascii_words && !trimmed.is_ascii() && !trimmed.contains(KELVIN) {
+            return None;
+        }
+        with_lower(trimmed, |word| self.entries.get(word).and_then(|s| s.word))
     }
 
     /// The sentiment of a message: the mean score of its matched tokens; `None` when none matched.
@@ -247,33 +250,83 @@ pub fn lower(text: &str) -> Cow<'_, str> {
     }
 }
 
-/// Calls `f` with `text` in lower case like [`lower`], without allocating when `text` is ASCII
-/// (almost every chat token): an upper-case token is lower-cased in a buffer the thread reuses.
+/// Calls `f` with `text` in lower case like [`lower`], without allocating (almost always): a token
+/// with capitals or non-ASCII letters is lower-cased in a buffer the thread reuses.
 pub fn with_lower<R>(text: &str, f: impl FnOnce(&str) -> R) -> R {
     thread_local! {
         static BUFFER: RefCell<String> = const { RefCell::new(String::new()) };
     }
-    if !text.is_ascii() {
-        return f(&text.to_lowercase());
-    }
-    if !text.bytes().any(|b| b.is_ascii_uppercase()) {
+    let ascii = text.is_ascii();
+    if ascii && !text.bytes().any(|b| b.is_ascii_uppercase()) {
         return f(text);
+    }
+    // `str::to_lowercase` maps each character on its own except a capital sigma, whose small form
+    // depends on its neighbours: leave such text to it.
+    if !ascii && text.contains('Σ') {
+        return f(&text.to_lowercase());
     }
     BUFFER.with(|buffer| match buffer.try_borrow_mut() {
         Ok(mut word) => {
             word.clear();
-            word.push_str(text);
-            word.make_ascii_lowercase();
+            if ascii {
+                word.push_str(text);
+                word.make_ascii_lowercase();
+            } else {
+                word.extend(text.chars().flat_map(char::to_lowercase));
+            }
             f(&word)
         }
         // `f` itself lower-cases: fall back to a fresh string.
-        Err(_) => f(&text.to_ascii_lowercase()),
+        Err(_) => f(&text.to_lowercase()),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_kelvin_sign_lower_cases_to_ascii() {
+        let to_ascii: Vec<char> = (0x80..=0x10_ffffu32)
+            .filter_map(char::from_u32)
+            .filter(|c| c.to_lowercase().all(|l| l.is_ascii()))
+            .collect();
+        assert_eq!(to_ascii, vec![KELVIN]);
+        let lexicon = Lexicon::parse("ok\t0.5\tword\n").unwrap();
+        assert_eq!(lexicon.token_score("O\u{212a}"), Some(0.5));
+        assert_eq!(lexicon.token_score("ok😂"), None);
+        let accented = Lexicon::parse("café\t0.5\tword\n").unwrap();
+        assert_eq!(accented.token_score("CAFÉ!"), Some(0.5));
+    }
+
+    #[test]
+    fn with_lower_agrees_with_to_lowercase() {
+        for text in [
+            "gg",
+            "GG",
+            "PogChamp",
+            "ÜBER",
+            "straße",
+            "ΣΑΣ",
+            "όσος",
+            "İstanbul",
+            "😂",
+            "ǅ",
+            "x😂Y",
+            "",
+        ] {
+            assert_eq!(
+                with_lower(text, str::to_owned),
+                text.to_lowercase(),
+                "{text}"
+            );
+            // Nested use (the buffer is taken) falls back to a fresh string.
+            let nested = with_lower("AB", |outer| {
+                with_lower(text, |inner| format!("{outer}{inner}"))
+            });
+            assert_eq!(nested, format!("ab{}", text.to_lowercase()));
+        }
+    }
 
     #[test]
     fn builtin_lexicon_loads_with_hundreds_of_entries_in_range() {

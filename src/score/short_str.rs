@@ -204,9 +204,9 @@ mod tests {
                 hash(&|st| ShortStr::new(s).hash(st)),
                 hash(&|st| s.hash(st))
             );
-            let mut fnv = crate::score::sentiment::Fnv::default();
+            let mut fnv = crate::word_hash::WordHasher::default();
             ShortStr::new(s).hash(&mut fnv);
-            let mut plain = crate::score::sentiment::Fnv::default();
+            let mut plain = crate::word_hash::WordHasher::default();
             s.hash(&mut plain);
             assert_eq!(fnv.finish(), plain.finish());
         }

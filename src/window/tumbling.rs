@@ -3,9 +3,10 @@
 //! `tumbling_aggregating_window`). Also holds the per-window bookkeeping the other operators share.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use super::{Admission, Aggregate, Window, WindowOperator, WindowResult, WindowState};
+use crate::word_hash::WordMap;
 
 /// One accumulator of one key, with the marks that drive `updates` and `take_dirty`.
 #[derive(Debug, Clone)]
@@ -66,7 +67,7 @@ pub struct TumblingWindows<A: Aggregate> {
     size_ms: i64,
     grace_ms: i64,
     watermark: i64,
-    windows: BTreeMap<i64, HashMap<String, Slot<A::Acc>>>,
+    windows: BTreeMap<i64, WordMap<String, Slot<A::Acc>>>,
     /// Persisted windows removed since the last `take_dirty`.
     removed: Vec<(String, i64)>,
 }
@@ -228,7 +229,7 @@ impl<A: Aggregate> WindowOperator<A> for TumblingWindows<A> {
     }
 
     fn open_windows(&self) -> usize {
-        self.windows.values().map(HashMap::len).sum()
+        self.windows.values().map(WordMap::len).sum()
     }
 
     fn peek(&self, key: &str, out: &mut Vec<WindowResult<A::Output>>) {

@@ -186,7 +186,9 @@ fn lines<'r, R: BufRead + 'r>(
                 while matches!(buf.last(), Some(b'\n' | b'\r')) {
                     buf.pop();
                 }
-                let line = String::from_utf8(std::mem::take(&mut buf)).map_err(|_| {
+                // A copy of exactly the line: `buf` keeps its capacity for the next line, so a
+                // line costs one allocation instead of a growing buffer's several.
+                let line = String::from_utf8(buf.clone()).map_err(|_| {
                     ParseError::with_detail(ParseErrorKind::NotUtf8, format!("line {position}"))
                 });
                 Some((position, line))
