@@ -67,3 +67,23 @@ impl KafkaSettings {
         self.finish(self.base())
     }
 }
+
+/// A consumer context for reading a partition to its end: reaching the end (the partition-EOF
+/// event, which librdkafka also reports as a client error) is expected, not logged as an error.
+/// Other client errors are logged as librdkafka's default context does.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ReadToEnd;
+
+impl rdkafka::ClientContext for ReadToEnd {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+        match error {
+            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF) => {
+                tracing::debug!(reason, "end of partition");
+            }
+            other => tracing::error!("librdkafka: {other}: {reason}"),
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for ReadToEnd {}

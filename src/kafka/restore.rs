@@ -9,6 +9,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::Message;
 
+use super::client::ReadToEnd;
 use super::{KafkaError, KafkaSettings};
 use crate::store::changelog::{changelog_topic, Restorer};
 use crate::store::{Checkpoint, StateBackend, StoreWrite};
@@ -62,13 +63,13 @@ pub fn restore_partition_observed(
     progress: &mut dyn FnMut(RestoreProgress<'_>),
 ) -> Result<RestoreReport, KafkaError> {
     let local = backend.checkpoint(partition)?;
-    let consumer: BaseConsumer = settings
+    let consumer: BaseConsumer<ReadToEnd> = settings
         .admin_config()
         .set("group.id", format!("{application_id}-restore"))
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
         .set("enable.partition.eof", "true")
-        .create()?;
+        .create_with_context(ReadToEnd)?;
     let mut restorers = Vec::new();
     let mut records_read = 0u64;
     for store in stores {

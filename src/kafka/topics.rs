@@ -10,6 +10,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::Message;
 
+use super::client::ReadToEnd;
 use super::{KafkaError, KafkaSettings};
 
 /// A topic to make sure of.
@@ -35,12 +36,12 @@ pub fn end_offset(
     partition: i32,
     timeout: Duration,
 ) -> Result<i64, KafkaError> {
-    let consumer: BaseConsumer = settings
+    let consumer: BaseConsumer<ReadToEnd> = settings
         .admin_config()
         .set("group.id", "chatpulse-end-offset")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
-        .create()?;
+        .create_with_context(ReadToEnd)?;
     let (low, high) = consumer.fetch_watermarks(topic, partition, timeout)?;
     let from = (high - 1).max(low);
     let mut tpl = TopicPartitionList::new();
