@@ -51,6 +51,15 @@ pub async fn create_topic(topic: &str, partitions: i32) {
     }
 }
 
+/// A 127.0.0.1 port nothing listens on now (for a server a test starts, or restarts, itself).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A file of the repository.
 pub fn repo_file(relative: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative)

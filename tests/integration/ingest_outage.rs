@@ -16,7 +16,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::Message;
 use tokio::sync::watch;
 
-use crate::harness::{data_dir, init_logs, unique};
+use crate::harness::{data_dir, free_port, init_logs, unique};
 use crate::ingest::test_config;
 use crate::support::irc_server::{real_lines, IrcServer};
 
@@ -89,14 +89,6 @@ impl Drop for Broker {
             }
         }
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn create(settings: &KafkaSettings, topic: &str) {

@@ -26,7 +26,7 @@ use serde_json::Value;
 
 use crate::engine::{start_with, wait_for_committed};
 use crate::engine_support::{produce_with, real_lines, topology, topology_text};
-use crate::harness::{brokers, create_topic, settings, unique};
+use crate::harness::{brokers, create_topic, free_port, settings, unique};
 
 /// One `GET path` over a fresh connection: the status and the body.
 fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
@@ -102,15 +102,6 @@ fn start_served(
         HttpServer::start("127.0.0.1:0".parse().unwrap(), metrics, control.clone()).unwrap();
     let (control, handle) = start_with(topology, state, control, None);
     (control, handle, server.local_addr())
-}
-
-/// A port nothing listens on now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// One advertising instance of a run in this process.
