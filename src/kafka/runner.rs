@@ -995,30 +995,36 @@ pub fn run(
     let mut last_punctuate = Instant::now();
     let mut watch = GroupWatch::new(GROUP_LOOK_INTERVAL, 2);
     let total = partitions.max(0) as usize;
+    // Set on each punctuation (every 200 ms): the group watch rides on that timer instead of
+    // reading the clock and the owned set for every record.
+    let mut punctuated = false;
     let result = loop {
         if control.is_stopping() {
             break Ok(());
         }
-        let owned = control.owned.lock().expect("owned").len();
-        if watch.due(Instant::now(), owned, total) {
-            let short = look_at_group(
-                &consumer,
-                &topology.application_id,
-                &client_id,
-                owned,
-                total,
-            );
-            if watch.observe(short) {
-                tracing::warn!(
+        if std::mem::take(&mut punctuated) {
+            let owned = control.owned.lock().expect("owned").len();
+            if watch.due(Instant::now(), owned, total) {
+                let short = look_at_group(
+                    &consumer,
+                    &topology.application_id,
+                    &client_id,
                     owned,
-                    partitions = total,
-                    "the consumer group is stable but this instance holds fewer partitions than its \
-                     share: leaving and re-joining the group so the coordinator assigns them all"
+                    total,
                 );
-                metrics.rebalances.with_label_values(&["rejoin"]).inc();
-                consumer.unsubscribe();
-                if let Err(e) = consumer.subscribe(&[&input_topic]) {
-                    break Err(e.into());
+                if watch.observe(short) {
+                    tracing::warn!(
+                        owned,
+                        partitions = total,
+                        "the consumer group is stable but this instance holds fewer partitions \
+                         than its share: leaving and re-joining the group so the coordinator \
+                         assigns them all"
+                    );
+                    metrics.rebalances.with_label_values(&["rejoin"]).inc();
+                    consumer.unsubscribe();
+                    if let Err(e) = consumer.subscribe(&[&input_topic]) {
+                        break Err(e.into());
+                    }
                 }
             }
         }
@@ -1037,6 +1043,7 @@ pub fn run(
             if last_punctuate.elapsed() >= Duration::from_millis(200) {
                 engine.punctuate()?;
                 last_punctuate = Instant::now();
+                punctuated = true;
             }
             if last_commit.elapsed() >= commit_every {
                 engine.commit(&consumer, None)?;
