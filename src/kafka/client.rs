@@ -62,6 +62,16 @@ impl KafkaSettings {
         self.finish(c)
     }
 
+    /// A consumer outside any group's offsets (`group` only names it) that reports reaching a
+    /// partition's end: for reading partitions to their end with [`ReadToEnd`].
+    pub fn end_reader_config(&self, group: &str) -> ClientConfig {
+        let mut c = self.admin_config();
+        c.set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "true");
+        c
+    }
+
     /// A client for admin requests (creating topics).
     pub fn admin_config(&self) -> ClientConfig {
         self.finish(self.base())

@@ -64,11 +64,8 @@ pub fn restore_partition_observed(
 ) -> Result<RestoreReport, KafkaError> {
     let local = backend.checkpoint(partition)?;
     let consumer: BaseConsumer<ReadToEnd> = settings
-        .admin_config()
-        .set("group.id", format!("{application_id}-restore"))
-        .set("enable.auto.commit", "false")
+        .end_reader_config(&format!("{application_id}-restore"))
         .set("isolation.level", "read_committed")
-        .set("enable.partition.eof", "true")
         .create_with_context(ReadToEnd)?;
     let mut restorers = Vec::new();
     let mut records_read = 0u64;

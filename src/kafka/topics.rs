@@ -37,10 +37,7 @@ pub fn end_offset(
     timeout: Duration,
 ) -> Result<i64, KafkaError> {
     let consumer: BaseConsumer<ReadToEnd> = settings
-        .admin_config()
-        .set("group.id", "chatpulse-end-offset")
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
+        .end_reader_config("chatpulse-end-offset")
         .create_with_context(ReadToEnd)?;
     let (low, high) = consumer.fetch_watermarks(topic, partition, timeout)?;
     let from = (high - 1).max(low);
