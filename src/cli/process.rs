@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
 use super::input;
-use crate::chat::import::import;
+use crate::chat::import::{import, irc_lines, Format};
 use crate::store::rocks::{RocksBackend, RocksOptions};
 use crate::topology::offline::{run_offline, RecordSink};
 use crate::topology::task::{DeadLetter, LateRecord};
@@ -38,6 +38,12 @@ pub struct Args {
     /// Commit state every this many records.
     #[arg(long, default_value_t = 100_000)]
     commit_every: u64,
+}
+
+/// One input file in memory: a raw IRC log, or the IRC lines its importer made.
+enum Loaded {
+    Raw(Vec<u8>),
+    Imported(Vec<String>),
 }
 
 /// Writes each topic to `<dir>/<topic>.jsonl`.
@@ -119,10 +125,23 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut backend = RocksBackend::open(&state_dir, &store_refs, &RocksOptions::default())?;
     let mut sink = JsonLinesDir::new(&args.out)?;
     let mut import_errors = 0u64;
-    let mut lines = Vec::new();
+    // Raw IRC logs are read whole and their lines borrowed from the buffer (no copy per line; a line
+    // that is not UTF-8 goes to the dead-letter file); other formats are converted to IRC lines by
+    // their importer, which skips unreadable records.
+    let mut inputs: Vec<Loaded> = Vec::new();
     for path in &args.input {
-        let input = input::open(path, args.import.format)?;
+        let mut input = input::open(path, args.import.format)?;
         tracing::info!(file = %input.name, format = %input.format, "reading");
+        if input.format == Format::Irc {
+            let mut log = Vec::new();
+            input
+                .reader
+                .read_to_end(&mut log)
+                .with_context(|| format!("cannot read {path}"))?;
+            inputs.push(Loaded::Raw(log));
+            continue;
+        }
+        let mut lines = Vec::new();
         for record in import(input.format, options.clone(), input.reader) {
             match record {
                 Ok(line) => lines.push(line.line),
@@ -132,11 +151,19 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 }
             }
         }
+        inputs.push(Loaded::Imported(lines));
+    }
+    let mut lines: Vec<&[u8]> = Vec::new();
+    for loaded in &inputs {
+        match loaded {
+            Loaded::Raw(log) => lines.extend(irc_lines(log)),
+            Loaded::Imported(imported) => lines.extend(imported.iter().map(String::as_bytes)),
+        }
     }
     tracing::info!(records = lines.len(), import_errors, "processing");
     let report = run_offline(
         topology.clone(),
-        &lines,
+        lines,
         &mut backend,
         &mut sink,
         args.commit_every,

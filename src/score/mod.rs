@@ -9,6 +9,7 @@ pub mod engagement;
 pub mod sentiment;
 pub mod short_str;
 pub mod subs;
+pub mod term_counter;
 
 pub use ad_slot::{AdSlot, AdSlotConfig, AdSlotRecommender, AudienceMinute};
 pub use engagement::{Engagement, EngagementInput, EngagementMetrics};

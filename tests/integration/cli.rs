@@ -121,3 +121,50 @@ fn process_writes_per_minute_results_equal_to_a_brute_force_count() {
     );
     assert_eq!(got, expected);
 }
+
+#[test]
+fn process_sends_unreadable_irc_lines_to_the_dead_letter_file_and_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("chat.irc");
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(
+        b"@tmi-sent-ts=1700000000000 :a!a@a.tmi.twitch.tv PRIVMSG #c :hello\r\n\r\n",
+    );
+    bytes.extend_from_slice(
+        b"@tmi-sent-ts=1700000001000 :b!b@b.tmi.twitch.tv PRIVMSG #c :bad \xff\n",
+    );
+    bytes.extend_from_slice(b"@tags-without-a-command\n");
+    bytes.extend_from_slice(b"@tmi-sent-ts=1700000002000 :c!c@c.tmi.twitch.tv PRIVMSG #c :bye");
+    std::fs::write(&log, &bytes).unwrap();
+    let out_dir = dir.path().join("out");
+    let status = chatpulse()
+        .args(["process", "--format", "irc", "--topology"])
+        .arg(repo_file("topologies/engagement-basic.toml"))
+        .arg("--input")
+        .arg(&log)
+        .arg("--out")
+        .arg(&out_dir)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let read = |name: &str| -> Vec<Value> {
+        std::fs::read_to_string(out_dir.join(name))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let dead = read("chatpulse-engagement-basic-dlq.jsonl");
+    let reasons: Vec<&str> = dead.iter().map(|d| d["reason"].as_str().unwrap()).collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert_eq!(reasons[0], "value is not UTF-8 text");
+    assert!(
+        reasons[1].starts_with("unparseable IRC line"),
+        "{}",
+        reasons[1]
+    );
+    assert_eq!(dead[0]["offset"], 1);
+    let minutes = read("twitch.engagement.basic.minute.jsonl");
+    assert_eq!(minutes.len(), 1);
+    assert_eq!(minutes[0]["messages"], 2, "both readable messages count");
+}
