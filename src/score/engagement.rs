@@ -484,6 +484,13 @@ impl Aggregate for Engagement {
         }
     }
 
+    fn init_after(&self, previous: &EngagementAcc) -> EngagementAcc {
+        let mut acc = self.init();
+        acc.chatters.reserve(previous.chatters.len());
+        acc.emotes.reserve_like(&previous.emotes);
+        acc
+    }
+
     fn add(&self, acc: &mut EngagementAcc, input: &EngagementInput) {
         match input {
             EngagementInput::Message(m) => {

@@ -99,7 +99,13 @@ impl From<ShortStr> for String {
 
 impl PartialEq for ShortStr {
     fn eq(&self, other: &ShortStr) -> bool {
-        self.as_bytes() == other.as_bytes()
+        match (&self.0, &other.0) {
+            // The bytes past `len` are zero in both, so whole arrays compare (without a call).
+            (Repr::Inline { len: a, bytes: x }, Repr::Inline { len: b, bytes: y }) => {
+                a == b && x == y
+            }
+            _ => self.as_bytes() == other.as_bytes(),
+        }
     }
 }
 
@@ -125,9 +131,27 @@ impl PartialOrd for ShortStr {
 
 impl Ord for ShortStr {
     fn cmp(&self, other: &ShortStr) -> Ordering {
-        // UTF-8 byte order is `str` order.
-        self.as_bytes().cmp(other.as_bytes())
+        // UTF-8 byte order is `str` order. Two inline strings compare as their zero-padded arrays,
+        // eight bytes at a time, then by length: a string ordered before another by the padding
+        // alone is a prefix of it followed by NUL bytes, so the shorter one is first either way.
+        match (&self.0, &other.0) {
+            (Repr::Inline { len: a, bytes: x }, Repr::Inline { len: b, bytes: y }) => {
+                padded_words(x).cmp(&padded_words(y)).then(a.cmp(b))
+            }
+            _ => self.as_bytes().cmp(other.as_bytes()),
+        }
     }
+}
+
+/// The inline bytes as big-endian words (the last one zero-extended), which order as the bytes do.
+fn padded_words(bytes: &[u8; INLINE_CAPACITY]) -> [u64; 4] {
+    let word = |at: usize| {
+        let mut w = [0u8; 8];
+        let end = (at + 8).min(INLINE_CAPACITY);
+        w[..end - at].copy_from_slice(&bytes[at..end]);
+        u64::from_be_bytes(w)
+    };
+    [word(0), word(8), word(16), word(24)]
 }
 
 impl Hash for ShortStr {
@@ -169,6 +193,44 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
+
+    #[test]
+    fn compares_and_orders_exactly_as_str_does() {
+        let long = "x".repeat(INLINE_CAPACITY + 1);
+        let at_capacity = "y".repeat(INLINE_CAPACITY);
+        let words = [
+            "",
+            "\0",
+            "a",
+            "a\0",
+            "a\0\0",
+            "a\0b",
+            "ab",
+            "abcdefgh",
+            "abcdefgh\0",
+            "abcdefghi",
+            "abcdefgg~",
+            "Kappa",
+            "KEKW",
+            "kekw",
+            "PogChamp",
+            "Pog",
+            "Ünïcödé",
+            "ÿ",
+            "\u{10ffff}",
+            &at_capacity,
+            &long,
+            "x",
+            "xx",
+        ];
+        for a in words {
+            for b in words {
+                let (x, y) = (ShortStr::new(a), ShortStr::new(b));
+                assert_eq!(x.cmp(&y), a.cmp(b), "{a:?} vs {b:?}");
+                assert_eq!(x == y, a == b, "{a:?} == {b:?}");
+            }
+        }
+    }
 
     #[test]
     fn reads_hashes_orders_and_serializes_as_its_str() {

@@ -203,6 +203,11 @@ impl TermCounter {
         }
     }
 
+    /// Makes room for as many terms as `other` tracks (at most this counter's capacity).
+    pub fn reserve_like(&mut self, other: &TermCounter) {
+        self.terms.reserve(other.len().min(self.max_terms));
+    }
+
     /// Counts `uses` of `term` by the chatter with hash `chatter`.
     pub fn add(&mut self, term: &str, kind: TermKind, chatter: u64, uses: u64) {
         self.add_key(term, ShortStr::new, kind, chatter, uses);

@@ -12,6 +12,12 @@ pub trait Aggregate {
 
     /// An empty accumulator.
     fn init(&self) -> Self::Acc;
+    /// An empty accumulator for the window after one whose accumulator was `previous` (same key):
+    /// an aggregate with maps may size them for as much as last time, so a busy key's window does
+    /// not grow them step by step. The result must equal [`Aggregate::init`]'s.
+    fn init_after(&self, _previous: &Self::Acc) -> Self::Acc {
+        self.init()
+    }
     /// Adds one record.
     fn add(&self, acc: &mut Self::Acc, input: &Self::Input);
     /// Adds everything `other` holds into `into`.

@@ -124,18 +124,30 @@ impl<A: Aggregate> WindowOperator<A> for TumblingWindows<A> {
         if closed(start, self.size_ms, self.grace_ms, self.watermark) {
             return Admission::Late;
         }
-        let keys = self.windows.entry(start).or_default();
-        match keys.get_mut(key) {
-            Some(slot) => {
-                self.aggregate.add(&mut slot.acc, input);
-                slot.touch();
-            }
-            None => {
-                let mut acc = self.aggregate.init();
-                self.aggregate.add(&mut acc, input);
-                keys.insert(key.to_owned(), Slot::fresh(acc));
-            }
+        if let Some(slot) = self
+            .windows
+            .get_mut(&start)
+            .and_then(|keys| keys.get_mut(key))
+        {
+            self.aggregate.add(&mut slot.acc, input);
+            slot.touch();
+            return Admission::Accepted;
         }
+        // A key's first record in this window: sized like its previous window when that is still
+        // open (within grace, the usual case for a busy key).
+        let previous = start
+            .checked_sub(self.size_ms)
+            .and_then(|p| self.windows.get(&p))
+            .and_then(|keys| keys.get(key));
+        let mut acc = match previous {
+            Some(slot) => self.aggregate.init_after(&slot.acc),
+            None => self.aggregate.init(),
+        };
+        self.aggregate.add(&mut acc, input);
+        self.windows
+            .entry(start)
+            .or_default()
+            .insert(key.to_owned(), Slot::fresh(acc));
         Admission::Accepted
     }
 
