@@ -1,20 +1,23 @@
 //! `chatpulse process`: runs a topology offline over recorded logs (any importable format) with the
 //! same processors and RocksDB state as `run`, writing each sink topic as a JSON-lines file in `--out`.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
 use super::input;
-use crate::chat::import::{import, irc_lines, Format};
+use crate::chat::import::line_reader::LineReader;
+use crate::chat::import::{import, Format, Records};
 use crate::store::rocks::{RocksBackend, RocksOptions};
-use crate::topology::offline::{run_offline, RecordSink};
+use crate::topology::offline::{run_offline_from, RecordSink, RecordSource};
 use crate::topology::task::{DeadLetter, LateRecord};
 use crate::topology::Topology;
 
@@ -40,10 +43,68 @@ pub struct Args {
     commit_every: u64,
 }
 
-/// One input file in memory: a raw IRC log, or the IRC lines its importer made.
-enum Loaded {
-    Raw(Vec<u8>),
-    Imported(Vec<String>),
+/// The input files in order, as one stream of records.
+#[derive(Default)]
+struct Inputs {
+    sources: Vec<Box<dyn RecordSource>>,
+    at: usize,
+}
+
+impl RecordSource for Inputs {
+    fn advance(&mut self) -> std::io::Result<bool> {
+        while let Some(source) = self.sources.get_mut(self.at) {
+            if source.advance()? {
+                return Ok(true);
+            }
+            self.at += 1;
+        }
+        Ok(false)
+    }
+
+    fn record(&self) -> &[u8] {
+        self.sources.get(self.at).map_or(&[], |s| s.record())
+    }
+}
+
+impl<R: Read> RecordSource for LineReader<R> {
+    fn advance(&mut self) -> std::io::Result<bool> {
+        LineReader::advance(self)
+    }
+
+    fn record(&self) -> &[u8] {
+        self.line()
+    }
+}
+
+/// The IRC lines an importer makes of a log in another format; unreadable records are counted in
+/// `skipped` and left out.
+struct Imported {
+    name: String,
+    records: Records<'static>,
+    current: String,
+    skipped: Rc<Cell<u64>>,
+}
+
+impl RecordSource for Imported {
+    fn advance(&mut self) -> std::io::Result<bool> {
+        for record in self.records.by_ref() {
+            match record {
+                Ok(line) => {
+                    self.current = line.line;
+                    return Ok(true);
+                }
+                Err(e) => {
+                    self.skipped.set(self.skipped.get() + 1);
+                    tracing::debug!(file = %self.name, error = %e, "record skipped");
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    fn record(&self) -> &[u8] {
+        self.current.as_bytes()
+    }
 }
 
 /// Writes each topic to `<dir>/<topic>.jsonl`.
@@ -124,50 +185,35 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let store_refs: Vec<&str> = stores.iter().map(String::as_str).collect();
     let mut backend = RocksBackend::open(&state_dir, &store_refs, &RocksOptions::default())?;
     let mut sink = JsonLinesDir::new(&args.out)?;
-    let mut import_errors = 0u64;
-    // Raw IRC logs are read whole and their lines borrowed from the buffer (no copy per line; a line
-    // that is not UTF-8 goes to the dead-letter file); other formats are converted to IRC lines by
-    // their importer, which skips unreadable records.
-    let mut inputs: Vec<Loaded> = Vec::new();
+    // Raw IRC logs are read through one buffer and their lines lent to the task (no copy per line;
+    // a line that is not UTF-8 goes to the dead-letter file); other formats are converted to IRC
+    // lines by their importer, which skips unreadable records.
+    let skipped = Rc::new(Cell::new(0u64));
+    let mut inputs = Inputs::default();
     for path in &args.input {
-        let mut input = input::open(path, args.import.format)?;
-        tracing::info!(file = %input.name, format = %input.format, "reading");
-        if input.format == Format::Irc {
-            let mut log = Vec::new();
-            input
-                .reader
-                .read_to_end(&mut log)
-                .with_context(|| format!("cannot read {path}"))?;
-            inputs.push(Loaded::Raw(log));
-            continue;
-        }
-        let mut lines = Vec::new();
-        for record in import(input.format, options.clone(), input.reader) {
-            match record {
-                Ok(line) => lines.push(line.line),
-                Err(e) => {
-                    import_errors += 1;
-                    tracing::debug!(file = %input.name, error = %e, "record skipped");
-                }
-            }
-        }
-        inputs.push(Loaded::Imported(lines));
+        let input = input::open(path, args.import.format)?;
+        tracing::info!(file = %input.name, format = %input.format, "queued");
+        let source: Box<dyn RecordSource> = if input.format == Format::Irc {
+            Box::new(LineReader::new(input.reader))
+        } else {
+            Box::new(Imported {
+                name: input.name,
+                records: import(input.format, options.clone(), input.reader),
+                current: String::new(),
+                skipped: skipped.clone(),
+            })
+        };
+        inputs.sources.push(source);
     }
-    let mut lines: Vec<&[u8]> = Vec::new();
-    for loaded in &inputs {
-        match loaded {
-            Loaded::Raw(log) => lines.extend(irc_lines(log)),
-            Loaded::Imported(imported) => lines.extend(imported.iter().map(String::as_bytes)),
-        }
-    }
-    tracing::info!(records = lines.len(), import_errors, "processing");
-    let report = run_offline(
+    tracing::info!(files = inputs.sources.len(), "processing");
+    let report = run_offline_from(
         topology.clone(),
-        lines,
+        &mut inputs,
         &mut backend,
         &mut sink,
         args.commit_every,
     )?;
+    let import_errors = skipped.get();
     sink.flush().context("cannot write results")?;
     eprintln!(
         "processed {} records ({} unreadable log records skipped): {} windows closed, {} late, {} dead letters",

@@ -68,12 +68,41 @@ pub struct OfflineReport {
 /// Why an offline run stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum OfflineError {
+    /// Reading the input failed.
+    #[error("cannot read the input: {0} (check the input files)")]
+    Read(std::io::Error),
     /// Writing results failed.
     #[error("cannot write results: {0} (check the output directory)")]
     Io(#[from] std::io::Error),
     /// The state store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Where an offline run reads its records, one at a time: each is lent until the next, so a reader
+/// can hand out lines from its own buffer without copying them.
+pub trait RecordSource {
+    /// Moves to the next record; false at the end of the input.
+    fn advance(&mut self) -> std::io::Result<bool>;
+    /// The current record's value.
+    fn record(&self) -> &[u8];
+}
+
+/// The values of an iterator as a [`RecordSource`].
+struct IterSource<I, V> {
+    values: I,
+    current: Option<V>,
+}
+
+impl<I: Iterator<Item = V>, V: AsRef<[u8]>> RecordSource for IterSource<I, V> {
+    fn advance(&mut self) -> std::io::Result<bool> {
+        self.current = self.values.next();
+        Ok(self.current.is_some())
+    }
+
+    fn record(&self) -> &[u8] {
+        self.current.as_ref().map_or(&[], AsRef::as_ref)
+    }
 }
 
 /// Runs `topology` over `values` (raw record values for source 0, in order), committing state to
@@ -89,19 +118,36 @@ where
     I: IntoIterator<Item = V>,
     V: AsRef<[u8]>,
 {
+    let mut source = IterSource {
+        values: values.into_iter(),
+        current: None,
+    };
+    run_offline_from(topology, &mut source, backend, sink, commit_every)
+}
+
+/// [`run_offline`] over the records of `source`.
+pub fn run_offline_from(
+    topology: Arc<Topology>,
+    source: &mut dyn RecordSource,
+    backend: &mut dyn StateBackend,
+    sink: &mut dyn RecordSink,
+    commit_every: u64,
+) -> Result<OfflineReport, OfflineError> {
     let mut task = Task::new(topology.clone(), 0, 0);
     let mut report = OfflineReport::default();
     let mut out = TaskOutput::default();
     let mut since_commit = 0u64;
-    for (offset, value) in values.into_iter().enumerate() {
+    let mut offset = 0i64;
+    while source.advance().map_err(OfflineError::Read)? {
         let rec = InputRecord {
             source: 0,
             partition: 0,
-            offset: offset as i64,
+            offset,
             record_ts_ms: None,
             key: None,
-            value: value.as_ref(),
+            value: source.record(),
         };
+        offset += 1;
         // Offline, wall-clock time is irrelevant: windows close by event time and at the end.
         task.process(&rec, 0, &mut out);
         since_commit += 1;

@@ -5,6 +5,7 @@
 mod csv;
 mod irc_logged;
 mod jsonl;
+pub mod line_reader;
 mod overrustle;
 pub mod tagged;
 mod vod_json;
@@ -172,44 +173,6 @@ pub fn import<'r, R: BufRead + 'r>(
 }
 
 /// The lines of a reader, numbered from 1, without line endings; bytes that are not UTF-8 are errors.
-/// The lines of a raw IRC log held in memory, borrowed from `log` instead of copied line by line:
-/// line ends removed and blank lines skipped, as [`import`] with [`Format::Irc`] reads them. Unlike
-/// `import`, a line is not checked as UTF-8 here: the task that parses it checks it and sends a line
-/// that is not UTF-8 to the dead-letter topic with the reason.
-pub fn irc_lines(log: &[u8]) -> impl Iterator<Item = &[u8]> + '_ {
-    let mut rest = log;
-    std::iter::from_fn(move || loop {
-        if rest.is_empty() {
-            return None;
-        }
-        let (line, next) = match memchr::memchr(b'\n', rest) {
-            Some(end) => (&rest[..end], &rest[end + 1..]),
-            None => (rest, &rest[rest.len()..]),
-        };
-        rest = next;
-        let mut end = line.len();
-        while end > 0 && matches!(line[end - 1], b'\n' | b'\r') {
-            end -= 1;
-        }
-        let line = &line[..end];
-        if !is_blank(line) {
-            return Some(line);
-        }
-    })
-}
-
-/// True for a line that `str::trim` would leave empty (whitespace only, Unicode whitespace included).
-fn is_blank(line: &[u8]) -> bool {
-    match line
-        .iter()
-        .position(|b| !b.is_ascii_whitespace() && *b != 0x0b)
-    {
-        None => true,
-        Some(i) if line[i].is_ascii() => false,
-        Some(_) => std::str::from_utf8(line).is_ok_and(|l| l.trim().is_empty()),
-    }
-}
-
 fn lines<'r, R: BufRead + 'r>(
     mut reader: R,
 ) -> impl Iterator<Item = (u64, Result<String, ParseError>)> + 'r {
@@ -255,35 +218,6 @@ fn malformed(position: u64, detail: impl AsRef<str>) -> ImportError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn irc_lines_in_memory_read_as_the_streaming_import() {
-        let logs: [&[u8]; 5] = [
-            b":a!a@a PRIVMSG #c :one\r\n\r\n   \n:b!b@b PRIVMSG #c :two \n:c!c@c PRIVMSG #c :three",
-            b"\n\n:a!a@a PRIVMSG #c :\xe2\x9c\x93 ok\r\r\n\x0b\x0c\t\n",
-            "\u{3000} \u{85}\n:a!a@a PRIVMSG #c :\u{3000}\n".as_bytes(),
-            b"\n",
-            b"",
-        ];
-        for log in logs {
-            let streamed: Vec<String> = import(Format::Irc, ImportOptions::default(), log)
-                .map(|r| r.unwrap().line)
-                .collect();
-            let in_memory: Vec<&[u8]> = irc_lines(log).collect();
-            let expected: Vec<&[u8]> = streamed.iter().map(String::as_bytes).collect();
-            assert_eq!(in_memory, expected, "{:?}", String::from_utf8_lossy(log));
-        }
-        // A line that is not UTF-8 is passed on as it is, for the task to refuse with its reason.
-        let bad: &[u8] = b":a!a@a PRIVMSG #c :bad \xff byte\r\n\n:b!b@b PRIVMSG #c :fine";
-        let lines: Vec<&[u8]> = irc_lines(bad).collect();
-        assert_eq!(
-            lines,
-            [
-                &b":a!a@a PRIVMSG #c :bad \xff byte"[..],
-                b":b!b@b PRIVMSG #c :fine"
-            ]
-        );
-    }
 
     #[test]
     fn detects_formats() {
