@@ -566,15 +566,16 @@ impl Aggregate for Engagement {
             .filter(|(_, s)| s.kind == TermKind::Shaped && is_window_emote(s))
             .map(|(_, s)| s.uses)
             .sum();
+        let (mut new, mut returning) = (0u64, 0u64);
+        for f in acc.chatters.values() {
+            new += u64::from(f & NEW != 0);
+            returning += u64::from(f & RETURNING != 0);
+        }
         EngagementMetrics {
             messages: acc.messages,
             unique_chatters: unique,
-            new_chatters: acc.chatters.values().filter(|f| *f & NEW != 0).count() as u64,
-            returning_chatters: acc
-                .chatters
-                .values()
-                .filter(|f| *f & RETURNING != 0)
-                .count() as u64,
+            new_chatters: new,
+            returning_chatters: returning,
             messages_per_chatter: if unique == 0 {
                 0.0
             } else {

@@ -298,9 +298,21 @@ impl TermCounter {
 
     /// The `n` most used terms that pass `keep`, most used first (ties in name order).
     pub fn top(&self, n: usize, keep: impl Fn(&str, &TermStat) -> bool) -> Vec<(String, u64)> {
+        if n == 0 {
+            return Vec::new();
+        }
         let mut v: Vec<(&ShortStr, &TermStat)> =
             self.terms.iter().filter(|(t, s)| keep(t, s)).collect();
-        v.sort_by(|a, b| b.1.uses.cmp(&a.1.uses).then_with(|| a.0.cmp(b.0)));
+        let order = |a: &(&ShortStr, &TermStat), b: &(&ShortStr, &TermStat)| {
+            b.1.uses.cmp(&a.1.uses).then_with(|| a.0.cmp(b.0))
+        };
+        // Names are distinct, so the order is total: the first `n` after a partial selection are
+        // the first `n` of a full sort.
+        if v.len() > n {
+            v.select_nth_unstable_by(n - 1, order);
+            v.truncate(n);
+        }
+        v.sort_by(order);
         v.into_iter()
             .take(n)
             .map(|(t, s)| (t.as_str().to_owned(), s.uses))
@@ -392,6 +404,36 @@ mod tests {
                 .collect();
             assert_eq!(got, reference, "step {step}");
         }
+    }
+
+    #[test]
+    fn top_equals_the_head_of_a_full_sort() {
+        let mut c = TermCounter::new(1_000);
+        let mut x: u64 = 11;
+        for step in 0..3_000u64 {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            c.add(
+                &format!("e{}", (x >> 35) % 300),
+                TermKind::Shaped,
+                step,
+                1 + (x >> 60),
+            );
+        }
+        let mut all: Vec<(String, u64)> = c.iter().map(|(t, s)| (t.to_owned(), s.uses)).collect();
+        all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        for n in [0, 1, 5, 299, 300, 1_000] {
+            let want: Vec<(String, u64)> = all.iter().take(n).cloned().collect();
+            assert_eq!(c.top(n, |_, _| true), want, "n = {n}");
+        }
+        let odd: Vec<(String, u64)> = all
+            .iter()
+            .filter(|(_, u)| u % 2 == 1)
+            .take(5)
+            .cloned()
+            .collect();
+        assert_eq!(c.top(5, |_, s| s.uses % 2 == 1), odd);
     }
 
     #[test]

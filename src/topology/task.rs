@@ -164,7 +164,7 @@ impl Task {
         out.processed += 1;
         let source = &self.topology.sources[rec.source];
         let event = match source.format {
-            ValueFormat::Irc => match std::str::from_utf8(rec.value) {
+            ValueFormat::Irc => match simdutf8::basic::from_utf8(rec.value) {
                 Err(_) => return self.dead_letter(rec, "value is not UTF-8 text".into(), out),
                 Ok(line) => match ChatEvent::parse(line) {
                     Ok(e) => e,
