@@ -9,22 +9,62 @@ use crate::chat::error::{ParseError, ParseErrorKind};
 /// IRC allows at most 15 parameters; Twitch never sends more than 3.
 const MAX_PARAMS: usize = 15;
 
-/// One IRC line, split but not interpreted.
+/// `s` without its leading spaces.
+fn skip_spaces(s: &str) -> &str {
+    let n = s.bytes().take_while(|b| *b == b' ').count();
+    &s[n..]
+}
+
+/// The length of the word `s` starts with (up to the first space): a short scan, for commands and
+/// middle parameters (a channel), where calling `memchr` costs more than it saves.
+fn word_end(s: &str) -> usize {
+    s.bytes().position(|b| b == b' ').unwrap_or(s.len())
+}
+
+/// One IRC line, split but not interpreted. The parameters are split when read (a chat message
+/// reads two), so a parsed line is a few borrowed slices.
 #[derive(Debug, Clone)]
 pub struct IrcMessage<'a> {
     tags: &'a str,
     prefix: Option<&'a str>,
     command: &'a str,
-    params: [&'a str; MAX_PARAMS],
-    len: usize,
-    has_trailing: bool,
+    /// Everything after the command.
+    params: &'a str,
+}
+
+/// The parameters of a line in order, each with whether it is the trailing one (written after
+/// ` :`, or the 15th, which takes the rest of the line).
+#[derive(Debug, Clone)]
+struct Params<'a> {
+    rest: &'a str,
+    read: usize,
+}
+
+impl<'a> Iterator for Params<'a> {
+    type Item = (&'a str, bool);
+
+    fn next(&mut self) -> Option<(&'a str, bool)> {
+        let rest = skip_spaces(self.rest);
+        if rest.is_empty() {
+            self.rest = rest;
+            return None;
+        }
+        self.read += 1;
+        if self.read == MAX_PARAMS || rest.starts_with(':') {
+            self.rest = "";
+            return Some((rest.strip_prefix(':').unwrap_or(rest), true));
+        }
+        let end = word_end(rest);
+        self.rest = &rest[end..];
+        Some((&rest[..end], false))
+    }
 }
 
 impl<'a> IrcMessage<'a> {
     /// Splits one line (without or with its trailing `\r\n`).
     pub fn parse(line: &'a str) -> Result<Self, ParseError> {
         let line = line.trim_end_matches(['\r', '\n']);
-        let mut rest = line.trim_start_matches(' ');
+        let mut rest = skip_spaces(line);
         if rest.is_empty() {
             return Err(ParseError::new(ParseErrorKind::EmptyLine));
         }
@@ -33,16 +73,16 @@ impl<'a> IrcMessage<'a> {
             let end = memchr::memchr(b' ', after.as_bytes())
                 .ok_or_else(|| ParseError::new(ParseErrorKind::TagsWithoutCommand))?;
             tags = &after[..end];
-            rest = after[end..].trim_start_matches(' ');
+            rest = skip_spaces(&after[end..]);
         }
         let mut prefix = None;
         if let Some(after) = rest.strip_prefix(':') {
             let end = memchr::memchr(b' ', after.as_bytes())
                 .ok_or_else(|| ParseError::new(ParseErrorKind::PrefixWithoutCommand))?;
             prefix = Some(&after[..end]);
-            rest = after[end..].trim_start_matches(' ');
+            rest = skip_spaces(&after[end..]);
         }
-        let end = memchr::memchr(b' ', rest.as_bytes()).unwrap_or(rest.len());
+        let end = word_end(rest);
         let command = &rest[..end];
         if command.is_empty() {
             return Err(ParseError::new(ParseErrorKind::MissingCommand));
@@ -53,34 +93,19 @@ impl<'a> IrcMessage<'a> {
                 command,
             ));
         }
-        rest = &rest[end..];
-        let mut params = [""; MAX_PARAMS];
-        let mut len = 0;
-        let mut has_trailing = false;
-        loop {
-            rest = rest.trim_start_matches(' ');
-            if rest.is_empty() {
-                break;
-            }
-            if len == MAX_PARAMS - 1 || rest.starts_with(':') {
-                params[len] = rest.strip_prefix(':').unwrap_or(rest);
-                len += 1;
-                has_trailing = true;
-                break;
-            }
-            let end = memchr::memchr(b' ', rest.as_bytes()).unwrap_or(rest.len());
-            params[len] = &rest[..end];
-            len += 1;
-            rest = &rest[end..];
-        }
         Ok(IrcMessage {
             tags,
             prefix,
             command,
-            params,
-            len,
-            has_trailing,
+            params: &rest[end..],
         })
+    }
+
+    fn split_params(&self) -> Params<'a> {
+        Params {
+            rest: self.params,
+            read: 0,
+        }
     }
 
     /// The command (`PRIVMSG`, `USERNOTICE`, `001`, ...).
@@ -101,18 +126,20 @@ impl<'a> IrcMessage<'a> {
     }
 
     /// All parameters; the trailing one (after ` :`, or the last word) is last.
-    pub fn params(&self) -> &[&'a str] {
-        &self.params[..self.len]
+    pub fn params(&self) -> Vec<&'a str> {
+        self.split_params().map(|(p, _)| p).collect()
     }
 
     /// Parameter `i`, if present.
     pub fn param(&self, i: usize) -> Option<&'a str> {
-        self.params().get(i).copied()
+        self.split_params().nth(i).map(|(p, _)| p)
     }
 
-    /// True when the last parameter was written with a leading `:`.
+    /// True when the last parameter was written with a leading `:` (or is the 15th).
     pub fn has_trailing(&self) -> bool {
-        self.has_trailing
+        self.split_params()
+            .last()
+            .is_some_and(|(_, trailing)| trailing)
     }
 
     /// The raw tag section, without the leading `@`.
