@@ -1,5 +1,5 @@
 //! The whitespace-separated tokens of a chat message, each with its [`Shape`] (capitals, small
-//! letters, punctuation at its ends, only letters and digits...). An ASCII message is split in one
+//! letters, punctuation at its ends, only letters and digits...). A message is split in one
 //! pass over its bytes that computes the shapes on the way, so the lexicon, the emote rule and the
 //! terms read flags instead of scanning every token again.
 
@@ -20,9 +20,10 @@ const NON_ASCII: u8 = 64;
 
 /// The flags a byte gives as the first of a token.
 const FIRST: [u8; 256] = flags_table(0);
-/// The flags a byte gives after the first, and [`SPACE`] for whitespace.
+/// The flags a byte gives after the first, and [`SPACE`] for ASCII whitespace and the first bytes
+/// of the whitespace characters beyond it.
 const REST: [u8; 256] = flags_table(1);
-/// Marks whitespace in [`REST`] (never a flag of a token).
+/// Marks whitespace (or maybe whitespace) in [`REST`] (never a flag of a token).
 const SPACE: u8 = 128;
 /// The flags a byte gives as the last.
 const LAST: [u8; 256] = flags_table(2);
@@ -34,6 +35,7 @@ const fn flags_table(position: u8) -> [u8; 256] {
         let b = i as u8;
         table[i] = match position {
             1 if is_ascii_space(b) => SPACE | NOT_ALNUM,
+            1 if matches!(b, 0xc2 | 0xe1 | 0xe2 | 0xe3) => SPACE | NOT_ALNUM | NON_ASCII,
             0 | 1 => {
                 let mut f = 0;
                 if b.is_ascii_uppercase() {
@@ -146,54 +148,79 @@ impl<'a> Token<'a> {
     }
 }
 
-/// The whitespace-separated tokens of a text, exactly as `str::split_whitespace` gives them; ASCII
-/// text (almost every message) is split byte by byte, without decoding characters.
+/// The length of the whitespace character beyond ASCII that `b` starts with (`char::is_whitespace`:
+/// U+0085, U+00A0, U+1680, U+2000 to U+200A, U+2028, U+2029, U+202F, U+205F, U+3000); 0 for any
+/// other character.
+fn unicode_space_len(b: &[u8]) -> usize {
+    match b {
+        [0xc2, 0x85 | 0xa0, ..] => 2,
+        [0xe1, 0x9a, 0x80, ..]
+        | [0xe2, 0x80, 0x80..=0x8a | 0xa8 | 0xa9 | 0xaf, ..]
+        | [0xe2, 0x81, 0x9f, ..]
+        | [0xe3, 0x80, 0x80, ..] => 3,
+        _ => 0,
+    }
+}
+
+/// The whitespace-separated tokens of a text, exactly as `str::split_whitespace` gives them, split
+/// byte by byte without decoding characters: only the first bytes of the whitespace characters
+/// beyond ASCII (0xC2, 0xE1, 0xE2, 0xE3) stop the loop to look closer.
 #[derive(Debug, Clone)]
-pub enum Tokens<'a> {
-    /// ASCII text: the part not split yet.
-    Ascii(&'a str),
-    /// Any other text.
-    Unicode(std::str::SplitWhitespace<'a>),
+pub struct Tokens<'a> {
+    rest: &'a str,
 }
 
 impl<'a> Tokens<'a> {
     /// The tokens of `text`.
     pub fn of(text: &'a str) -> Tokens<'a> {
-        if text.is_ascii() {
-            Tokens::Ascii(text)
-        } else {
-            Tokens::Unicode(text.split_whitespace())
-        }
+        Tokens { rest: text }
     }
 }
 
 impl<'a> Iterator for Tokens<'a> {
     type Item = Token<'a>;
 
+    #[inline]
     fn next(&mut self) -> Option<Token<'a>> {
-        match self {
-            Tokens::Ascii(rest) => {
-                let b = rest.as_bytes();
-                let start = b.iter().position(|&c| !is_ascii_space(c))?;
-                let mut flags = FIRST[usize::from(b[start])];
-                let mut last = b[start];
-                let mut len = 1;
-                for &c in &b[start + 1..] {
-                    let f = REST[usize::from(c)];
-                    if f & SPACE != 0 {
-                        break;
-                    }
-                    flags |= f;
-                    last = c;
-                    len += 1;
-                }
-                let shape = Shape(flags | LAST[usize::from(last)]);
-                let (text, after) = rest[start..].split_at(len);
-                *rest = after;
-                Some(Token { text, shape })
+        let b = self.rest.as_bytes();
+        let mut start = 0;
+        loop {
+            let c = *b.get(start)?;
+            if REST[usize::from(c)] & SPACE == 0 {
+                break;
             }
-            Tokens::Unicode(split) => split.next().map(Token::new),
+            if c < 0x80 {
+                start += 1;
+                continue;
+            }
+            match unicode_space_len(&b[start..]) {
+                0 => break,
+                n => start += n,
+            }
         }
+        let mut flags = FIRST[usize::from(b[start])];
+        // One pointer over the bytes after the first; `len` only counts when the loop stops.
+        let tail = &b[start + 1..];
+        let mut bytes = tail.iter();
+        let mut len = 1 + tail.len();
+        while let Some(&c) = bytes.next() {
+            let f = REST[usize::from(c)];
+            if f & SPACE != 0 {
+                let at = tail.len() - bytes.as_slice().len() - 1;
+                if c < 0x80 || unicode_space_len(&tail[at..]) != 0 {
+                    len = 1 + at;
+                    break;
+                }
+                flags |= f & !SPACE;
+                continue;
+            }
+            flags |= f;
+        }
+        let last = b[start + len - 1];
+        let shape = Shape(flags | LAST[usize::from(last)]);
+        let (text, after) = self.rest[start..].split_at(len);
+        self.rest = after;
+        Some(Token { text, shape })
     }
 }
 
@@ -281,6 +308,23 @@ mod tests {
                 for t in Tokens::of(&text) {
                     assert_eq!(fast(&t), slow(t.text), "{text:?}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn every_character_splits_as_split_whitespace_does() {
+        for c in (0..=0x10_ffffu32).filter_map(char::from_u32) {
+            let text = format!("{c}a{c}{c}b {c}");
+            let ours: Vec<Token<'_>> = Tokens::of(&text).collect();
+            let std: Vec<&str> = text.split_whitespace().collect();
+            assert_eq!(
+                ours.iter().map(|t| t.text).collect::<Vec<_>>(),
+                std,
+                "{c:?}"
+            );
+            for t in ours {
+                assert_eq!(t.shape, Shape::of(t.text), "{c:?}");
             }
         }
     }
