@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::score::engagement::EmoteUse;
+use crate::score::engagement::{EmoteUse, TermKind};
 
 /// Distinct emotes held without a heap allocation; more spill to a `Vec`.
 pub const INLINE_EMOTES: usize = 4;
@@ -27,6 +27,27 @@ impl EmoteList {
             Some(slot) if self.spill.is_empty() => *slot = Some(e),
             _ => self.spill.push(e),
         }
+    }
+
+    /// One more use of `name`: a listed emote counts it (and keeps the kind of higher precedence,
+    /// see [`TermKind`]), another is appended with one use.
+    pub fn count(&mut self, name: &str, kind: TermKind) {
+        let found = |e: &EmoteUse| e.name.as_bytes() == name.as_bytes();
+        if self.spill.is_empty() {
+            for slot in &mut self.inline {
+                match slot {
+                    Some(e) if found(e) => return e.count(kind),
+                    Some(_) => {}
+                    None => {
+                        *slot = Some(EmoteUse::first(name, kind));
+                        return;
+                    }
+                }
+            }
+        } else if let Some(e) = self.iter_mut().find(|e| found(e)) {
+            return e.count(kind);
+        }
+        self.spill.push(EmoteUse::first(name, kind));
     }
 
     /// The emotes in the order they were pushed.
@@ -92,10 +113,24 @@ impl<'de> Deserialize<'de> for EmoteList {
     }
 }
 
+impl EmoteUse {
+    fn first(name: &str, kind: TermKind) -> EmoteUse {
+        EmoteUse {
+            name: name.into(),
+            kind,
+            uses: 1,
+        }
+    }
+
+    fn count(&mut self, kind: TermKind) {
+        self.uses += 1;
+        self.kind = self.kind.min(kind);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::score::engagement::TermKind;
 
     fn emote(i: u32) -> EmoteUse {
         EmoteUse {

@@ -21,6 +21,7 @@ use crate::score::sentiment::{lower, trim_punctuation, EntryKind, Lexicon};
 use crate::score::short_str::ShortStr;
 use crate::score::term_counter::sorted_map;
 pub use crate::score::term_counter::{ChatterSample, TermCounter, TermStat};
+use crate::score::tokens::Tokens;
 
 /// A map keyed by short strings stored inline, hashed with [`WordHasher`](crate::word_hash::WordHasher).
 pub type ShortMap<V> = WordMap<ShortStr, V>;
@@ -180,38 +181,27 @@ impl MessageActivity {
     /// [`MessageActivity::read`]; with `with_terms` false, `terms` stays empty and costs nothing.
     pub fn read_with(m: &Message<'_>, lexicon: &Lexicon, with_terms: bool) -> MessageActivity {
         let mut emotes = EmoteList::new();
-        let mut bump = |name: &str, kind: TermKind| {
-            if let Some(e) = emotes.iter_mut().find(|e| e.name == name) {
-                e.uses += 1;
-                e.kind = e.kind.min(kind);
-                return;
-            }
-            emotes.push(EmoteUse {
-                name: ShortStr::new(name),
-                kind,
-                uses: 1,
-            });
-        };
         let tagged = m.emotes.names(m.text);
         for (_, name) in &tagged {
-            bump(name, TermKind::Twitch);
+            emotes.count(name, TermKind::Twitch);
         }
         let mut terms: Vec<(String, TermKind)> = Vec::new();
         let mut hype = false;
         let mut sentiment_sum = 0.0f64;
         let mut matched = 0u32;
         for token in Tokens::of(m.text) {
-            let info = lexicon.token(token);
+            let info = lexicon.token_shaped(token);
+            let text = token.text;
             if let Some(s) = info.score {
                 sentiment_sum += f64::from(s);
                 matched += 1;
             }
-            let is_tagged = tagged.iter().any(|(_, name)| *name == token);
+            let is_tagged = !tagged.is_empty() && tagged.iter().any(|(_, name)| *name == text);
             let kind = if is_tagged {
                 TermKind::Twitch
             } else if info.emote.is_some() {
                 TermKind::Known
-            } else if is_emote_shaped(token) {
+            } else if token.is_emote_shaped() {
                 TermKind::Shaped
             } else {
                 TermKind::Word
@@ -220,7 +210,7 @@ impl MessageActivity {
                 hype = true;
             }
             if matches!(kind, TermKind::Known | TermKind::Shaped) {
-                bump(token, kind);
+                emotes.count(text, kind);
             }
             if !with_terms {
                 continue;
@@ -228,12 +218,10 @@ impl MessageActivity {
             // Emotes and mixed-case shaped tokens (probably emotes) keep their case; shouted words
             // (`SHANGHAI`) and plain words join their lower-case spelling.
             let (term, term_kind) = match kind {
-                TermKind::Twitch | TermKind::Known => (Cow::Borrowed(token), kind),
-                TermKind::Shaped if token.bytes().any(|b| b.is_ascii_lowercase()) => {
-                    (Cow::Borrowed(token), kind)
-                }
+                TermKind::Twitch | TermKind::Known => (Cow::Borrowed(text), kind),
+                TermKind::Shaped if token.shape.has_lower() => (Cow::Borrowed(text), kind),
                 TermKind::Shaped | TermKind::Word => {
-                    let word = lower(trim_punctuation(token));
+                    let word = lower(trim_punctuation(text));
                     if !is_term(&word) {
                         continue;
                     }
@@ -253,50 +241,6 @@ impl MessageActivity {
             hype,
             sentiment: (matched > 0).then(|| (sentiment_sum / f64::from(matched)) as f32),
             terms,
-        }
-    }
-}
-
-/// The whitespace-separated tokens of a text, exactly as `str::split_whitespace` gives them; ASCII
-/// text (almost every message) is split byte by byte, without decoding characters.
-enum Tokens<'a> {
-    Ascii(&'a str),
-    Unicode(std::str::SplitWhitespace<'a>),
-}
-
-impl<'a> Tokens<'a> {
-    fn of(text: &'a str) -> Tokens<'a> {
-        if text.is_ascii() {
-            Tokens::Ascii(text)
-        } else {
-            Tokens::Unicode(text.split_whitespace())
-        }
-    }
-}
-
-/// `char::is_whitespace` on ASCII: space and U+0009 to U+000D (the vertical tab included, unlike
-/// `u8::is_ascii_whitespace`).
-fn is_ascii_space(b: &u8) -> bool {
-    matches!(b, b' ' | b'\t'..=b'\r')
-}
-
-impl<'a> Iterator for Tokens<'a> {
-    type Item = &'a str;
-
-    fn next(&mut self) -> Option<&'a str> {
-        match self {
-            Tokens::Ascii(rest) => {
-                let b = rest.as_bytes();
-                let start = b.iter().position(|c| !is_ascii_space(c))?;
-                let len = b[start..]
-                    .iter()
-                    .position(is_ascii_space)
-                    .unwrap_or(b.len() - start);
-                let token = &rest[start..start + len];
-                *rest = &rest[start + len..];
-                Some(token)
-            }
-            Tokens::Unicode(split) => split.next(),
         }
     }
 }
@@ -624,23 +568,6 @@ mod tests {
             agg.add(&mut acc, i);
         }
         agg.finish(&acc)
-    }
-
-    #[test]
-    fn tokens_split_as_split_whitespace_does() {
-        for text in [
-            "",
-            "   ",
-            "gg",
-            "  KEKW  KEKW\tLUL\n",
-            "a\x0bb\x0cc\rd\x1ce\x1ff",
-            "no\u{a0}break \u{3000}wide 😂 emoji",
-            "trailing ",
-        ] {
-            let ours: Vec<&str> = Tokens::of(text).collect();
-            let std: Vec<&str> = text.split_whitespace().collect();
-            assert_eq!(ours, std, "{text:?}");
-        }
     }
 
     #[test]

@@ -6,6 +6,8 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::sync::OnceLock;
 
+use crate::score::tokens::{Shape, Token};
+use crate::score::word_table::{WordKey, WordTable};
 use crate::word_hash::WordMap;
 
 /// What the lexicon knows of one token.
@@ -74,10 +76,19 @@ struct Slot {
 #[derive(Debug, Clone, Default)]
 pub struct Lexicon {
     entries: WordMap<String, Slot>,
+    /// The entries of at most [`KEY_MAX`](crate::score::word_table::KEY_MAX) bytes again, for the fast lookup of ASCII tokens.
+    short: WordTable<Slot>,
+    /// The length of the longest entry in bytes: a longer text is no entry.
+    longest: usize,
+    /// A bit per [`filter_index`] of every entry: a text whose bit is clear is no entry, nor is
+    /// its ASCII lower case (most tokens are rejected so, before any hashing).
+    filter: Vec<u64>,
     emotes: usize,
     words: usize,
     /// Some word is not ASCII (the shipped lexicon has none).
     non_ascii_words: bool,
+    /// Some entry is not ASCII (the shipped lexicon has none).
+    non_ascii_entries: bool,
 }
 
 /// The one character outside ASCII whose lower case is ASCII (KELVIN SIGN, lower case `k`); the
@@ -141,6 +152,14 @@ impl Lexicon {
             if duplicate {
                 return Err(err(format!("{term:?} is listed twice")));
             }
+            lexicon.longest = lexicon.longest.max(term.len());
+            lexicon.non_ascii_entries |= !term.is_ascii();
+        }
+        lexicon.short = WordTable::new(lexicon.entries.iter().map(|(t, s)| (t.as_bytes(), *s)));
+        lexicon.filter = vec![0; FILTER_BITS / 64];
+        for term in lexicon.entries.keys() {
+            let i = filter_index(term.as_bytes());
+            lexicon.filter[i / 64] |= 1 << (i % 64);
         }
         Ok(lexicon)
     }
@@ -172,6 +191,109 @@ impl Lexicon {
 
     /// Everything the lexicon knows of one token, in one lookup of its exact text.
     pub fn token(&self, token: &str) -> TokenInfo {
+        self.token_shaped(Token::new(token))
+    }
+
+    /// [`Lexicon::token`] of a token whose shape the tokenizer already knows: an ASCII token is
+    /// looked up by its packed bytes ([`WordKey`]) and lower-cased in them.
+    #[inline]
+    pub fn token_shaped(&self, token: Token<'_>) -> TokenInfo {
+        // Most tokens are rejected by the filter alone.
+        let Token { text, shape } = token;
+        if shape.is_ascii() {
+            if !shape.has_punctuation_end() && !self.may_hold(text) {
+                return TokenInfo::default();
+            }
+        } else if !self.non_ascii_entries && !text.contains(KELVIN) {
+            // Trimming keeps a character beyond ASCII and lower-casing does too (but for the
+            // Kelvin sign): such a token cannot meet an ASCII entry.
+            return TokenInfo::default();
+        }
+        self.token_found(token)
+    }
+
+    /// [`Lexicon::token_shaped`] past the filter.
+    #[inline(never)]
+    fn token_found(&self, token: Token<'_>) -> TokenInfo {
+        let Token { text, shape } = token;
+        if !shape.is_ascii() {
+            return self.token_unicode(text);
+        }
+        let slot = if self.may_hold(text) {
+            self.find(text)
+        } else if !shape.has_punctuation_end() {
+            return TokenInfo::default();
+        } else {
+            None
+        };
+        if let Some(e) = slot.and_then(|s| s.emote) {
+            return TokenInfo {
+                emote: Some(e),
+                score: Some(e.score),
+            };
+        }
+        // Most tokens are in lower case without punctuation at their ends: such a token is its own
+        // word, and the lookup above already answered for it.
+        let score = if !shape.has_upper() && !shape.has_punctuation_end() {
+            slot.and_then(|s| s.word)
+        } else {
+            self.ascii_word_score(text, shape)
+        };
+        TokenInfo { emote: None, score }
+    }
+
+    /// False when neither `text` nor its ASCII lower case can be an entry (always for "").
+    #[inline]
+    fn may_hold(&self, text: &str) -> bool {
+        let i = filter_index(text.as_bytes());
+        self.filter
+            .get(i / 64)
+            .is_some_and(|w| w >> (i % 64) & 1 != 0)
+            && !text.is_empty()
+    }
+
+    /// The slot of `text`: through the packed table when it is short, else through the map.
+    fn find(&self, text: &str) -> Option<&Slot> {
+        match WordKey::of(text.as_bytes()) {
+            Some(key) => self.short.get(key),
+            None if text.len() > self.longest => None,
+            None => self.entries.get(text),
+        }
+    }
+
+    /// [`Lexicon::word_score`] of an ASCII token that is not an emote by its exact text.
+    fn ascii_word_score(&self, token: &str, shape: Shape) -> Option<f32> {
+        let trimmed = if shape.has_punctuation_end() {
+            trim_punctuation(token)
+        } else {
+            token
+        };
+        if !self.may_hold(trimmed) {
+            return None;
+        }
+        let slot = if trimmed.len() != token.len() {
+            let slot = self.find(trimmed);
+            if let Some(e) = slot.and_then(|s| s.emote) {
+                return Some(e.score);
+            }
+            slot
+        } else {
+            None
+        };
+        // Punctuation is no capital: the trimmed token has one exactly when the token does.
+        if !shape.has_upper() {
+            return slot.or_else(|| self.find(trimmed)).and_then(|s| s.word);
+        }
+        let word = match WordKey::of(trimmed.as_bytes()) {
+            Some(key) => self.short.get(key.to_ascii_lowercase()),
+            None if trimmed.len() > self.longest => None,
+            None => self.entries.get(&trimmed.to_ascii_lowercase()),
+        };
+        word.and_then(|s| s.word)
+    }
+
+    /// [`Lexicon::token`] of a token with a character beyond ASCII.
+    fn token_unicode(&self, token: &str) -> TokenInfo {
         let slot = self.entries.get(token);
         if let Some(e) = slot.and_then(|s| s.emote) {
             return TokenInfo {
@@ -179,19 +301,9 @@ impl Lexicon {
                 score: Some(e.score),
             };
         }
-        // Most tokens are ASCII in lower case without punctuation at their ends: such a token is
-        // its own word, and the lookup above already answered for it.
-        let b = token.as_bytes();
-        let own_word = b.iter().all(|c| c.is_ascii() && !c.is_ascii_uppercase())
-            && !b.first().is_some_and(u8::is_ascii_punctuation)
-            && !b.last().is_some_and(u8::is_ascii_punctuation);
         TokenInfo {
             emote: None,
-            score: if own_word && !b.is_empty() {
-                slot.and_then(|s| s.word)
-            } else {
-                self.word_score(token)
-            },
+            score: self.word_score(token),
         }
     }
 
@@ -234,6 +346,21 @@ impl Lexicon {
             matched,
         })
     }
+}
+
+/// Bits of [`Lexicon`]'s filter.
+const FILTER_BITS: usize = 8192;
+
+/// The filter bit of a text: a hash of its length and of its first and last bytes with the `0x20`
+/// bit set, which ASCII lower-casing leaves alone.
+fn filter_index(b: &[u8]) -> usize {
+    let (first, last) = match b {
+        [] => (0, 0),
+        [first, .., last] => (*first, *last),
+        [only] => (*only, *only),
+    };
+    let x = (b.len() as u32) << 16 | u32::from(first | 0x20) << 8 | u32::from(last | 0x20);
+    (x.wrapping_mul(0x9e37_79b1) >> (32 - FILTER_BITS.trailing_zeros())) as usize
 }
 
 /// `token` without leading and trailing ASCII punctuation (`"gg!!"` -> `"gg"`).
@@ -284,6 +411,7 @@ pub fn with_lower<R>(text: &str, f: impl FnOnce(&str) -> R) -> R {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::score::tokens::Tokens;
 
     #[test]
     fn only_the_kelvin_sign_lower_cases_to_ascii() {
@@ -297,6 +425,62 @@ mod tests {
         assert_eq!(lexicon.token_score("ok😂"), None);
         let accented = Lexicon::parse("café\t0.5\tword\n").unwrap();
         assert_eq!(accented.token_score("CAFÉ!"), Some(0.5));
+    }
+
+    /// [`Lexicon::token`] as it was before the packed table and the filter: the reference.
+    fn reference_token(lex: &Lexicon, token: &str) -> TokenInfo {
+        let slot = lex.entries.get(token);
+        if let Some(e) = slot.and_then(|s| s.emote) {
+            return TokenInfo {
+                emote: Some(e),
+                score: Some(e.score),
+            };
+        }
+        let b = token.as_bytes();
+        let own_word = b.iter().all(|c| c.is_ascii() && !c.is_ascii_uppercase())
+            && !b.first().is_some_and(u8::is_ascii_punctuation)
+            && !b.last().is_some_and(u8::is_ascii_punctuation);
+        TokenInfo {
+            emote: None,
+            score: if own_word && !b.is_empty() {
+                slot.and_then(|s| s.word)
+            } else {
+                lex.word_score(token)
+            },
+        }
+    }
+
+    #[test]
+    fn token_lookup_agrees_with_the_reference_on_real_chat() {
+        let sample = include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/data/sample/nymn-2024-01-06.irc.txt"
+        ));
+        // Entries beyond ASCII, longer than a packed key, and a word only reachable through the
+        // Kelvin sign.
+        let custom = Lexicon::parse(
+            "café\t0.5\tword\nÄmote\t0.2\temote\nok\t0.1\tword\n\
+             averyveryverylongemotename\t0.3\temote\naveryveryverylongwordname\t-0.2\tword\n",
+        )
+        .unwrap();
+        let edge = "! !! ... gg! !gg (LUL) GG GG!! CAFÉ! café Ämote! O\u{212a} \u{212a}ek \
+                    AVERYVERYVERYLONGWORDNAME! (averyveryverylongemotename) x\x0bLOVE\x0b";
+        for lex in [Lexicon::builtin(), &custom] {
+            let mut matched = 0;
+            for line in sample.lines().chain([edge]) {
+                for token in Tokens::of(line) {
+                    let t = token.text;
+                    let want = reference_token(lex, t);
+                    assert_eq!(lex.token_shaped(token), want, "{t:?}");
+                    matched += usize::from(want.score.is_some());
+                    // The same token shouted and wrapped in punctuation.
+                    for v in [t.to_uppercase(), t.to_lowercase(), format!("({t})!")] {
+                        assert_eq!(lex.token(&v), reference_token(lex, &v), "{v:?}");
+                    }
+                }
+            }
+            assert!(matched >= 5, "only {matched} tokens matched");
+        }
     }
 
     #[test]
