@@ -679,12 +679,13 @@ fn opt_number<T: std::str::FromStr>(
     }
 }
 
-fn channel_of<'a>(msg: &IrcMessage<'a>) -> Result<&'a str, ParseError> {
-    match msg.param(0) {
+/// The channel named by `first`, the first parameter of a `command` line.
+fn channel_of<'a>(first: Option<&'a str>, command: &str) -> Result<&'a str, ParseError> {
+    match first {
         Some(p) if p.len() > 1 && p.starts_with('#') => Ok(&p[1..]),
         _ => Err(ParseError::with_detail(
             ParseErrorKind::MissingChannel,
-            msg.command(),
+            command,
         )),
     }
 }
@@ -729,10 +730,11 @@ impl<'a> ChatEvent<'a> {
         let ts_ms = opt_number::<i64>("tmi-sent-ts", tags.tmi_sent_ts).map_err(|e| {
             ParseError::with_detail(ParseErrorKind::InvalidTimestamp, e.detail().unwrap_or(""))
         })?;
-        let channel = if command == "NOTICE" && msg.param(0) == Some("*") {
+        let (first, second) = msg.first_params();
+        let channel = if command == "NOTICE" && first == Some("*") {
             ""
         } else {
-            channel_of(msg)?
+            channel_of(first, command)?
         };
         let shared = tags.source_room_id.map(|source_room_id| SharedChat {
             source_room_id,
@@ -742,7 +744,7 @@ impl<'a> ChatEvent<'a> {
                 || tags.msg_id == Some("sharedchatnotice"),
         });
         let kind = match command {
-            "PRIVMSG" => EventKind::Message(Self::message(msg, &tags)?),
+            "PRIVMSG" => EventKind::Message(Self::message(msg, &tags, second)?),
             "USERNOTICE" => EventKind::UserNotice(Self::user_notice(msg, &tags)?),
             "CLEARCHAT" => EventKind::ClearChat(Self::clear_chat(msg, &tags)?),
             "CLEARMSG" => EventKind::ClearMsg(ClearMsg {
@@ -766,7 +768,12 @@ impl<'a> ChatEvent<'a> {
         })
     }
 
-    fn message(msg: &IrcMessage<'a>, tags: &KnownTags<'a>) -> Result<Message<'a>, ParseError> {
+    /// A PRIVMSG; `text` is its second parameter.
+    fn message(
+        msg: &IrcMessage<'a>,
+        tags: &KnownTags<'a>,
+        text: Option<&'a str>,
+    ) -> Result<Message<'a>, ParseError> {
         // Twitch's prefix is `login!login@login.tmi.twitch.tv`. When the nick is empty (Chatterino's
         // `no-nick` fixture: `:!nerixyz@nerixyz.tmi.twitch.tv`) the user part still names the sender.
         let login = msg
@@ -780,7 +787,7 @@ impl<'a> ChatEvent<'a> {
             .ok_or_else(|| ParseError::new(ParseErrorKind::MissingSender))?;
         // A PRIVMSG cut before its text (loggers that read fixed-size buffers produce them) is
         // still a message: an empty one.
-        let raw_text = msg.param(1).unwrap_or("");
+        let raw_text = text.unwrap_or("");
         let (text, is_action) = match raw_text
             .strip_prefix("\u{1}ACTION ")
             .map(|t| t.strip_suffix('\u{1}').unwrap_or(t))

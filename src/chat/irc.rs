@@ -130,6 +130,13 @@ impl<'a> IrcMessage<'a> {
         self.split_params().map(|(p, _)| p).collect()
     }
 
+    /// Parameters 0 and 1 (a chat line's channel and text), split in one pass.
+    pub fn first_params(&self) -> (Option<&'a str>, Option<&'a str>) {
+        let mut params = self.split_params();
+        let first = params.next().map(|(p, _)| p);
+        (first, params.next().map(|(p, _)| p))
+    }
+
     /// Parameter `i`, if present.
     pub fn param(&self, i: usize) -> Option<&'a str> {
         self.split_params().nth(i).map(|(p, _)| p)

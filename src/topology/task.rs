@@ -163,15 +163,10 @@ impl Task {
         self.next_offset = self.next_offset.max(rec.offset + 1);
         out.processed += 1;
         let source = &self.topology.sources[rec.source];
-        let event = match source.format {
+        let parsed = match source.format {
             ValueFormat::Irc => match simdutf8::basic::from_utf8(rec.value) {
                 Err(_) => return self.dead_letter(rec, "value is not UTF-8 text".into(), out),
-                Ok(line) => match ChatEvent::parse(line) {
-                    Ok(e) => e,
-                    Err(e) => {
-                        return self.dead_letter(rec, format!("unparseable IRC line: {e}"), out)
-                    }
-                },
+                Ok(line) => ChatEvent::parse(line),
             },
             other => {
                 return self.dead_letter(
@@ -180,6 +175,11 @@ impl Task {
                     out,
                 )
             }
+        };
+        // Borrowed where it was parsed: the event is a few hundred bytes, not worth moving.
+        let event = match &parsed {
+            Ok(e) => e,
+            Err(e) => return self.dead_letter(rec, format!("unparseable IRC line: {e}"), out),
         };
         let ts = match source.timestamp {
             TimestampSource::TmiSentTs => event.ts_ms.or(rec.record_ts_ms),
@@ -197,7 +197,7 @@ impl Task {
             partition: rec.partition,
             offset: rec.offset,
             ts_ms,
-            event: &event,
+            event,
             message: &message,
             terms: self.reads_terms,
         };
