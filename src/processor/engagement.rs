@@ -79,9 +79,7 @@ impl WindowedKind for EngagementKind {
 
     fn extract(&mut self, input: &Input<'_>, add: &mut dyn FnMut(&str, &EngagementInput)) {
         let tally = self.gifts.count(input.event);
-        if let Some(contribution) = input.contribution(tally) {
-            add(input.event.channel, &contribution);
-        }
+        input.with_contribution(tally, |contribution| add(input.event.channel, contribution));
     }
 
     fn fields(

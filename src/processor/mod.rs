@@ -50,15 +50,41 @@ impl Input<'_> {
     /// many processors ask.
     pub fn contribution(&self, tally: GiftTally) -> Option<Cow<'_, EngagementInput>> {
         match self.event.kind {
-            EventKind::Message(_) => self
-                .message
-                .get_or_init(|| {
-                    EngagementInput::read(self.event, tally, Lexicon::builtin(), self.terms)
-                })
-                .as_ref()
-                .map(Cow::Borrowed),
+            EventKind::Message(_) => self.message_contribution().map(Cow::Borrowed),
             _ => EngagementInput::from_event(self.event, tally).map(Cow::Owned),
         }
+    }
+
+    /// Calls `f` with what the event contributes, if anything: [`Input::contribution`] without
+    /// building a `Cow` of the (large) contribution on the way.
+    pub fn with_contribution(&self, tally: GiftTally, f: impl FnOnce(&EngagementInput)) {
+        match self.event.kind {
+            EventKind::Message(_) => {
+                if let Some(c) = self.message_contribution() {
+                    f(c);
+                }
+            }
+            _ => {
+                if let Some(c) = EngagementInput::from_event(self.event, tally) {
+                    f(&c);
+                }
+            }
+        }
+    }
+
+    /// A chat message's contribution, read once per record.
+    fn message_contribution(&self) -> Option<&EngagementInput> {
+        // The gift tally matters only for gift notices, never for a message.
+        self.message
+            .get_or_init(|| {
+                EngagementInput::read(
+                    self.event,
+                    GiftTally::default(),
+                    Lexicon::builtin(),
+                    self.terms,
+                )
+            })
+            .as_ref()
     }
 }
 

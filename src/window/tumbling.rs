@@ -115,7 +115,11 @@ impl<A: Aggregate> TumblingWindows<A> {
 
 /// Whether the window starting at `start` has closed at `watermark` (`end + grace <= watermark`).
 fn closed(start: i64, size: i64, grace: i64, watermark: i64) -> bool {
-    start as i128 + size as i128 + grace as i128 <= watermark as i128
+    // Exact: a sum past i64::MAX is later than any watermark (size and grace are not negative).
+    match start.checked_add(size).and_then(|end| end.checked_add(grace)) {
+        Some(close) => close <= watermark,
+        None => false,
+    }
 }
 
 impl<A: Aggregate> WindowOperator<A> for TumblingWindows<A> {
