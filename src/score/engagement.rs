@@ -506,9 +506,9 @@ impl Aggregate for Engagement {
         let unique = acc.chatters.len() as u64;
         let shaped_uses: u64 = acc
             .emotes
-            .iter()
-            .filter(|(_, s)| s.kind == TermKind::Shaped && is_window_emote(s))
-            .map(|(_, s)| s.uses)
+            .stats()
+            .filter(|s| s.kind == TermKind::Shaped && is_window_emote(s))
+            .map(|s| s.uses)
             .sum();
         let (mut new, mut returning) = (0u64, 0u64);
         for f in acc.chatters.values() {

@@ -296,8 +296,15 @@ impl TermCounter {
         self.terms.is_empty()
     }
 
-    /// The `n` most used terms that pass `keep`, most used first (ties in name order).
-    pub fn top(&self, n: usize, keep: impl Fn(&str, &TermStat) -> bool) -> Vec<(String, u64)> {
+    /// The tracked terms' counts, in no particular order.
+    pub fn stats(&self) -> impl Iterator<Item = &TermStat> {
+        self.terms.values()
+    }
+
+    /// The `n` most used terms that pass `keep`, most used first (ties in name order). `keep` gets
+    /// the term as a [`ShortStr`] (it reads as a `str`), so a filter on the counts alone never
+    /// decodes a name.
+    pub fn top(&self, n: usize, keep: impl Fn(&ShortStr, &TermStat) -> bool) -> Vec<(String, u64)> {
         if n == 0 {
             return Vec::new();
         }

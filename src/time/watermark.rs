@@ -3,8 +3,6 @@
 //! when every partition is quiet, event time advances with the wall clock, so a quiet channel's windows
 //! still close (a known pain of Kafka Streams and Quix Streams).
 
-use std::collections::BTreeMap;
-
 /// A partition's watermark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Watermark {
@@ -23,7 +21,8 @@ struct PartitionClock {
 /// Tracks per-partition event time and derives the task's watermark (the minimum over active partitions).
 #[derive(Debug, Clone)]
 pub struct WatermarkTracker {
-    partitions: BTreeMap<i32, PartitionClock>,
+    /// A task has one or a few partitions: a list beats a map for the per-record updates.
+    partitions: Vec<(i32, PartitionClock)>,
     idle_ms: i64,
     emitted: i64,
 }
@@ -32,7 +31,7 @@ impl WatermarkTracker {
     /// A tracker that treats a partition as idle after `idle_ms` of wall time without records.
     pub fn new(idle_ms: i64) -> Self {
         WatermarkTracker {
-            partitions: BTreeMap::new(),
+            partitions: Vec::new(),
             idle_ms,
             emitted: i64::MIN,
         }
@@ -40,36 +39,51 @@ impl WatermarkTracker {
 
     /// Starts tracking `partition` (on assignment) as of wall time `now_ms`.
     pub fn assign(&mut self, partition: i32, now_ms: i64) {
-        self.partitions.entry(partition).or_insert(PartitionClock {
-            max_event_ms: i64::MIN,
-            last_seen_wall_ms: now_ms,
-        });
+        self.clock(partition, now_ms);
+    }
+
+    /// The clock of `partition`, a new one (seen at `now_ms`, no event yet) if it is not tracked.
+    fn clock(&mut self, partition: i32, now_ms: i64) -> &mut PartitionClock {
+        let at = match self.partitions.iter().position(|(p, _)| *p == partition) {
+            Some(at) => at,
+            None => {
+                self.partitions.push((
+                    partition,
+                    PartitionClock {
+                        max_event_ms: i64::MIN,
+                        last_seen_wall_ms: now_ms,
+                    },
+                ));
+                self.partitions.len() - 1
+            }
+        };
+        &mut self.partitions[at].1
     }
 
     /// Stops tracking `partition` (on revocation).
     pub fn revoke(&mut self, partition: i32) {
-        self.partitions.remove(&partition);
+        self.partitions.retain(|(p, _)| *p != partition);
     }
 
     /// Records an event of `partition` at event time `event_ms`, seen at wall time `now_ms`.
     pub fn observe(&mut self, partition: i32, event_ms: i64, now_ms: i64) {
-        let p = self.partitions.entry(partition).or_insert(PartitionClock {
-            max_event_ms: i64::MIN,
-            last_seen_wall_ms: now_ms,
-        });
+        let p = self.clock(partition, now_ms);
         p.max_event_ms = p.max_event_ms.max(event_ms);
         p.last_seen_wall_ms = now_ms;
     }
 
     /// The watermark of one partition at wall time `now_ms`.
     pub fn partition(&self, partition: i32, now_ms: i64) -> Option<Watermark> {
-        self.partitions.get(&partition).map(|p| {
-            if now_ms - p.last_seen_wall_ms >= self.idle_ms {
-                Watermark::Idle
-            } else {
-                Watermark::EventTime(p.max_event_ms)
-            }
-        })
+        self.partitions
+            .iter()
+            .find(|(p, _)| *p == partition)
+            .map(|(_, p)| {
+                if now_ms - p.last_seen_wall_ms >= self.idle_ms {
+                    Watermark::Idle
+                } else {
+                    Watermark::EventTime(p.max_event_ms)
+                }
+            })
     }
 
     /// The task's watermark at wall time `now_ms`: the minimum over active partitions; when all are
@@ -78,7 +92,7 @@ impl WatermarkTracker {
     pub fn current(&mut self, now_ms: i64) -> i64 {
         let mut active_min: Option<i64> = None;
         let mut idle_max: Option<i64> = None;
-        for p in self.partitions.values() {
+        for (_, p) in &self.partitions {
             if now_ms - p.last_seen_wall_ms >= self.idle_ms {
                 if p.max_event_ms != i64::MIN {
                     let advanced = p

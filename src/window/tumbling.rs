@@ -116,7 +116,10 @@ impl<A: Aggregate> TumblingWindows<A> {
 /// Whether the window starting at `start` has closed at `watermark` (`end + grace <= watermark`).
 fn closed(start: i64, size: i64, grace: i64, watermark: i64) -> bool {
     // Exact: a sum past i64::MAX is later than any watermark (size and grace are not negative).
-    match start.checked_add(size).and_then(|end| end.checked_add(grace)) {
+    match start
+        .checked_add(size)
+        .and_then(|end| end.checked_add(grace))
+    {
         Some(close) => close <= watermark,
         None => false,
     }
