@@ -54,6 +54,36 @@ fn read_until(
     }
 }
 
+/// Revokes the server's tokens until the monitor's next call after a revocation is answered 401
+/// (bounded: 30 s).
+async fn revoke_until_a_401(server: &HelixServer) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mark = server.requests().len();
+        server.revoke_tokens();
+        // The first request after the revocation: a Helix call (401 with the revoked token) or a
+        // token renewal that came first.
+        let first = loop {
+            if let Some(r) = server.requests().into_iter().nth(mark) {
+                break r;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the monitor made no call after the revocation"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        if first.status == 401 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no call was answered 401 after revocations (last first request: {})",
+            first.line
+        );
+    }
+}
+
 fn of<'a>(seen: &'a [Value], channel: &str) -> Vec<&'a Value> {
     seen.iter().filter(|v| v["channel"] == channel).collect()
 }
@@ -145,8 +175,10 @@ async fn monitor_renews_tokens_backs_off_on_429_and_produces_correct_snapshots()
         );
     }
 
-    // A revoked token: the 401 leads to a new token and the polls go on.
-    server.revoke_tokens();
+    // A revoked token: the 401 leads to a new token and the polls go on. The monitor also renews
+    // its 2 s token before it expires; when that renewal falls between the revocation and the next
+    // call, the call carries a fresh token and gets no 401, so revoke again until one does.
+    revoke_until_a_401(&server).await;
     let before = seen.len();
     read_until(&consumer, &mut seen, "polls after the revocation", |s| {
         s.len() >= before + 4
