@@ -59,23 +59,25 @@ fn collect(consumer: &BaseConsumer, expected: &Minutes, deadline: Instant) -> Mi
     got
 }
 
-fn committed_total(group: &str, topic: &str) -> i64 {
+/// The offsets `group` has committed on the four partitions of `topic` (0 where none).
+fn committed(group: &str, topic: &str) -> [i64; 4] {
     let consumer: BaseConsumer = settings().consumer_config(group).create().unwrap();
     let mut tpl = rdkafka::TopicPartitionList::new();
     for p in 0..4 {
         tpl.add_partition(topic, p);
     }
-    let committed = consumer
+    let list = consumer
         .committed_offsets(tpl, Duration::from_secs(10))
         .unwrap();
-    let sum = committed
-        .elements()
-        .iter()
-        .filter_map(|e| e.offset().to_raw())
-        .filter(|o| *o > 0)
-        .sum();
-    drop(committed);
-    sum
+    let mut offsets = [0i64; 4];
+    for e in list.elements() {
+        offsets[e.partition() as usize] = e.offset().to_raw().unwrap_or(0).max(0);
+    }
+    offsets
+}
+
+fn committed_total(group: &str, topic: &str) -> i64 {
+    committed(group, topic).iter().sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -102,8 +104,9 @@ enum After {
     RestartWithStateDir,
 }
 
-/// Starts one `chatpulse run` per name on a 4-partition topic and SIGKILLs the first mid-stream
-/// (most likely between a produce and its commit) once every instance holds partitions. Then checks
+/// Starts one `chatpulse run` per name on a 4-partition topic and, once every instance holds
+/// partitions and the first has committed records of its own partitions since, SIGKILLs the first
+/// mid-stream (most likely between a produce and its commit). Then checks
 /// the instances left running: together they hold all four partitions, each once; without a
 /// restart they restored the dead one's partitions from the changelogs; the results equal the
 /// offline run (duplicates only re-state equal values); each stops cleanly on SIGTERM.
@@ -124,7 +127,8 @@ async fn takeover(names: &[&str], after: After) {
     let lines = real_lines(8_000);
     let markers = end_markers(&lines, 4);
     let expected = offline_minutes(&topology, &lines, &markers);
-    let (first, second) = lines.split_at(4_000);
+    let (first, rest) = lines.split_at(3_000);
+    let (middle, second) = rest.split_at(2_000);
 
     produce(&input, first, &[]).await;
     let log = |name: &str| dir.0.join(format!("{name}.log"));
@@ -166,6 +170,45 @@ async fn takeover(names: &[&str], after: After) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    // The instance about to die processes and commits records of its own partitions after the
+    // group settled, so its changelogs hold state no other instance has (the first half may all
+    // have been processed before the group settled, by whoever held the partitions then).
+    let before = committed(&app, &input);
+    produce(&input, middle, &[]).await;
+    let ends: Vec<(i32, i64)> = held_by_dead
+        .keys()
+        .map(|&p| {
+            let end = chatpulse::kafka::topics::end_offset(
+                &settings(),
+                &input,
+                p,
+                Duration::from_secs(10),
+            )
+            .unwrap();
+            (p, end)
+        })
+        .filter(|&(p, end)| end > before[p as usize])
+        .collect();
+    assert!(
+        !ends.is_empty(),
+        "the middle batch reached none of the partitions of the instance to kill ({held_by_dead:?})"
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ends
+        .iter()
+        .all(|&(p, end)| committed(&app, &input)[p as usize] >= end)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the first instance did not commit its partitions {ends:?} within 60 s; logs in {}",
+            dir.0.display()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Then more records, and the kill while they are being processed (most likely between a
+    // produce and its commit).
+    let (during, second) = second.split_at(500);
+    produce(&input, during, &[]).await;
     let mut dead = instances.remove(0);
     dead.0.kill().expect("SIGKILL the first instance");
     dead.0.wait().unwrap();
