@@ -21,7 +21,7 @@ use crate::score::sentiment::{lower, trim_punctuation, EntryKind, Lexicon};
 use crate::score::short_str::ShortStr;
 use crate::score::term_counter::sorted_map;
 pub use crate::score::term_counter::{ChatterSample, TermCounter, TermStat};
-use crate::score::tokens::Tokens;
+use crate::score::tokens::{Token, Tokens};
 
 /// A map keyed by short strings stored inline, hashed with [`WordHasher`](crate::word_hash::WordHasher).
 pub type ShortMap<V> = WordMap<ShortStr, V>;
@@ -250,10 +250,7 @@ impl MessageActivity {
 /// shouted words such as `GG`). Such a token is an emote of a window once [`EMOTE_MIN_CHATTERS`]
 /// distinct chatters used it there.
 pub fn is_emote_shaped(token: &str) -> bool {
-    let b = token.as_bytes();
-    (2..=25).contains(&b.len())
-        && b.iter().all(u8::is_ascii_alphanumeric)
-        && b[1..].iter().any(u8::is_ascii_uppercase)
+    Token::new(token).is_emote_shaped()
 }
 
 /// Words too common to be a spike's top term.

@@ -371,17 +371,23 @@ mod tests {
         );
     }
 
+    /// A 64-bit linear congruential generator (Knuth's MMIX constants): reproducible test input.
+    fn next_random(state: &mut u64) -> u64 {
+        *state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        *state
+    }
+
     #[test]
     fn term_counter_evicts_as_a_full_scan_would() {
         // Reference: a sorted map, evicting the least-used term (ties: last in name order) by a
         // scan over every term, as the counter did before it indexed its least-used terms.
         let mut reference: std::collections::BTreeMap<String, u64> = Default::default();
         let mut counter = TermCounter::new(16);
-        let mut x: u64 = 7;
+        let mut state: u64 = 7;
         for step in 0..20_000u64 {
-            x = x
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
+            let x = next_random(&mut state);
             // Skewed terms: a few frequent, many rare; uses of 1 mostly, sometimes more.
             let term = format!("t{}", (x >> 33) % if x % 3 == 0 { 8 } else { 64 });
             let uses = 1 + (x >> 20) % 3 / 2;
@@ -416,11 +422,9 @@ mod tests {
     #[test]
     fn top_equals_the_head_of_a_full_sort() {
         let mut c = TermCounter::new(1_000);
-        let mut x: u64 = 11;
+        let mut state: u64 = 11;
         for step in 0..3_000u64 {
-            x = x
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
+            let x = next_random(&mut state);
             c.add(
                 &format!("e{}", (x >> 35) % 300),
                 TermKind::Shaped,

@@ -139,7 +139,8 @@ impl<'a> Token<'a> {
         }
     }
 
-    /// [`crate::score::engagement::is_emote_shaped`] from the shape: 2 to 25 ASCII letters and
+    /// Whether the token looks like a third-party emote (the rule of
+    /// [`crate::score::engagement::is_emote_shaped`]), from the shape: 2 to 25 ASCII letters and
     /// digits with a capital after the first byte.
     pub fn is_emote_shaped(&self) -> bool {
         (2..=25).contains(&self.text.len())
@@ -227,7 +228,6 @@ impl<'a> Iterator for Tokens<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::score::engagement::is_emote_shaped;
 
     /// Texts with the cases that matter: every ASCII whitespace, punctuation-only tokens, tokens of
     /// 25 and 26 bytes, control characters, the Kelvin sign and other characters beyond ASCII.
@@ -261,7 +261,10 @@ mod tests {
             b.iter().all(u8::is_ascii_alphanumeric),
             b.first().is_some_and(u8::is_ascii_punctuation)
                 || b.last().is_some_and(u8::is_ascii_punctuation),
-            is_emote_shaped(token),
+            // The emote-shape rule spelled out byte by byte.
+            (2..=25).contains(&b.len())
+                && b.iter().all(u8::is_ascii_alphanumeric)
+                && b[1..].iter().any(u8::is_ascii_uppercase),
         ]
     }
 
