@@ -13,7 +13,7 @@
 //! a key had at the last marker while an unfinished flush after it still holds the key's only newer
 //! record.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
@@ -56,6 +56,15 @@ impl Marker {
     /// The marker's record value (JSON).
     pub fn encode(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("a Marker always serializes")
+    }
+
+    /// The marker a changelog record holds: `None` unless its key is [`MARKER_KEY`] and its value
+    /// decodes.
+    pub fn from_record(key: &[u8], value: Option<&[u8]>) -> Option<Marker> {
+        if key != MARKER_KEY {
+            return None;
+        }
+        serde_json::from_slice(value?).ok()
     }
 }
 
@@ -122,6 +131,9 @@ pub struct Restored {
     pub writes: Vec<StoreWrite>,
     /// Data records fed after the chosen marker, which were ignored (later markers are not counted).
     pub ignored_records: usize,
+    /// The keys of those ignored records, in key order. A later marker would adopt them (a restore
+    /// reads everything up to a marker as that flush), so the next flush must re-state each.
+    pub ignored_keys: Vec<Vec<u8>>,
 }
 
 /// Rebuilds one store of one partition from its changelog: feed it every record in offset order
@@ -280,6 +292,11 @@ impl Restorer {
         };
         let later = self.flushes.split_off(upto);
         let ignored_records = self.pending_records + later.iter().map(|f| f.records).sum::<usize>();
+        let mut ignored_keys: BTreeSet<Vec<u8>> =
+            std::mem::take(&mut self.pending).into_keys().collect();
+        for flush in later {
+            ignored_keys.extend(flush.writes.into_keys());
+        }
         let mut state = std::mem::take(&mut self.base);
         for flush in self.flushes {
             state.extend(flush.writes);
@@ -297,7 +314,19 @@ impl Restorer {
                 })
                 .collect(),
             ignored_records,
+            ignored_keys: ignored_keys.into_iter().collect(),
         }
+    }
+
+    /// The keys of every record fed, in key order: what a restore that applies none of them
+    /// (nothing newer than the local state) must have the next flush re-state.
+    pub fn fed_keys(&self) -> Vec<Vec<u8>> {
+        let mut keys: BTreeSet<&Vec<u8>> = self.base.keys().collect();
+        for flush in &self.flushes {
+            keys.extend(flush.writes.keys());
+        }
+        keys.extend(self.pending.keys());
+        keys.into_iter().cloned().collect()
     }
 }
 
@@ -385,6 +414,9 @@ mod tests {
         let mut r = Restorer::new("counts");
         r.push(5, &rec.key, rec.value.as_deref()).unwrap();
         assert_eq!(r.last_marker(), Some(&m));
+        assert_eq!(Marker::from_record(&rec.key, rec.value.as_deref()), Some(m));
+        assert_eq!(Marker::from_record(b"a", rec.value.as_deref()), None);
+        assert_eq!(Marker::from_record(&rec.key, None), None);
     }
 
     #[test]
@@ -494,7 +526,8 @@ mod tests {
                 marker: None,
                 marker_offset: None,
                 writes: vec![],
-                ignored_records: 2
+                ignored_records: 2,
+                ignored_keys: vec![b"a".to_vec(), b"b".to_vec()],
             }
         );
         let empty = Restorer::new("counts").apply_up_to_last_marker();
@@ -504,7 +537,8 @@ mod tests {
                 marker: None,
                 marker_offset: None,
                 writes: vec![],
-                ignored_records: 0
+                ignored_records: 0,
+                ignored_keys: vec![],
             }
         );
     }
@@ -526,6 +560,11 @@ mod tests {
         assert_eq!(restored.marker, Some(marker(2)));
         assert_eq!(restored.marker_offset, Some(4));
         assert_eq!(restored.ignored_records, 2);
+        assert_eq!(restored.ignored_keys, vec![b"a".to_vec(), b"c".to_vec()]);
+        assert_eq!(
+            restorer(&records).fed_keys(),
+            vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]
+        );
 
         let restored = restorer(&records).apply_up_to_generation(1).unwrap();
         assert_eq!(pairs(&restored), vec![("a", Some("1"))]);
