@@ -138,7 +138,9 @@ async fn a_slow_restore_that_keeps_progressing_outlives_the_stall_limit() {
     settings
         .librdkafka_options
         .insert("message.max.bytes".into(), "1024".into());
-    broker.faults().delay_fetch(Some(Duration::from_millis(100)));
+    broker
+        .faults()
+        .delay_fetch(Some(Duration::from_millis(100)));
     let limit = Duration::from_millis(1_000);
     let started = Instant::now();
     let report = tokio::task::block_in_place(|| restore(&settings, &app, store, limit))
