@@ -180,18 +180,21 @@ pub fn restore_partition_observed(
         });
         restorers.push(restorer);
     }
-    // The newest generation every store completed after the local checkpoint.
-    let common = restorers
-        .iter()
-        .map(|r| r.generations().last().copied())
-        .collect::<Option<Vec<u64>>>()
-        .and_then(|gens| gens.into_iter().min());
+    // The newest flush every store completed after the local checkpoint: the same marker in each,
+    // since after a crash a generation can repeat with another input offset.
+    let common = restorers.first().and_then(|first| {
+        first
+            .markers()
+            .into_iter()
+            .rev()
+            .find(|m| restorers.iter().all(|r| r.markers().contains(m)))
+    });
     let newer = match (&local, common) {
         (_, None) => None,
-        (Some(l), Some(g)) if g <= l.generation => None,
-        (_, Some(g)) => Some(g),
+        (Some(l), Some(m)) if m.generation <= l.generation => None,
+        (_, Some(m)) => Some(m),
     };
-    let Some(generation) = newer else {
+    let Some(marker) = newer else {
         let orphaned_keys = stores
             .iter()
             .zip(&restorers)
@@ -207,7 +210,7 @@ pub fn restore_partition_observed(
     let mut writes: Vec<StoreWrite> = Vec::new();
     let mut orphaned_keys = Vec::new();
     let mut checkpoint = Checkpoint {
-        generation,
+        generation: marker.generation,
         input_offset: 0,
         watermark_ms: i64::MIN,
         changelog_offsets: local
@@ -216,7 +219,7 @@ pub fn restore_partition_observed(
             .unwrap_or_default(),
     };
     for (store, restorer) in stores.iter().zip(restorers) {
-        let restored = restorer.apply_up_to_generation(generation)?;
+        let restored = restorer.apply_up_to_marker(&marker)?;
         if let (Some(m), Some(offset)) = (restored.marker, restored.marker_offset) {
             checkpoint.input_offset = m.input_offset;
             checkpoint.watermark_ms = m.watermark_ms;

@@ -240,6 +240,28 @@ impl Restorer {
             .or(self.base_marker.as_ref().map(|(m, _)| m))
     }
 
+    /// The markers of the flushes this restorer can restore to, oldest first.
+    pub fn markers(&self) -> Vec<Marker> {
+        let base = self.base_marker.iter().map(|(m, _)| *m);
+        base.chain(self.flushes.iter().map(|f| f.marker)).collect()
+    }
+
+    /// The writes up to the last complete flush ending with `marker` (equal in generation, input
+    /// offset and watermark: after a crash a generation can repeat with another input offset),
+    /// so that several stores are restored to the very same flush. Fails when no kept flush has it.
+    pub fn apply_up_to_marker(self, marker: &Marker) -> Result<Restored> {
+        match self.flushes.iter().rposition(|f| f.marker == *marker) {
+            Some(i) => Ok(self.restore(i + 1)),
+            None if self.base_marker.is_some_and(|(m, _)| m == *marker) => Ok(self.restore(0)),
+            None => Err(StoreError::GenerationUnavailable {
+                store: self.store.clone(),
+                generation: marker.generation,
+                last: self.last_marker().map(|m| m.generation),
+                oldest: self.generations().first().copied(),
+            }),
+        }
+    }
+
     /// The generations this restorer can restore to, oldest first.
     pub fn generations(&self) -> Vec<u64> {
         let base = self.base_marker.iter().map(|(m, _)| m.generation);
@@ -602,6 +624,42 @@ mod tests {
             pairs(&spikes.apply_up_to_generation(common).unwrap()),
             vec![("s", Some("1"))]
         );
+    }
+
+    #[test]
+    fn a_repeated_generation_restores_to_the_flush_with_the_same_marker() {
+        // Flush 2 was written twice: before a crash (input offset 200), and after it (250).
+        let mut counts = Restorer::new("counts");
+        let mut offset = 0;
+        let mut push = |r: &mut Restorer, key: &[u8], value: Option<&[u8]>| {
+            r.push(offset, key, value).unwrap();
+            offset += 1;
+        };
+        let again = Marker {
+            input_offset: 250,
+            ..marker(2)
+        };
+        for (key, value, m) in [
+            ("a", "1", marker(1)),
+            ("a", "2", marker(2)),
+            ("a", "3", again),
+        ] {
+            push(&mut counts, key.as_bytes(), Some(value.as_bytes()));
+            let rec = ChangelogRecord::marker(&m);
+            push(&mut counts, &rec.key, rec.value.as_deref());
+        }
+        assert_eq!(counts.markers(), vec![marker(1), marker(2), again]);
+        let restored = counts.apply_up_to_marker(&marker(2)).unwrap();
+        assert_eq!(pairs(&restored), vec![("a", Some("2"))]);
+        assert_eq!(restored.marker, Some(marker(2)));
+        assert_eq!(restored.ignored_keys, vec![b"a".to_vec()]);
+        let unknown = Marker {
+            input_offset: 1,
+            ..marker(2)
+        };
+        assert!(Restorer::new("counts")
+            .apply_up_to_marker(&unknown)
+            .is_err());
     }
 
     #[test]

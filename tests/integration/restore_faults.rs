@@ -247,3 +247,91 @@ async fn records_of_an_unfinished_flush_are_not_adopted_by_the_next_marker() {
         "the restore adopted the unfinished flush's record"
     );
 }
+
+/// Produces `rows` to partition 0 of the changelog of `store` (created here), in order.
+async fn write_changelog(
+    settings: &KafkaSettings,
+    app: &str,
+    store: &str,
+    rows: &[ChangelogRecord],
+) {
+    let topic = changelog_topic(app, store);
+    create_topic_on(settings, &topic, 1).await;
+    let producer: FutureProducer = settings.producer_config().create().unwrap();
+    for row in rows {
+        let mut record = FutureRecord::to(&topic).key(&row.key[..]).partition(0);
+        if let Some(v) = &row.value {
+            record = record.payload(&v[..]);
+        }
+        producer
+            .send(record, Duration::from_secs(30))
+            .await
+            .expect("changelog record delivered");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_stores_restore_to_the_same_flush_when_a_generation_repeats() {
+    let broker = OwnBroker::direct();
+    let settings = broker.settings();
+    let app = unique("repeat-gen");
+    let data = |key: &str, value: &str| {
+        ChangelogRecord::data("s", key.as_bytes(), Some(value.as_bytes())).unwrap()
+    };
+    let marker = |generation: u64, input_offset: i64| {
+        ChangelogRecord::marker(&Marker {
+            generation,
+            input_offset,
+            watermark_ms: 1_700_000_000_000,
+        })
+    };
+    // Flush 1 complete in both stores. Flush 2 reached only `minute`'s marker before a crash
+    // (input offset 200); after the restart flush 2 was written again (input offset 250) and
+    // reached only `hour`'s marker before the next crash.
+    write_changelog(
+        &settings,
+        &app,
+        "minute",
+        &[
+            data("m", "1"),
+            marker(1, 100),
+            data("m", "2"),
+            marker(2, 200),
+            data("m", "3"),
+        ],
+    )
+    .await;
+    write_changelog(
+        &settings,
+        &app,
+        "hour",
+        &[
+            data("h", "1"),
+            marker(1, 100),
+            data("h", "2"),
+            data("h", "3"),
+            marker(2, 250),
+        ],
+    )
+    .await;
+    let stores = ["minute".to_owned(), "hour".to_owned()];
+    let mut backend = MemoryBackend::new(&["minute", "hour"]).unwrap();
+    let report = tokio::task::block_in_place(|| {
+        restore_partition(&settings, &mut backend, &app, &stores, 0)
+    })
+    .expect("restore");
+    let checkpoint = report.checkpoint.expect("a complete flush");
+    assert_eq!(
+        (checkpoint.generation, checkpoint.input_offset),
+        (1, 100),
+        "both stores must stand at the one flush they both completed"
+    );
+    assert_eq!(
+        backend.scan("minute", 0).unwrap(),
+        vec![(b"m".to_vec(), b"1".to_vec())]
+    );
+    assert_eq!(
+        backend.scan("hour", 0).unwrap(),
+        vec![(b"h".to_vec(), b"1".to_vec())]
+    );
+}
