@@ -22,6 +22,7 @@ use super::input;
 use crate::avro::{decode_datum, registry_for, wire, SchemaRegistry};
 use crate::chat::import::{import, ImportOptions};
 use crate::chat::ChatEvent;
+use crate::kafka::restore::DEFAULT_STALL_TIMEOUT;
 use crate::kafka::runner::{run as run_topology, RunControl, RunOptions, RunStats};
 use crate::kafka::KafkaSettings;
 use crate::report::{html, Report};
@@ -141,6 +142,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             shutdown_timeout: Duration::from_secs(10),
             replication_factor: 1,
             schema_registry: Some("mock://demo".into()),
+            restore_stall_timeout: DEFAULT_STALL_TIMEOUT,
         };
         let control = RunControl::new();
         let shared = control.clone();

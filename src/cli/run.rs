@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 
 use super::kafka_args::KafkaArgs;
-use super::serve_args::ServeArgs;
+use super::serve_args::{parse_timeout, ServeArgs};
 use super::shutdown::on_signal;
 use crate::avro::SinkEncoders;
 use crate::http::RunInstance;
@@ -46,6 +46,10 @@ pub struct Args {
     /// in-process registry. Required only when the topology has `format = "avro"` sinks.
     #[arg(long, env = "CHATPULSE_SCHEMA_REGISTRY_URL")]
     schema_registry: Option<String>,
+    /// How long restoring a partition from its changelog may read nothing before the run fails
+    /// (time since the last record read, not the restore's whole length), for example `5m`.
+    #[arg(long, env = "CHATPULSE_RESTORE_STALL_TIMEOUT", default_value = "5m", value_parser = parse_timeout)]
+    restore_stall_timeout: std::time::Duration,
     #[command(flatten)]
     serve: ServeArgs,
 }
@@ -94,6 +98,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             shutdown_timeout: args.serve.shutdown_timeout,
             replication_factor: args.kafka.replication_factor,
             schema_registry: args.schema_registry.clone(),
+            restore_stall_timeout: args.restore_stall_timeout,
         },
         Box::new(backend),
         control,

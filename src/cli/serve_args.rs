@@ -22,7 +22,7 @@ pub struct ServeArgs {
     pub shutdown_timeout: Duration,
 }
 
-fn parse_timeout(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_timeout(s: &str) -> Result<Duration, String> {
     crate::topology::spec::parse_duration_ms(s)
         .filter(|ms| *ms >= 0)
         .map(|ms| Duration::from_millis(ms as u64))

@@ -1,7 +1,8 @@
 //! Restoring a partition's state before it processes: the local RocksDB checkpoint says which
 //! changelog offsets it already holds; the changelog tail after them (written by another instance, or
 //! by this one before a crash) is read in batches and applied up to the newest flush that every store
-//! completed, so state and input position always match.
+//! completed, so state and input position always match. Local state that its changelog does not hold
+//! (a new broker, a recreated topic) is discarded and rebuilt from the changelog.
 
 use std::time::{Duration, Instant};
 
@@ -10,9 +11,14 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::Message;
 
 use super::client::ReadToEnd;
+use super::topics::end_offset;
 use super::{KafkaError, KafkaSettings};
-use crate::store::changelog::{changelog_topic, Restorer};
+use crate::store::changelog::{changelog_topic, Marker, Restorer};
 use crate::store::{Checkpoint, StateBackend, StoreWrite};
+
+/// How long a restore may read nothing before it fails, unless the caller says otherwise: the limit
+/// is on the time since the last changelog record arrived, not on the restore as a whole.
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// What a restore did.
 #[derive(Debug, Clone, Default)]
@@ -21,6 +27,13 @@ pub struct RestoreReport {
     pub checkpoint: Option<Checkpoint>,
     /// Changelog records read.
     pub records_read: u64,
+    /// Why the local state was discarded before restoring, when it was (its changelog does not
+    /// hold the flush the local checkpoint names).
+    pub discarded_local: Option<String>,
+    /// `(store, key)` of every changelog record read but not applied (an unfinished flush, or one
+    /// some store lacks): the partition's next flush must re-state these keys' values, or a later
+    /// marker would make a restore adopt the unapplied records as part of that flush.
+    pub orphaned_keys: Vec<(String, Vec<u8>)>,
 }
 
 /// Progress of a restore, reported as it reads (for metrics).
@@ -34,7 +47,8 @@ pub struct RestoreProgress<'a> {
     pub remaining: i64,
 }
 
-/// Brings `partition`'s local state up to date with its changelogs.
+/// Brings `partition`'s local state up to date with its changelogs, failing when nothing arrives
+/// for [`DEFAULT_STALL_TIMEOUT`].
 pub fn restore_partition(
     settings: &KafkaSettings,
     backend: &mut dyn StateBackend,
@@ -48,25 +62,51 @@ pub fn restore_partition(
         application_id,
         stores,
         partition,
+        DEFAULT_STALL_TIMEOUT,
         &mut |_| {},
     )
 }
 
-/// [`restore_partition`], reporting its progress to `progress` every 1000 records and when each
-/// store is done.
+/// [`restore_partition`], failing with [`KafkaError::Stalled`] when no changelog record arrives
+/// for `stall_timeout` (however long the whole restore takes), and reporting its progress to
+/// `progress` every 1000 records and when each store is done.
 pub fn restore_partition_observed(
     settings: &KafkaSettings,
     backend: &mut dyn StateBackend,
     application_id: &str,
     stores: &[String],
     partition: i32,
+    stall_timeout: Duration,
     progress: &mut dyn FnMut(RestoreProgress<'_>),
 ) -> Result<RestoreReport, KafkaError> {
-    let local = backend.checkpoint(partition)?;
+    let mut local = backend.checkpoint(partition)?;
     let consumer: BaseConsumer<ReadToEnd> = settings
         .end_reader_config(&format!("{application_id}-restore"))
         .set("isolation.level", "read_committed")
         .create_with_context(ReadToEnd)?;
+    let mut discarded_local = None;
+    if let Some(checkpoint) = &local {
+        if let Some(reason) = local_state_mismatch(
+            settings,
+            &consumer,
+            application_id,
+            stores,
+            partition,
+            checkpoint,
+            stall_timeout,
+        )? {
+            tracing::warn!(
+                partition,
+                reason = %reason,
+                "the local state of this partition is ahead of (or not in) its changelog, as \
+                 after a switch to a new broker or a recreated changelog topic: discarding it \
+                 and restoring the partition from the changelog"
+            );
+            backend.drop_partition(partition)?;
+            local = None;
+            discarded_local = Some(reason);
+        }
+    }
     let mut restorers = Vec::new();
     let mut records_read = 0u64;
     for store in stores {
@@ -89,14 +129,16 @@ pub fn restore_partition_observed(
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(&topic, partition, Offset::Offset(start))?;
         consumer.assign(&tpl)?;
-        let began = Instant::now();
+        let poll_for = stall_timeout.clamp(Duration::from_millis(1), Duration::from_millis(500));
+        let mut last_read = Instant::now();
         let mut last_report = Instant::now();
         let mut next = start;
         loop {
-            match consumer.poll(Duration::from_millis(500)) {
+            match consumer.poll(poll_for) {
                 Some(Ok(msg)) => {
                     next = msg.offset() + 1;
                     records_read += 1;
+                    last_read = Instant::now();
                     restorer.push(msg.offset(), msg.key().unwrap_or(&[]), msg.payload())?;
                     if records_read - reported >= 1000 {
                         progress(RestoreProgress {
@@ -109,18 +151,21 @@ pub fn restore_partition_observed(
                 }
                 Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => break,
                 Some(Err(e)) => return Err(e.into()),
-                None if began.elapsed() > Duration::from_secs(300) => {
-                    return Err(KafkaError::Stalled {
-                        what: format!(
-                            "restoring changelog {topic} partition {partition} at offset {next}"
-                        ),
-                        after: Duration::from_secs(300),
-                    })
-                }
                 None => {}
             }
+            if last_read.elapsed() > stall_timeout {
+                return Err(KafkaError::Stalled {
+                    what: format!(
+                        "restoring changelog {topic} partition {partition} at offset {next} \
+                         ({} of about {} records read)",
+                        next - start,
+                        (high - start).max(0)
+                    ),
+                    after: stall_timeout,
+                });
+            }
             if last_report.elapsed() >= Duration::from_secs(1) {
-                tracing::info!(topic = %topic, partition, done = next - start, total = high - start, "restoring");
+                tracing::info!(topic = %topic, partition, done = next - start, total = (high - start).max(0), "restoring");
                 last_report = Instant::now();
             }
         }
@@ -135,26 +180,37 @@ pub fn restore_partition_observed(
         });
         restorers.push(restorer);
     }
-    // The newest generation every store completed after the local checkpoint.
-    let common = restorers
-        .iter()
-        .map(|r| r.generations().last().copied())
-        .collect::<Option<Vec<u64>>>()
-        .and_then(|gens| gens.into_iter().min());
+    // The newest flush every store completed after the local checkpoint: the same marker in each,
+    // since after a crash a generation can repeat with another input offset.
+    let common = restorers.first().and_then(|first| {
+        first
+            .markers()
+            .into_iter()
+            .rev()
+            .find(|m| restorers.iter().all(|r| r.markers().contains(m)))
+    });
     let newer = match (&local, common) {
         (_, None) => None,
-        (Some(l), Some(g)) if g <= l.generation => None,
-        (_, Some(g)) => Some(g),
+        (Some(l), Some(m)) if m.generation <= l.generation => None,
+        (_, Some(m)) => Some(m),
     };
-    let Some(generation) = newer else {
+    let Some(marker) = newer else {
+        let orphaned_keys = stores
+            .iter()
+            .zip(&restorers)
+            .flat_map(|(store, r)| r.fed_keys().into_iter().map(|k| (store.clone(), k)))
+            .collect();
         return Ok(RestoreReport {
             checkpoint: local,
             records_read,
+            discarded_local,
+            orphaned_keys,
         });
     };
     let mut writes: Vec<StoreWrite> = Vec::new();
+    let mut orphaned_keys = Vec::new();
     let mut checkpoint = Checkpoint {
-        generation,
+        generation: marker.generation,
         input_offset: 0,
         watermark_ms: i64::MIN,
         changelog_offsets: local
@@ -163,17 +219,107 @@ pub fn restore_partition_observed(
             .unwrap_or_default(),
     };
     for (store, restorer) in stores.iter().zip(restorers) {
-        let restored = restorer.apply_up_to_generation(generation)?;
+        let restored = restorer.apply_up_to_marker(&marker)?;
         if let (Some(m), Some(offset)) = (restored.marker, restored.marker_offset) {
             checkpoint.input_offset = m.input_offset;
             checkpoint.watermark_ms = m.watermark_ms;
             checkpoint.changelog_offsets.insert(store.clone(), offset);
         }
         writes.extend(restored.writes);
+        orphaned_keys.extend(
+            restored
+                .ignored_keys
+                .into_iter()
+                .map(|k| (store.clone(), k)),
+        );
     }
     backend.apply(partition, &writes, &checkpoint)?;
     Ok(RestoreReport {
         checkpoint: Some(checkpoint),
         records_read,
+        discarded_local,
+        orphaned_keys,
     })
+}
+
+/// Why the local `checkpoint` of `partition` does not match its changelogs, if it does not: a
+/// store's changelog must hold the flush marker the checkpoint names at the offset it names. A
+/// changelog that ends before that offset (a new broker, a recreated topic), or holds another
+/// record there, means the local state is not the changelog's; a marker compacted away is fine.
+fn local_state_mismatch(
+    settings: &KafkaSettings,
+    consumer: &BaseConsumer<ReadToEnd>,
+    application_id: &str,
+    stores: &[String],
+    partition: i32,
+    checkpoint: &Checkpoint,
+    stall_timeout: Duration,
+) -> Result<Option<String>, KafkaError> {
+    let expected = Marker::from(checkpoint);
+    for store in stores {
+        let Some(&offset) = checkpoint.changelog_offsets.get(store) else {
+            continue;
+        };
+        let topic = changelog_topic(application_id, store);
+        let (low, high) = consumer.fetch_watermarks(&topic, partition, Duration::from_secs(30))?;
+        if offset < low {
+            return Ok(Some(format!(
+                "the local checkpoint names offset {offset} of {topic} partition {partition}, \
+                 but the changelog starts at {low}"
+            )));
+        }
+        // `high` can fall a batch short on tansu (see `end_offset`): ask the fetch path first.
+        let end = if offset < high {
+            high
+        } else {
+            end_offset(settings, &topic, partition, Duration::from_secs(30))?
+        };
+        if offset >= end {
+            return Ok(Some(format!(
+                "the local checkpoint (generation {}) names offset {offset} of {topic} partition \
+                 {partition}, but the changelog ends at {end}",
+                checkpoint.generation
+            )));
+        }
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(&topic, partition, Offset::Offset(offset))?;
+        consumer.assign(&tpl)?;
+        let deadline = Instant::now() + stall_timeout;
+        let found = loop {
+            match consumer.poll(Duration::from_millis(200)) {
+                Some(Ok(msg)) => {
+                    break (msg.offset() == offset)
+                        .then(|| Marker::from_record(msg.key().unwrap_or(&[]), msg.payload()));
+                }
+                // Nothing from there on: compacted or aborted away, nothing to compare.
+                Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => break None,
+                Some(Err(e)) => return Err(e.into()),
+                None if Instant::now() > deadline => {
+                    return Err(KafkaError::Stalled {
+                        what: format!("reading {topic} partition {partition} at offset {offset}"),
+                        after: stall_timeout,
+                    })
+                }
+                None => {}
+            }
+        };
+        consumer.unassign()?;
+        match found {
+            Some(Some(marker)) if marker == expected => {}
+            Some(marker) => {
+                let held = match marker {
+                    Some(m) => format!("the marker of generation {}", m.generation),
+                    None => "a data record".to_owned(),
+                };
+                return Ok(Some(format!(
+                    "the local checkpoint names the marker of generation {} at offset {offset} \
+                     of {topic} partition {partition}, but the changelog holds {held} there",
+                    expected.generation
+                )));
+            }
+            // The record at `offset` is gone (compaction keeps only the newest marker).
+            None => {}
+        }
+    }
+    Ok(None)
 }

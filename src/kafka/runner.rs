@@ -1,16 +1,18 @@
 //! `chatpulse run`: the consume → process → produce loop of a topology on Kafka. A consumer group
 //! shares the input partitions among instances; each assigned partition is a [`Task`] restored from
-//! its changelog before it processes. At every commit interval the engine produces outputs, changelog
-//! records and a flush marker, waits until the broker has them all, writes the state and checkpoint to
-//! RocksDB in one batch, and only then commits the input offsets (at-least-once). With
-//! `exactly_once_v2` the same steps run inside a Kafka transaction.
+//! its changelog before it processes. At every commit interval the engine runs the protocol of
+//! `runner/commit.rs`: outputs and changelog records, then flush markers once the broker has them
+//! all, then the state and checkpoint in RocksDB in one batch, and only then the input offsets
+//! (at-least-once). With `exactly_once_v2` the same steps run inside a Kafka transaction.
+
+mod commit;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaResult;
 use rdkafka::message::{BorrowedMessage, Header, OwnedHeaders};
 use rdkafka::producer::{
@@ -26,8 +28,8 @@ use super::topics::{ensure_topics, partition_count, TopicPlan};
 use super::{KafkaError, KafkaSettings};
 use crate::avro::sink::{output_dead_letter, SinkEncoders};
 use crate::metrics::{consumer_lag, Metrics};
-use crate::store::changelog::{changelog_topic, ChangelogRecord, Marker};
-use crate::store::{apply_commit, Checkpoint, StateBackend};
+use crate::store::changelog::changelog_topic;
+use crate::store::{Checkpoint, StateBackend};
 use crate::time::clock::{Clock, SystemClock};
 use crate::topology::query::{key_partition, QueryAnswer};
 use crate::topology::spec::ProcessingGuarantee;
@@ -47,6 +49,9 @@ pub struct RunOptions {
     pub replication_factor: i32,
     /// Schema registry URL (`http(s)://...` or `mock://NAME`); required when a sink is Avro.
     pub schema_registry: Option<String>,
+    /// How long restoring a partition may read no changelog record before the run fails
+    /// ([`super::restore::DEFAULT_STALL_TIMEOUT`] unless set).
+    pub restore_stall_timeout: Duration,
 }
 
 /// Counters of a run, for logs, metrics and tests.
@@ -127,6 +132,10 @@ struct Engine {
     control: Arc<RunControl>,
     encoders: SinkEncoders,
     metrics: Arc<Metrics>,
+    /// Per partition, the committed `(store, key, value)` of keys its changelog holds unapplied
+    /// records of (see [`super::restore::RestoreReport::orphaned_keys`]): the next flush writes
+    /// them first, so a restore that reads past those records gets the committed values back.
+    restated: BTreeMap<i32, Vec<(String, Vec<u8>, Option<Vec<u8>>)>>,
     /// `chatpulse_records_consumed_total` per partition, looked up once.
     consumed_counters: BTreeMap<i32, prometheus::IntCounter>,
     last_store_stats: Option<Instant>,
@@ -303,6 +312,62 @@ impl Engine {
         self.emit(out)
     }
 
+    /// A consume error instead of a record: counted in `chatpulse_consume_errors_total`. When
+    /// librdkafka skipped records for it (a batch failing its CRC check or its decompression),
+    /// every task's partition is sought back to its next unprocessed record, so they are read
+    /// again and no commit passes a record that was neither processed nor dead-lettered. The error
+    /// does not say which partition it came from, hence every partition.
+    fn consume_error(
+        &mut self,
+        consumer: &BaseConsumer<RebalanceContext>,
+        error: &rdkafka::error::KafkaError,
+    ) -> Result<(), KafkaError> {
+        let code = error.rdkafka_error_code();
+        let kind = code.map_or_else(|| "other".to_owned(), |c| format!("{c:?}"));
+        self.metrics
+            .consume_errors
+            .with_label_values(&[&self.input_topic, &kind])
+            .inc();
+        if !code.is_some_and(skips_records) {
+            tracing::warn!(error = %error, "consume error");
+            return Ok(());
+        }
+        tracing::warn!(
+            error = %error,
+            "consume error: the consumer skipped records it could not read; reading every \
+             partition again from its next unprocessed record"
+        );
+        let fresh: Vec<i32> = self
+            .tasks
+            .iter()
+            .filter(|(_, t)| t.next_offset() == 0)
+            .map(|(p, _)| *p)
+            .collect();
+        // A task that has processed nothing resumes where the group's offsets say.
+        let mut committed = TopicPartitionList::new();
+        for p in &fresh {
+            committed.add_partition(&self.input_topic, *p);
+        }
+        if !fresh.is_empty() {
+            committed = consumer.committed_offsets(committed, Duration::from_secs(10))?;
+        }
+        for (p, task) in &self.tasks {
+            let offset = match task.next_offset() {
+                0 => match committed
+                    .find_partition(&self.input_topic, *p)
+                    .map(|e| e.offset())
+                {
+                    Some(Offset::Offset(o)) => Offset::Offset(o),
+                    _ => Offset::Beginning,
+                },
+                next => Offset::Offset(next),
+            };
+            consumer.seek(&self.input_topic, *p, offset, Duration::from_secs(10))?;
+        }
+        drop(committed);
+        Ok(())
+    }
+
     fn punctuate(&mut self) -> Result<(), KafkaError> {
         let now = self.clock.now_ms();
         let mut out = TaskOutput::default();
@@ -310,126 +375,6 @@ impl Engine {
             task.punctuate(now, &mut out);
         }
         self.emit(out)
-    }
-
-    /// Flushes every task (or only `only`), waits for the broker, writes state, commits offsets.
-    fn commit(
-        &mut self,
-        consumer: &BaseConsumer<RebalanceContext>,
-        only: Option<&[i32]>,
-    ) -> Result<(), KafkaError> {
-        let started = Instant::now();
-        let partitions: Vec<i32> = match only {
-            Some(ps) => ps
-                .iter()
-                .copied()
-                .filter(|p| self.tasks.contains_key(p))
-                .collect(),
-            None => self.tasks.keys().copied().collect(),
-        };
-        if partitions.is_empty() {
-            return Ok(());
-        }
-        let app = self.topology.application_id.clone();
-        let mut pending = Vec::new();
-        for p in &partitions {
-            let mut out = TaskOutput::default();
-            let commit = self.tasks.get_mut(p).expect("listed").commit(&mut out);
-            self.emit(out)?;
-            for (store_index, store) in self.stores.iter().enumerate() {
-                let topic = changelog_topic(&app, store);
-                self.metrics
-                    .records_produced
-                    .with_label_values(&[&topic])
-                    .inc_by(1 + commit.writes.iter().filter(|(s, _, _)| s == store).count() as u64);
-                for (_, key, value) in commit.writes.iter().filter(|(s, _, _)| s == store) {
-                    let mut record =
-                        BaseRecord::with_opaque_to(&topic, Box::new(Delivery::Changelog))
-                            .key(&key[..])
-                            .partition(*p);
-                    if let Some(v) = value {
-                        record = record.payload(&v[..]);
-                    }
-                    self.send(record)?;
-                }
-                let marker = Marker {
-                    generation: commit.generation,
-                    input_offset: commit.input_offset,
-                    watermark_ms: commit.watermark_ms,
-                };
-                let record = ChangelogRecord::marker(&marker);
-                let value = record.value.unwrap_or_default();
-                self.send(
-                    BaseRecord::with_opaque_to(
-                        &topic,
-                        Box::new(Delivery::Marker {
-                            store: store_index,
-                            partition: *p,
-                        }),
-                    )
-                    .key(&record.key[..])
-                    .payload(&value[..])
-                    .partition(*p),
-                )?;
-            }
-            pending.push((*p, commit));
-        }
-        let mut offsets = TopicPartitionList::new();
-        for (p, commit) in &pending {
-            offsets.add_partition_offset(
-                &self.input_topic,
-                *p,
-                Offset::Offset(commit.input_offset),
-            )?;
-        }
-        if self.in_transaction {
-            self.producer.send_offsets_to_transaction(
-                &offsets,
-                &consumer.group_metadata().ok_or_else(|| {
-                    KafkaError::Delivery(1, "the consumer has no group metadata".into())
-                })?,
-                Duration::from_secs(30),
-            )?;
-            self.producer.commit_transaction(Duration::from_secs(60))?;
-        } else {
-            self.producer.flush(Duration::from_secs(60))?;
-        }
-        let (failures, markers) = {
-            let mut log = self.deliveries.lock().expect("delivery log");
-            (
-                std::mem::take(&mut log.failures),
-                std::mem::take(&mut log.markers),
-            )
-        };
-        if let Some(first) = failures.first() {
-            self.control
-                .set_producer_error(Some(format!("delivery failed: {first}")));
-            return Err(KafkaError::Delivery(failures.len(), first.clone()));
-        }
-        self.control.set_producer_error(None);
-        for (p, commit) in pending {
-            let changelog_offsets = self
-                .stores
-                .iter()
-                .enumerate()
-                .filter_map(|(i, s)| markers.get(&(i, p)).map(|o| (s.clone(), *o)))
-                .collect();
-            apply_commit(self.backend.as_mut(), p, commit, changelog_offsets)?;
-        }
-        if self.in_transaction {
-            self.producer.begin_transaction()?;
-        } else {
-            consumer.commit(&offsets, CommitMode::Sync)?;
-        }
-        self.stats.commits += 1;
-        self.control.commits.fetch_add(1, Ordering::Relaxed);
-        self.metrics.commits.inc();
-        self.metrics
-            .commit_latency
-            .observe(started.elapsed().as_secs_f64());
-        self.record_store_stats();
-        tracing::debug!(partitions = ?partitions, elapsed_ms = started.elapsed().as_millis() as u64, "committed");
-        Ok(())
     }
 
     /// Refreshes the state store gauges from RocksDB's properties, at most every 5 seconds.
@@ -478,6 +423,44 @@ impl Engine {
             task.restore_position(c.generation, c.input_offset, c.watermark_ms, now);
         }
         Ok((task, checkpoint))
+    }
+
+    /// Notes the committed values of `orphaned` keys of `partition`, for its next flush to write
+    /// before its own changes. Exactly-once restores never see unapplied records (they are aborted).
+    fn restate(
+        &mut self,
+        partition: i32,
+        orphaned: &[(String, Vec<u8>)],
+    ) -> Result<(), KafkaError> {
+        if orphaned.is_empty() || self.in_transaction {
+            self.restated.remove(&partition);
+            return Ok(());
+        }
+        let mut restated = Vec::with_capacity(orphaned.len());
+        for store in &self.stores {
+            let keys: Vec<&Vec<u8>> = orphaned
+                .iter()
+                .filter(|(s, _)| s == store)
+                .map(|(_, k)| k)
+                .collect();
+            if keys.is_empty() {
+                continue;
+            }
+            let committed: BTreeMap<Vec<u8>, Vec<u8>> =
+                self.backend.scan(store, partition)?.into_iter().collect();
+            restated.extend(
+                keys.into_iter()
+                    .map(|k| (store.clone(), k.clone(), committed.get(k).cloned())),
+            );
+        }
+        tracing::info!(
+            partition,
+            keys = restated.len(),
+            "the changelog holds records of an unfinished flush: the next flush re-states their \
+             keys' committed values"
+        );
+        self.restated.insert(partition, restated);
+        Ok(())
     }
 
     /// Exactly-once recovery: aborts the open transaction, rebuilds every task from the local state
@@ -538,6 +521,7 @@ impl Engine {
             &self.topology.application_id,
             &self.stores,
             partition,
+            self.options.restore_stall_timeout,
             &mut |p: RestoreProgress<'_>| {
                 metrics
                     .restore_records
@@ -554,6 +538,7 @@ impl Engine {
             .restored_records
             .fetch_add(report.records_read, Ordering::Relaxed);
         let (task, checkpoint) = self.task_from_local_state(partition, now)?;
+        self.restate(partition, &report.orphaned_keys)?;
         let resume = checkpoint.map(|c| c.input_offset);
         tracing::info!(partition, restored = report.records_read, resume = ?resume, open = task.open_entries(), "partition assigned");
         self.tasks.insert(partition, task);
@@ -562,6 +547,15 @@ impl Engine {
         self.metrics.assigned_partitions.inc();
         Ok(resume)
     }
+}
+
+/// Whether librdkafka reports `code` for records it skipped (it goes on with the next batch).
+fn skips_records(code: rdkafka::types::RDKafkaErrorCode) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as Code;
+    matches!(
+        code,
+        Code::BadMessage | Code::BadCompression | Code::InvalidMessage | Code::InvalidRecord
+    )
 }
 
 /// How often an instance holding part of the input asks the coordinator whether it is stranded.
@@ -663,6 +657,7 @@ impl ConsumerContext for RebalanceContext {
                     engine.failed.get_or_insert(e);
                 }
                 for p in &partitions {
+                    engine.restated.remove(p);
                     if engine.tasks.remove(p).is_some() {
                         engine.control.assigned.fetch_sub(1, Ordering::SeqCst);
                         engine.control.owned.lock().expect("owned").remove(p);
@@ -951,6 +946,7 @@ pub fn run(
         control: control.clone(),
         encoders,
         metrics: metrics.clone(),
+        restated: BTreeMap::new(),
         consumed_counters: BTreeMap::new(),
         last_store_stats: None,
     };
@@ -1037,7 +1033,7 @@ pub fn run(
         let step = (|| {
             match polled {
                 Some(Ok(msg)) => engine.process(&msg)?,
-                Some(Err(e)) => tracing::warn!(error = %e, "consume error"),
+                Some(Err(e)) => engine.consume_error(&consumer, &e)?,
                 None => {}
             }
             if last_punctuate.elapsed() >= Duration::from_millis(200) {

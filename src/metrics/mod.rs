@@ -55,6 +55,9 @@ pub struct Metrics {
     pub transaction_aborts: IntCounter,
     /// `chatpulse_schema_registry_errors_total`: failed Schema Registry calls (Avro encoding).
     pub registry_errors: IntCounter,
+    /// `chatpulse_consume_errors_total{topic, kind}`: errors the consumer reported instead of a
+    /// record (`kind`: librdkafka's error code, for example `BadMessage` for a failed CRC check).
+    pub consume_errors: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -230,6 +233,12 @@ impl Metrics {
                 c,
                 "chatpulse_schema_registry_errors_total",
                 "Failed Schema Registry requests (schema lookup or registration).",
+            ),
+            consume_errors: counters(
+                c,
+                "chatpulse_consume_errors_total",
+                "Errors the consumer reported instead of a record, per topic and error kind.",
+                &["topic", "kind"],
             ),
             registry: Registry::new(),
             names: Vec::new(),

@@ -13,7 +13,7 @@
 //! a key had at the last marker while an unfinished flush after it still holds the key's only newer
 //! record.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
@@ -56,6 +56,15 @@ impl Marker {
     /// The marker's record value (JSON).
     pub fn encode(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("a Marker always serializes")
+    }
+
+    /// The marker a changelog record holds: `None` unless its key is [`MARKER_KEY`] and its value
+    /// decodes.
+    pub fn from_record(key: &[u8], value: Option<&[u8]>) -> Option<Marker> {
+        if key != MARKER_KEY {
+            return None;
+        }
+        serde_json::from_slice(value?).ok()
     }
 }
 
@@ -122,6 +131,9 @@ pub struct Restored {
     pub writes: Vec<StoreWrite>,
     /// Data records fed after the chosen marker, which were ignored (later markers are not counted).
     pub ignored_records: usize,
+    /// The keys of those ignored records, in key order. A later marker would adopt them (a restore
+    /// reads everything up to a marker as that flush), so the next flush must re-state each.
+    pub ignored_keys: Vec<Vec<u8>>,
 }
 
 /// Rebuilds one store of one partition from its changelog: feed it every record in offset order
@@ -228,6 +240,28 @@ impl Restorer {
             .or(self.base_marker.as_ref().map(|(m, _)| m))
     }
 
+    /// The markers of the flushes this restorer can restore to, oldest first.
+    pub fn markers(&self) -> Vec<Marker> {
+        let base = self.base_marker.iter().map(|(m, _)| *m);
+        base.chain(self.flushes.iter().map(|f| f.marker)).collect()
+    }
+
+    /// The writes up to the last complete flush ending with `marker` (equal in generation, input
+    /// offset and watermark: after a crash a generation can repeat with another input offset),
+    /// so that several stores are restored to the very same flush. Fails when no kept flush has it.
+    pub fn apply_up_to_marker(self, marker: &Marker) -> Result<Restored> {
+        match self.flushes.iter().rposition(|f| f.marker == *marker) {
+            Some(i) => Ok(self.restore(i + 1)),
+            None if self.base_marker.is_some_and(|(m, _)| m == *marker) => Ok(self.restore(0)),
+            None => Err(StoreError::GenerationUnavailable {
+                store: self.store.clone(),
+                generation: marker.generation,
+                last: self.last_marker().map(|m| m.generation),
+                oldest: self.generations().first().copied(),
+            }),
+        }
+    }
+
     /// The generations this restorer can restore to, oldest first.
     pub fn generations(&self) -> Vec<u64> {
         let base = self.base_marker.iter().map(|(m, _)| m.generation);
@@ -280,6 +314,11 @@ impl Restorer {
         };
         let later = self.flushes.split_off(upto);
         let ignored_records = self.pending_records + later.iter().map(|f| f.records).sum::<usize>();
+        let mut ignored_keys: BTreeSet<Vec<u8>> =
+            std::mem::take(&mut self.pending).into_keys().collect();
+        for flush in later {
+            ignored_keys.extend(flush.writes.into_keys());
+        }
         let mut state = std::mem::take(&mut self.base);
         for flush in self.flushes {
             state.extend(flush.writes);
@@ -297,7 +336,19 @@ impl Restorer {
                 })
                 .collect(),
             ignored_records,
+            ignored_keys: ignored_keys.into_iter().collect(),
         }
+    }
+
+    /// The keys of every record fed, in key order: what a restore that applies none of them
+    /// (nothing newer than the local state) must have the next flush re-state.
+    pub fn fed_keys(&self) -> Vec<Vec<u8>> {
+        let mut keys: BTreeSet<&Vec<u8>> = self.base.keys().collect();
+        for flush in &self.flushes {
+            keys.extend(flush.writes.keys());
+        }
+        keys.extend(self.pending.keys());
+        keys.into_iter().cloned().collect()
     }
 }
 
@@ -385,6 +436,9 @@ mod tests {
         let mut r = Restorer::new("counts");
         r.push(5, &rec.key, rec.value.as_deref()).unwrap();
         assert_eq!(r.last_marker(), Some(&m));
+        assert_eq!(Marker::from_record(&rec.key, rec.value.as_deref()), Some(m));
+        assert_eq!(Marker::from_record(b"a", rec.value.as_deref()), None);
+        assert_eq!(Marker::from_record(&rec.key, None), None);
     }
 
     #[test]
@@ -494,7 +548,8 @@ mod tests {
                 marker: None,
                 marker_offset: None,
                 writes: vec![],
-                ignored_records: 2
+                ignored_records: 2,
+                ignored_keys: vec![b"a".to_vec(), b"b".to_vec()],
             }
         );
         let empty = Restorer::new("counts").apply_up_to_last_marker();
@@ -504,7 +559,8 @@ mod tests {
                 marker: None,
                 marker_offset: None,
                 writes: vec![],
-                ignored_records: 0
+                ignored_records: 0,
+                ignored_keys: vec![],
             }
         );
     }
@@ -526,6 +582,11 @@ mod tests {
         assert_eq!(restored.marker, Some(marker(2)));
         assert_eq!(restored.marker_offset, Some(4));
         assert_eq!(restored.ignored_records, 2);
+        assert_eq!(restored.ignored_keys, vec![b"a".to_vec(), b"c".to_vec()]);
+        assert_eq!(
+            restorer(&records).fed_keys(),
+            vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]
+        );
 
         let restored = restorer(&records).apply_up_to_generation(1).unwrap();
         assert_eq!(pairs(&restored), vec![("a", Some("1"))]);
@@ -563,6 +624,42 @@ mod tests {
             pairs(&spikes.apply_up_to_generation(common).unwrap()),
             vec![("s", Some("1"))]
         );
+    }
+
+    #[test]
+    fn a_repeated_generation_restores_to_the_flush_with_the_same_marker() {
+        // Flush 2 was written twice: before a crash (input offset 200), and after it (250).
+        let mut counts = Restorer::new("counts");
+        let mut offset = 0;
+        let mut push = |r: &mut Restorer, key: &[u8], value: Option<&[u8]>| {
+            r.push(offset, key, value).unwrap();
+            offset += 1;
+        };
+        let again = Marker {
+            input_offset: 250,
+            ..marker(2)
+        };
+        for (key, value, m) in [
+            ("a", "1", marker(1)),
+            ("a", "2", marker(2)),
+            ("a", "3", again),
+        ] {
+            push(&mut counts, key.as_bytes(), Some(value.as_bytes()));
+            let rec = ChangelogRecord::marker(&m);
+            push(&mut counts, &rec.key, rec.value.as_deref());
+        }
+        assert_eq!(counts.markers(), vec![marker(1), marker(2), again]);
+        let restored = counts.apply_up_to_marker(&marker(2)).unwrap();
+        assert_eq!(pairs(&restored), vec![("a", Some("2"))]);
+        assert_eq!(restored.marker, Some(marker(2)));
+        assert_eq!(restored.ignored_keys, vec![b"a".to_vec()]);
+        let unknown = Marker {
+            input_offset: 1,
+            ..marker(2)
+        };
+        assert!(Restorer::new("counts")
+            .apply_up_to_marker(&unknown)
+            .is_err());
     }
 
     #[test]

@@ -16,7 +16,7 @@ use rdkafka::Message;
 use serde_json::Value;
 
 use crate::engine_support::{end_markers, minutes, offline_minutes, produce, real_lines, topology};
-use crate::harness::{create_topic, is_unknown_topic, reader, settings, unique};
+use crate::harness::{create_topic, is_unknown_topic, reader_on, settings, unique};
 
 /// Reads `topic` from the start until `expected` records arrived (bounded by `timeout`).
 pub fn read_topic(
@@ -24,7 +24,17 @@ pub fn read_topic(
     expected: usize,
     timeout: Duration,
 ) -> Vec<rdkafka::message::OwnedMessage> {
-    let consumer = reader(topic);
+    read_topic_on(&settings(), topic, expected, timeout)
+}
+
+/// [`read_topic`] on the broker of `settings`.
+pub fn read_topic_on(
+    settings: &chatpulse::kafka::KafkaSettings,
+    topic: &str,
+    expected: usize,
+    timeout: Duration,
+) -> Vec<rdkafka::message::OwnedMessage> {
+    let consumer = reader_on(settings, topic);
     let deadline = std::time::Instant::now() + timeout;
     let mut got = Vec::new();
     while got.len() < expected && std::time::Instant::now() < deadline {
@@ -73,6 +83,7 @@ pub(crate) fn start_with(
         shutdown_timeout: Duration::from_secs(30),
         replication_factor: 1,
         schema_registry: registry,
+        restore_stall_timeout: chatpulse::kafka::restore::DEFAULT_STALL_TIMEOUT,
     };
     let shared = control.clone();
     let handle =

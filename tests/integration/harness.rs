@@ -36,8 +36,13 @@ pub fn unique(prefix: &str) -> String {
 
 /// Creates `topic` with `partitions` partitions and fails the test if the broker refuses.
 pub async fn create_topic(topic: &str, partitions: i32) {
+    create_topic_on(&settings(), topic, partitions).await;
+}
+
+/// [`create_topic`] on the broker of `settings`.
+pub async fn create_topic_on(settings: &KafkaSettings, topic: &str, partitions: i32) {
     let admin: AdminClient<DefaultClientContext> =
-        settings().admin_config().create().expect("admin client");
+        settings.admin_config().create().expect("admin client");
     let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1))
         .set("retention.ms", "604800000")
         .set("retention.bytes", "-1");
@@ -86,8 +91,13 @@ pub fn is_unknown_topic(e: &rdkafka::error::KafkaError) -> bool {
 /// A consumer reading `topic` from the start. It subscribes once the topic exists (the run under
 /// test creates its output topics), waiting at most 60 s for it.
 pub fn reader(topic: &str) -> rdkafka::consumer::BaseConsumer {
+    reader_on(&settings(), topic)
+}
+
+/// [`reader`] on the broker of `settings`.
+pub fn reader_on(settings: &KafkaSettings, topic: &str) -> rdkafka::consumer::BaseConsumer {
     use rdkafka::consumer::Consumer;
-    let consumer: rdkafka::consumer::BaseConsumer = settings()
+    let consumer: rdkafka::consumer::BaseConsumer = settings
         .consumer_config(&unique("reader"))
         .create()
         .expect("reader");

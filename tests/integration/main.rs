@@ -6,6 +6,8 @@ mod avro;
 mod bench;
 mod chat_roundtrip;
 mod cli;
+mod consume_errors;
+mod delivery_failure;
 mod demo;
 mod engine;
 mod engine_support;
@@ -15,7 +17,9 @@ mod ingest;
 mod ingest_outage;
 mod monitor;
 mod ops;
+mod own_broker;
 mod replay;
+mod restore_faults;
 mod scale_out;
 mod store;
 

@@ -4,4 +4,6 @@
 
 pub mod helix_server;
 pub mod irc_server;
+pub mod kafka_fault_proxy;
 pub mod schema_registry;
+pub mod tansu_broker;
