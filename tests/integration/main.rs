@@ -13,9 +13,11 @@ mod eos;
 mod harness;
 mod ingest;
 mod ingest_outage;
+mod ingest_stall;
 mod monitor;
 mod ops;
 mod replay;
+mod restart;
 mod scale_out;
 mod store;
 

@@ -240,4 +240,24 @@ mod tests {
             "a comment without a commenter name is reported"
         );
     }
+
+    #[test]
+    fn an_offset_beyond_any_video_is_reported_not_overflowed() {
+        let doc = r#"{"video":{"created_at":"2021-07-15T01:59:24Z","user_login":"nl"},
+          "comments":[
+           {"content_offset_seconds":1e19,"commenter":{"name":"a"},"message":{"body":"x"}},
+           {"content_offset_seconds":-1e19,"commenter":{"name":"b"},"message":{"body":"y"}},
+           {"content_offset_seconds":1.7976931348623157e308,"commenter":{"name":"c"},"message":{"body":"z"}},
+           {"content_offset_seconds":7200,"commenter":{"name":"d"},"message":{"body":"ok"}}
+          ]}"#;
+        let out: Vec<_> =
+            import(Format::VodJson, ImportOptions::default(), doc.as_bytes()).collect();
+        assert_eq!(out.len(), 4);
+        for bad in &out[..3] {
+            let err = bad.as_ref().expect_err("an impossible offset is malformed");
+            assert!(err.to_string().contains("content_offset_seconds"), "{err}");
+        }
+        let e = ChatEvent::parse(&out[3].as_ref().unwrap().line).unwrap();
+        assert_eq!(e.ts_ms, Some(1_626_314_364_000 + 7_200_000));
+    }
 }

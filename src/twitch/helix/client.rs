@@ -318,4 +318,20 @@ mod tests {
         );
         assert_eq!(form_encode("s3cr+t/="), "s3cr%2Bt%2F%3D");
     }
+
+    #[test]
+    fn a_token_lifetime_beyond_i64_still_parses() {
+        for (expires_in, want) in [
+            ("99999999999999999999", i64::MAX),
+            ("1e30", i64::MAX),
+            ("-1e30", i64::MIN),
+            ("5011497", 5_011_497),
+        ] {
+            let text = format!(
+                r#"{{"access_token":"a","expires_in":{expires_in},"token_type":"bearer"}}"#
+            );
+            let answer: TokenAnswer = serde_json::from_str(&text).expect(expires_in);
+            assert_eq!(answer.expires_in, want, "{expires_in}");
+        }
+    }
 }

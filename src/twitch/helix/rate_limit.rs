@@ -69,4 +69,35 @@ mod tests {
         assert_eq!(RateLimit::wait(None, true, 0), Duration::from_secs(1));
         assert!(RateLimit::from_headers(|_| None).is_none());
     }
+
+    fn refused(reset: &'static str) -> RateLimit {
+        RateLimit::from_headers(move |name| match name {
+            "ratelimit-limit" => Some("800"),
+            "ratelimit-remaining" => Some("0"),
+            "ratelimit-reset" => Some(reset),
+            _ => None,
+        })
+        .expect("the headers parse")
+    }
+
+    #[test]
+    fn a_huge_or_far_future_reset_waits_at_most_the_maximum() {
+        let max = Duration::from_secs(60);
+        let now = 1_700_000_000_000;
+        for reset in ["9223372036854775807", "-9223372036854775808", "32503680000"] {
+            let limit = refused(reset);
+            for too_many in [false, true] {
+                let wait = RateLimit::wait(Some(limit), too_many, now);
+                assert!(wait <= max, "reset {reset}: waits {wait:?}");
+            }
+        }
+        // A reset in the past never waits (beyond the pause after a 429), even from a huge clock.
+        let past = refused("1000");
+        assert_eq!(RateLimit::wait(Some(past), false, i64::MAX), Duration::ZERO);
+        assert_eq!(
+            RateLimit::wait(Some(past), true, i64::MIN),
+            max,
+            "a clock before 1970 is far from any reset: still bounded"
+        );
+    }
 }

@@ -64,4 +64,19 @@ mod tests {
         assert!(short.needs_renewal(1_800));
         assert!(!format!("{short:?}").contains("s3cret"));
     }
+
+    #[test]
+    fn a_huge_or_negative_lifetime_saturates() {
+        let now = 1_700_000_000_000;
+        let forever = AppToken::issued("x".into(), i64::MAX, now);
+        assert_eq!(forever.expires_at_ms, i64::MAX);
+        assert!(!forever.needs_renewal(now));
+        assert!(
+            forever.needs_validation(now + VALIDATE_EVERY_MS),
+            "still validated hourly"
+        );
+        let dead = AppToken::issued("x".into(), i64::MIN, now);
+        assert!(dead.needs_renewal(now), "a negative lifetime has expired");
+        assert!(!AppToken::issued("x".into(), 60, i64::MAX).needs_renewal(i64::MIN));
+    }
 }
