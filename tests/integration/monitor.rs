@@ -330,7 +330,9 @@ fn absurd_resets() -> [String; 2] {
 async fn monitor_keeps_polling_through_huge_and_far_future_rate_limit_resets() {
     init_logs();
     let server = HelixServer::start("cid", "csecret", "usertoken", 3600).await;
-    let (task, stop_tx, consumer) = start_monitor(&server, app_client(&server));
+    // Waits capped at 1 s instead of a minute, to keep the test short.
+    let client = app_client(&server).with_max_wait(Duration::from_secs(1));
+    let (task, stop_tx, consumer) = start_monitor(&server, client);
     let mut seen = Vec::new();
     read_until(&consumer, &mut seen, "first poll", |s| !s.is_empty());
     for reset in absurd_resets() {
