@@ -5,8 +5,8 @@
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
-use chatpulse::ingest::IngestMetrics;
-use chatpulse::twitch::irc::run_client;
+use chatpulse::ingest::{IngestMetrics, SinkStats};
+use chatpulse::twitch::irc::{run_client, IrcConfig, IrcError};
 use tokio::sync::watch;
 
 use crate::harness::{init_logs, unique};
@@ -34,19 +34,38 @@ async fn wait_until_blocked(server: &IrcServer, timeout: Duration) {
         .await;
 }
 
+type Started = (
+    tokio::task::JoinHandle<Result<(), IrcError>>,
+    watch::Sender<bool>,
+    tokio::task::JoinHandle<SinkStats>,
+);
+
+/// A client of `nymn` on `server` with `config`, once the server answered its JOIN.
+async fn start_joined(server: &IrcServer, config: IrcConfig) -> Started {
+    let (sink, sink_task) = test_sink(&unique("ingest-stall"), 1, IngestMetrics::new()).await;
+    let (channels_tx, channels_rx) = watch::channel(["nymn".to_string()].into());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let client = tokio::spawn(async move {
+        // The channel list's owner lives as long as the client.
+        let _channels = channels_tx;
+        run_client(config, channels_rx, sink, stop_rx).await
+    });
+    server
+        .wait_until("nymn joined", Duration::from_secs(10), |s| {
+            s.joins("nymn") == 1
+        })
+        .await;
+    (client, stop_tx, sink_task)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_stops_reading_is_dropped_within_the_write_timeout_and_rejoined() {
     init_logs();
     let server = IrcServer::start().await;
-    let (sink, sink_task) = test_sink(&unique("ingest-stall"), 1, IngestMetrics::new()).await;
-    let config = test_config(&server);
-    let (_channels_tx, channels_rx) = watch::channel(["nymn".to_string()].into());
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let client = tokio::spawn(run_client(config, channels_rx, sink, stop_rx));
+    let mut config = test_config(&server);
+    config.write_timeout = Duration::from_secs(1);
+    let (client, stop_tx, sink_task) = start_joined(&server, config).await;
     let t = Duration::from_secs(10);
-    server
-        .wait_until("nymn joined", t, |s| s.joins("nymn") == 1)
-        .await;
 
     server.stall_reads();
     server.flood_pings(FLOOD.0, FLOOD.1);
@@ -74,16 +93,8 @@ async fn a_server_that_stops_reading_is_dropped_within_the_write_timeout_and_rej
 async fn stopping_ends_a_write_blocked_by_a_server_that_stopped_reading() {
     init_logs();
     let server = IrcServer::start().await;
-    let (sink, sink_task) = test_sink(&unique("ingest-stall"), 1, IngestMetrics::new()).await;
-    let config = test_config(&server);
-    let (_channels_tx, channels_rx) = watch::channel(["nymn".to_string()].into());
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let client = tokio::spawn(run_client(config, channels_rx, sink, stop_rx));
-    server
-        .wait_until("nymn joined", Duration::from_secs(10), |s| {
-            s.joins("nymn") == 1
-        })
-        .await;
+    // The default write timeout (10 s) outlasts the wait for the blocked write.
+    let (client, stop_tx, sink_task) = start_joined(&server, test_config(&server)).await;
 
     server.stall_reads();
     server.flood_pings(FLOOD.0, FLOOD.1);
