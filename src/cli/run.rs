@@ -97,6 +97,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             shutdown_timeout: args.serve.shutdown_timeout,
             replication_factor: args.kafka.replication_factor,
             schema_registry: args.schema_registry.clone(),
+            static_membership: true,
         },
         Box::new(backend),
         control,

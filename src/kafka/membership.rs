@@ -54,8 +54,15 @@ pub fn set_static_membership(
         }
         Some(_) => {}
     }
+    member_prefix(consumer)
+}
+
+/// The prefix of the member id `consumer` gets: its `group.instance.id` when static, else its
+/// `client.id` (Kafka and tansu both append a dash and a broker-chosen suffix).
+pub fn member_prefix(consumer: &ClientConfig) -> String {
     consumer
         .get("group.instance.id")
+        .filter(|id| !id.is_empty())
         .or_else(|| consumer.get("client.id"))
         .unwrap_or_default()
         .to_owned()
