@@ -141,7 +141,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
             shutdown_timeout: Duration::from_secs(10),
             replication_factor: 1,
             schema_registry: Some("mock://demo".into()),
-            static_membership: false,
         };
         let control = RunControl::new();
         let shared = control.clone();

@@ -31,9 +31,9 @@ pub struct Args {
     /// RocksDB state directory (kept across restarts: only the changelog tail is restored).
     #[arg(long, env = "CHATPULSE_STATE_DIR", default_value = "./chatpulse-state")]
     state_dir: PathBuf,
-    /// This instance's id, unique among the application's instances and the same across its
-    /// restarts: it names the instance's static consumer-group member, so a restarted instance gets
-    /// its partitions back at once (default: the host name and a hash of the state dir's path).
+    /// This instance's id, unique among the application's instances; it names the instance's
+    /// consumer-group client and stays the same across restarts (default: the host name and a hash
+    /// of the state dir's path).
     #[arg(long, env = "CHATPULSE_INSTANCE_ID")]
     instance_id: Option<String>,
     /// Block cache shared by all stores, in MiB.
@@ -97,7 +97,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
             shutdown_timeout: args.serve.shutdown_timeout,
             replication_factor: args.kafka.replication_factor,
             schema_registry: args.schema_registry.clone(),
-            static_membership: true,
         },
         Box::new(backend),
         control,

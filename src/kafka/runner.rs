@@ -21,7 +21,7 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Message};
 
 use super::group_watch::{stranded, GroupView, GroupWatch};
-use super::membership::{member_prefix, set_static_membership};
+use super::membership::member_prefix;
 use super::restore::{restore_partition_observed, RestoreProgress};
 use super::topics::{ensure_topics, partition_count, TopicPlan};
 use super::{KafkaError, KafkaSettings};
@@ -48,9 +48,6 @@ pub struct RunOptions {
     pub replication_factor: i32,
     /// Schema registry URL (`http(s)://...` or `mock://NAME`); required when a sink is Avro.
     pub schema_registry: Option<String>,
-    /// Join the group as a static member named after the instance id (see
-    /// [`super::membership`]): set when the instance id outlives a restart.
-    pub static_membership: bool,
 }
 
 /// Counters of a run, for logs, metrics and tests.
@@ -981,17 +978,9 @@ pub fn run(
             format!("{}-{}", topology.application_id, options.instance_id),
         );
     }
-    // Static membership: a restarted instance gets its partitions back without waiting for its
-    // crashed predecessor's session to time out. Its member id starts with the returned prefix.
-    let member_prefix = if options.static_membership {
-        set_static_membership(
-            &mut consumer_config,
-            &topology.application_id,
-            &options.instance_id,
-        )
-    } else {
-        member_prefix(&consumer_config)
-    };
+    // This instance's member id starts with its group.instance.id (when the user made it a static
+    // member with `-X group.instance.id=...`) or else its client id.
+    let member_prefix = member_prefix(&consumer_config);
     let consumer: BaseConsumer<RebalanceContext> =
         consumer_config.create_with_context(RebalanceContext {
             engine: shared.clone(),

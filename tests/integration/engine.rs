@@ -73,7 +73,6 @@ pub(crate) fn start_with(
         shutdown_timeout: Duration::from_secs(30),
         replication_factor: 1,
         schema_registry: registry,
-        static_membership: false,
     };
     let shared = control.clone();
     let handle =

@@ -90,7 +90,6 @@ processing_guarantee = "exactly_once_v2"
         shutdown_timeout: Duration::from_secs(10),
         replication_factor: 1,
         schema_registry: None,
-        static_membership: false,
     };
     let shared = control.clone();
     let backend = MemoryBackend::new(&["counts"]).unwrap();

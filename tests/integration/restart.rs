@@ -1,8 +1,8 @@
 //! Restarts after crashes: `chatpulse run` SIGKILLed and started again on its state dir in quick
 //! succession, as an orchestrator restarts a crashing container, with the default instance id and
-//! librdkafka's default session timeout. The last instance must own every partition and be ready
-//! within a bound (a killed member must not hold the group until its session times out), and the
-//! restart-to-ready time of further kill/restart cycles is measured.
+//! session timeout. The last instance must own every partition and be ready within a bound (the
+//! killed members hold the group until their sessions time out: 45 s with librdkafka's default),
+//! and the restart-to-ready time of further kill/restart cycles is measured.
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
@@ -19,11 +19,11 @@ const CYCLES: u64 = 10;
 /// Restarts whose restart-to-ready time is measured after that.
 const MEASURED: usize = 5;
 /// How long the last instance may take to own every partition and be ready: well under
-/// librdkafka's default 45 s session timeout, which a zombie member makes it wait for.
+/// librdkafka's default 45 s session timeout, which a zombie member made it wait for.
 const READY_WITHIN: Duration = Duration::from_secs(25);
 const PARTITIONS: usize = 4;
 
-/// `chatpulse run` without `--instance-id`: the default id must stay the same across restarts.
+/// `chatpulse run` with the defaults a user gets: no `--instance-id`, no session settings.
 fn spawn(topology: &Path, state: &Path, addr: SocketAddr, log: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_chatpulse"))
         .args(["run", "--topology"])
