@@ -14,6 +14,7 @@ use super::shutdown::on_signal;
 use crate::avro::SinkEncoders;
 use crate::http::RunInstance;
 use crate::kafka::instances::InstanceDirectory;
+use crate::kafka::membership::default_instance_id;
 use crate::kafka::runner::{run as run_topology, RunControl, RunOptions};
 use crate::metrics::Metrics;
 use crate::store::rocks::{RocksBackend, RocksOptions};
@@ -30,7 +31,9 @@ pub struct Args {
     /// RocksDB state directory (kept across restarts: only the changelog tail is restored).
     #[arg(long, env = "CHATPULSE_STATE_DIR", default_value = "./chatpulse-state")]
     state_dir: PathBuf,
-    /// This instance's id, unique among the application's instances (default: hostname-pid).
+    /// This instance's id, unique among the application's instances; it names the instance's
+    /// consumer-group client and stays the same across restarts (default: the host name and a hash
+    /// of the state dir's path).
     #[arg(long, env = "CHATPULSE_INSTANCE_ID")]
     instance_id: Option<String>,
     /// Block cache shared by all stores, in MiB.
@@ -71,7 +74,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let control = RunControl::with_metrics(metrics.clone());
     let instance_id = args
         .instance_id
-        .unwrap_or_else(|| format!("{}-{}", hostname(), std::process::id()));
+        .unwrap_or_else(|| default_instance_id(&hostname(), &args.state_dir));
     let directory = match &args.advertised_url {
         Some(url) => Some(InstanceDirectory::start(
             &kafka,

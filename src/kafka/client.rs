@@ -50,11 +50,15 @@ impl KafkaSettings {
         self.finish(c)
     }
 
-    /// A consumer in group `group` that reads from the earliest offset and commits only what the
-    /// caller stores (`enable.auto.offset.store=false`).
+    /// A consumer in group `group` that reads from the earliest offset, commits only what the
+    /// caller stores (`enable.auto.offset.store=false`) and has a 10 s session (1 s heartbeats).
     pub fn consumer_config(&self, group: &str) -> ClientConfig {
         let mut c = self.base();
         c.set("group.id", group)
+            // A crashed member holds its partitions until its session times out: 10 s instead of
+            // librdkafka's 45 s makes a restart (and a takeover) quick; heartbeats every second.
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "1000")
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
@@ -67,6 +71,10 @@ impl KafkaSettings {
     pub fn end_reader_config(&self, group: &str) -> ClientConfig {
         let mut c = self.admin_config();
         c.set("group.id", group)
+            // A crashed member holds its partitions until its session times out: 10 s instead of
+            // librdkafka's 45 s makes a restart (and a takeover) quick; heartbeats every second.
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "1000")
             .set("enable.auto.commit", "false")
             .set("enable.partition.eof", "true");
         c

@@ -1,12 +1,14 @@
 //! The Kafka edge: client construction ([`client`]), topic administration ([`topics`]), changelog
 //! restore ([`restore`]), the consume-process-produce loop that runs a topology ([`runner`]), the
-//! watch for a takeover the coordinator left unfinished ([`group_watch`]) and the directory of
-//! instances for interactive queries ([`instances`]).
+//! static group membership that makes restarts quick ([`membership`]), the watch for a takeover the
+//! coordinator left unfinished ([`group_watch`]) and the directory of instances for interactive
+//! queries ([`instances`]).
 //! Everything that talks to a broker goes through here.
 
 pub mod client;
 pub mod group_watch;
 pub mod instances;
+pub mod membership;
 pub mod restore;
 pub mod runner;
 pub mod topics;

@@ -23,6 +23,7 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Message};
 
 use super::group_watch::{stranded, GroupView, GroupWatch};
+use super::membership::member_prefix;
 use super::restore::{restore_partition_observed, RestoreProgress};
 use super::topics::{ensure_topics, partition_count, TopicPlan};
 use super::{KafkaError, KafkaSettings};
@@ -562,11 +563,12 @@ fn skips_records(code: rdkafka::types::RDKafkaErrorCode) -> bool {
 const GROUP_LOOK_INTERVAL: Duration = Duration::from_secs(3);
 
 /// Asks the coordinator (`DescribeGroups`) whether this instance is stranded: see [`super::group_watch`].
-/// A failed look counts as "not stranded"; the next one asks again.
+/// A failed look counts as "not stranded"; the next one asks again. This instance's member id
+/// starts with `member_prefix`: its `group.instance.id` (static member) or `client.id`.
 fn look_at_group(
     consumer: &BaseConsumer<RebalanceContext>,
     group: &str,
-    client_id: &str,
+    member_prefix: &str,
     owned: usize,
     total: usize,
 ) -> bool {
@@ -577,7 +579,7 @@ fn look_at_group(
                 members: g.members().iter().map(|m| m.id()).collect(),
             };
             tracing::debug!(?view, owned, total, "consumer group");
-            stranded(&view, client_id, owned, total)
+            stranded(&view, member_prefix, owned, total)
         }),
         Err(e) => {
             tracing::debug!(error = %e, "cannot describe the consumer group");
@@ -965,17 +967,16 @@ pub fn run(
     {
         consumer_config.set("statistics.interval.ms", "1000");
     }
-    // A client id naming this instance: its group member id starts with it (see `group_watch`).
+    // A client id naming this instance: a dynamic member's id starts with it (see `group_watch`).
     if consumer_config.get("client.id").is_none() {
         consumer_config.set(
             "client.id",
             format!("{}-{}", topology.application_id, options.instance_id),
         );
     }
-    let client_id = consumer_config
-        .get("client.id")
-        .unwrap_or_default()
-        .to_owned();
+    // This instance's member id starts with its group.instance.id (when the user made it a static
+    // member with `-X group.instance.id=...`) or else its client id.
+    let member_prefix = member_prefix(&consumer_config);
     let consumer: BaseConsumer<RebalanceContext> =
         consumer_config.create_with_context(RebalanceContext {
             engine: shared.clone(),
@@ -1004,7 +1005,7 @@ pub fn run(
                 let short = look_at_group(
                     &consumer,
                     &topology.application_id,
-                    &client_id,
+                    &member_prefix,
                     owned,
                     total,
                 );

@@ -28,7 +28,7 @@ pub fn test_config(server: &IrcServer) -> IrcConfig {
 }
 
 /// A sink into a new topic of `partitions` partitions on the test broker.
-async fn test_sink(
+pub async fn test_sink(
     topic: &str,
     partitions: i32,
     metrics: IngestMetrics,

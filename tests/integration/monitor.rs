@@ -1,6 +1,7 @@
 //! `monitor` against the test Helix server and tansu: correct snapshots (live and offline channels,
 //! follower totals with the user token, start and end events), app tokens renewed before they expire
-//! and after a 401, and back-off until `Ratelimit-Reset` after 429s.
+//! and after a 401, back-off until `Ratelimit-Reset` after 429s, and polls that go on (and a stop
+//! that ends the wait) when that reset is absurd.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -8,8 +9,10 @@ use std::time::{Duration, Instant};
 use chatpulse::avro::wire::unframe;
 use chatpulse::avro::{decode_datum, registry_for, value_subject, AvroSchema};
 use chatpulse::twitch::helix::client::HelixClient;
-use chatpulse::twitch::helix::monitor::{run_monitor, MonitorOptions, SNAPSHOT_SCHEMA};
-use chatpulse::twitch::helix::Credentials;
+use chatpulse::twitch::helix::monitor::{
+    run_monitor, MonitorOptions, MonitorStats, SNAPSHOT_SCHEMA,
+};
+use chatpulse::twitch::helix::{Credentials, HelixError};
 use rdkafka::consumer::BaseConsumer;
 use rdkafka::Message;
 use serde_json::Value;
@@ -261,4 +264,119 @@ async fn monitor_renews_tokens_backs_off_on_429_and_produces_correct_snapshots()
         requests.iter().all(|r| r.status != 400),
         "credentials accepted"
     );
+}
+
+/// A monitor of `nymn` on `server` writing Avro snapshots to a new topic; returns its task, its
+/// stop switch and a reader of the topic.
+fn start_monitor(
+    server: &HelixServer,
+    client: HelixClient,
+) -> (
+    tokio::task::JoinHandle<Result<MonitorStats, HelixError>>,
+    watch::Sender<bool>,
+    BaseConsumer,
+) {
+    let topic = unique("streams");
+    let options = MonitorOptions {
+        channels: vec!["nymn".into()],
+        interval: Duration::from_millis(200),
+        kafka: settings(),
+        topic: topic.clone(),
+        partitions: 1,
+        replication_factor: 1,
+        schema_registry: Some(format!("mock://{}", unique("registry"))),
+    };
+    server.set_channel(
+        "nymn",
+        Channel {
+            id: "62300805".into(),
+            stream: live(1234),
+            followers: 1,
+        },
+    );
+    let (stop_tx, stop) = watch::channel(false);
+    (
+        tokio::spawn(run_monitor(client, options, stop)),
+        stop_tx,
+        reader(&topic),
+    )
+}
+
+fn app_client(server: &HelixServer) -> HelixClient {
+    HelixClient::new(
+        &server.url(),
+        &server.url(),
+        Credentials {
+            client_id: "cid".into(),
+            client_secret: "csecret".into(),
+            user_token: None,
+        },
+    )
+    .unwrap()
+}
+
+/// `Ratelimit-Reset` values no real bucket has: the largest i64 (overflows in milliseconds) and a
+/// reset ten years ahead (a wait that would never end).
+fn absurd_resets() -> [String; 2] {
+    let ten_years_s = 10 * 365 * 86_400;
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    [i64::MAX.to_string(), (now_s + ten_years_s).to_string()]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitor_keeps_polling_through_huge_and_far_future_rate_limit_resets() {
+    init_logs();
+    let server = HelixServer::start("cid", "csecret", "usertoken", 3600).await;
+    // Waits capped at 1 s instead of a minute, to keep the test short.
+    let client = app_client(&server).with_max_wait(Duration::from_secs(1));
+    let (task, stop_tx, consumer) = start_monitor(&server, client);
+    let mut seen = Vec::new();
+    read_until(&consumer, &mut seen, "first poll", |s| !s.is_empty());
+    for reset in absurd_resets() {
+        server.refuse_next_with_reset(1, &reset);
+        let refused = server.requests().len();
+        let before = seen.len();
+        read_until(
+            &consumer,
+            &mut seen,
+            &format!("polls after a 429 with Ratelimit-Reset {reset}"),
+            |s| s.len() >= before + 2,
+        );
+        assert!(
+            server.requests()[refused..].iter().any(|r| r.status == 429),
+            "the 429 was answered"
+        );
+        assert!(!task.is_finished(), "the monitor is still running");
+    }
+    stop_tx.send(true).unwrap();
+    let stats = task.await.unwrap().unwrap();
+    assert!(stats.polls >= 5, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_ends_a_monitor_waiting_out_a_rate_limit() {
+    init_logs();
+    let server = HelixServer::start("cid", "csecret", "usertoken", 3600).await;
+    let (task, stop_tx, consumer) = start_monitor(&server, app_client(&server));
+    let mut seen = Vec::new();
+    read_until(&consumer, &mut seen, "first poll", |s| !s.is_empty());
+    let [_, far] = absurd_resets();
+    server.refuse_next_with_reset(100, &far);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server.requests().iter().any(|r| r.status == 429) {
+        assert!(Instant::now() < deadline, "no 429 answered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stopped = Instant::now();
+    stop_tx.send(true).unwrap();
+    let stats = tokio::time::timeout(Duration::from_secs(3), task)
+        .await
+        .expect("stop ends the wait for the reset within 3 s")
+        .unwrap()
+        .unwrap();
+    assert!(stopped.elapsed() < Duration::from_secs(3));
+    assert!(stats.polls >= 1, "{stats:?}");
 }

@@ -44,8 +44,9 @@ struct State {
     channels: BTreeMap<String, Channel>,
     /// 429s still to answer to Helix calls.
     refuse: u32,
-    /// When the bucket refills after a 429, Unix seconds.
-    reset_s: i64,
+    /// The `Ratelimit-Reset` of a 429: when the bucket refills, Unix seconds (any text, so tests
+    /// can send what a broken proxy might).
+    reset: String,
     requests: Vec<Request>,
 }
 
@@ -83,7 +84,7 @@ impl HelixServer {
                 tokens: BTreeMap::new(),
                 channels: BTreeMap::new(),
                 refuse: 0,
-                reset_s: 0,
+                reset: "0".into(),
                 requests: Vec::new(),
             })),
         };
@@ -114,10 +115,16 @@ impl HelixServer {
     /// Answers the next `n` Helix calls with 429, the bucket refilling `wait_s` seconds after the first.
     /// Returns the reset time announced, Unix milliseconds.
     pub fn refuse_next(&self, n: u32, wait_s: i64) -> i64 {
+        let reset_s = now_ms() / 1000 + wait_s;
+        self.refuse_next_with_reset(n, &reset_s.to_string());
+        reset_s * 1000
+    }
+
+    /// Answers the next `n` Helix calls with 429 and this `Ratelimit-Reset` header value.
+    pub fn refuse_next_with_reset(&self, n: u32, reset: &str) {
         let mut st = self.state.lock().unwrap();
         st.refuse = n;
-        st.reset_s = now_ms() / 1000 + wait_s;
-        st.reset_s * 1000
+        st.reset = reset.to_owned();
     }
 
     /// Forgets every app token issued, as when Twitch revokes them: the next call gets a 401.
@@ -252,7 +259,7 @@ impl HelixServer {
                 let app_ok = st.tokens.get(&bearer).is_some_and(|&exp| exp > now);
                 let user_ok = bearer == st.user_token;
                 let client_ok = headers.get("client-id") == Some(&st.client_id);
-                let rate = |remaining: u32, reset: i64| {
+                let rate = |remaining: u32, reset: String| {
                     vec![
                         ("Ratelimit-Limit".to_owned(), "800".to_owned()),
                         ("Ratelimit-Remaining".to_owned(), remaining.to_string()),
@@ -263,11 +270,11 @@ impl HelixServer {
                     st.refuse -= 1;
                     (
                         429,
-                        rate(0, st.reset_s),
+                        rate(0, st.reset.clone()),
                         json!({"error": "Too Many Requests", "status": 429, "message": ""}),
                     )
                 } else if !client_ok {
-                    (401, rate(799, now / 1000 + 60), unauthorized)
+                    (401, rate(799, (now / 1000 + 60).to_string()), unauthorized)
                 } else {
                     let list = |key: &str| {
                         params
@@ -281,7 +288,11 @@ impl HelixServer {
                             let data: Vec<Value> = list("login").iter().filter_map(|l| {
                                 st.channels.get(l).map(|c| json!({"id": c.id, "login": l, "display_name": l, "type": "", "broadcaster_type": "partner"}))
                             }).collect();
-                            (200, rate(799, now / 1000 + 60), json!({"data": data}))
+                            (
+                                200,
+                                rate(799, (now / 1000 + 60).to_string()),
+                                json!({"data": data}),
+                            )
                         }
                         "/helix/streams" if app_ok || user_ok => {
                             let data: Vec<Value> = list("user_login").iter().filter_map(|l| {
@@ -291,7 +302,7 @@ impl HelixServer {
                             }).collect();
                             (
                                 200,
-                                rate(799, now / 1000 + 60),
+                                rate(799, (now / 1000 + 60).to_string()),
                                 json!({"data": data, "pagination": {}}),
                             )
                         }
@@ -304,11 +315,11 @@ impl HelixServer {
                                 .map_or(0, |c| c.followers);
                             (
                                 200,
-                                rate(799, now / 1000 + 60),
+                                rate(799, (now / 1000 + 60).to_string()),
                                 json!({"total": total, "data": [], "pagination": {}}),
                             )
                         }
-                        _ => (401, rate(799, now / 1000 + 60), unauthorized),
+                        _ => (401, rate(799, (now / 1000 + 60).to_string()), unauthorized),
                     }
                 }
             }

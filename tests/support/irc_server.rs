@@ -1,20 +1,25 @@
 //! A small Twitch-dialect IRC server on 127.0.0.1 for tests: CAP LS/REQ/ACK, PASS/NICK with the
 //! welcome numerics Twitch sends, JOIN with its echo, 353/366, USERSTATE and ROOMSTATE, PART,
-//! PING/PONG, a refused login (a token containing `bad`), and on demand RECONNECT or a dropped connection. Tests broadcast real tagged lines to
-//! the connections joined to a channel; everything clients send is recorded.
+//! PING/PONG, a refused login (a token containing `bad`), and on demand RECONNECT, a dropped connection
+//! or a peer that stops reading (a flood of PINGs then fills the kernel buffers with the client's
+//! PONGs). Tests broadcast real tagged lines to the connections joined to a channel; everything
+//! clients send is recorded.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 
 /// What the writer task of a connection does next.
 enum Out {
     Line(String),
+    /// A line of a flood, counted once written.
+    Flood(Arc<str>),
     Close,
 }
 
@@ -23,6 +28,8 @@ struct Client {
     bad_pass: bool,
     channels: BTreeSet<String>,
     tx: mpsc::UnboundedSender<Out>,
+    /// Set: the connection reads nothing more (its socket stays open).
+    stalled: Arc<AtomicBool>,
 }
 
 #[derive(Default)]
@@ -44,15 +51,26 @@ struct State {
 pub struct IrcServer {
     addr: SocketAddr,
     state: Arc<Mutex<State>>,
+    /// Lines queued to clients and lines written to their sockets, over all connections.
+    queued: Arc<AtomicU64>,
+    written: Arc<AtomicU64>,
 }
+
+/// The receive buffer of every accepted socket: small, so a peer that stops reading fills it fast.
+const RECEIVE_BUFFER: u32 = 4096;
 
 impl IrcServer {
     /// Starts the server on an ephemeral port of 127.0.0.1.
     pub async fn start() -> IrcServer {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(RECEIVE_BUFFER).unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = socket.listen(64).unwrap();
         let server = IrcServer {
             addr: listener.local_addr().unwrap(),
             state: Arc::default(),
+            queued: Arc::default(),
+            written: Arc::default(),
         };
         let accepting = server.clone();
         tokio::spawn(async move {
@@ -72,6 +90,7 @@ impl IrcServer {
     async fn serve(self, socket: TcpStream) {
         let (read, mut write) = socket.into_split();
         let (tx, mut rx) = mpsc::unbounded_channel();
+        let stalled = Arc::new(AtomicBool::new(false));
         let id = {
             let mut st = self.state.lock().unwrap();
             st.accepted += 1;
@@ -84,31 +103,40 @@ impl IrcServer {
                     bad_pass: false,
                     channels: BTreeSet::new(),
                     tx,
+                    stalled: stalled.clone(),
                 },
             );
             id
         };
+        let written = self.written.clone();
         tokio::spawn(async move {
             while let Some(out) = rx.recv().await {
-                match out {
-                    Out::Line(l) => {
-                        if write
-                            .write_all(format!("{l}\r\n").as_bytes())
-                            .await
-                            .is_err()
-                        {
-                            return;
-                        }
-                    }
+                let (line, flood) = match &out {
+                    Out::Line(l) => (l.as_str(), false),
+                    Out::Flood(l) => (&**l, true),
                     Out::Close => {
                         let _ = write.shutdown().await;
                         return;
                     }
+                };
+                if write
+                    .write_all(format!("{line}\r\n").as_bytes())
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                if flood {
+                    written.fetch_add(1, Ordering::Relaxed);
                 }
             }
         });
         let mut lines = BufReader::new(read).lines();
         while let Ok(Some(line)) = lines.next_line().await {
+            if stalled.load(Ordering::Relaxed) {
+                // A peer that stopped reading: the socket stays open, its buffers fill up.
+                std::future::pending::<()>().await;
+            }
             if !self.answer(id, &line) {
                 break;
             }
@@ -215,6 +243,34 @@ impl IrcServer {
             st.broadcast.extend(lines.iter().cloned());
         }
         reached
+    }
+
+    /// Makes every current connection stop reading (new connections read as usual); the sockets
+    /// stay open.
+    pub fn stall_reads(&self) {
+        for c in self.state.lock().unwrap().clients.values() {
+            c.stalled.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Queues `count` PINGs with an argument of `arg_len` bytes to every current connection: a
+    /// client answers each with a PONG as long, so a stalled connection's buffers fill up.
+    pub fn flood_pings(&self, count: usize, arg_len: usize) {
+        let ping: Arc<str> = format!("PING :{}", "x".repeat(arg_len)).into();
+        for c in self.state.lock().unwrap().clients.values() {
+            for _ in 0..count {
+                self.queued.fetch_add(1, Ordering::Relaxed);
+                let _ = c.tx.send(Out::Flood(ping.clone()));
+            }
+        }
+    }
+
+    /// Lines queued by [`IrcServer::flood_pings`] not yet written to a socket: while a client
+    /// reads, this drains; once it stops reading, it stays put.
+    pub fn unwritten_pings(&self) -> u64 {
+        self.queued
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.written.load(Ordering::Relaxed))
     }
 
     /// Sends a server PING to every connection.

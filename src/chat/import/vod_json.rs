@@ -1,6 +1,7 @@
 //! Twitch VOD chat replays (`{"video": {...}, "comments": [...]}`), as chat downloaders write them.
 //! A comment's time is the video's `created_at` plus `content_offset_seconds` (its own `created_at` is
-//! the download time). Fragments give emote positions, `user_notice_params` make subs USERNOTICEs.
+//! the download time); an offset of more than a year makes the comment malformed. Fragments give
+//! emote positions, `user_notice_params` make subs USERNOTICEs.
 
 use std::io::BufRead;
 
@@ -75,6 +76,15 @@ struct Badge {
     version: String,
 }
 
+/// The largest offset from a video's start a comment may have, either way: a year, far beyond
+/// Twitch's 48-hour limit on a broadcast, and small enough that the comment's time stays a date.
+const MAX_OFFSET_S: f64 = 366.0 * 86_400.0;
+
+/// `content_offset_seconds` in milliseconds, if it is an offset into a video at all.
+fn offset_ms(seconds: f64) -> Option<i64> {
+    (seconds.abs() <= MAX_OFFSET_S).then(|| (seconds * 1000.0).round() as i64)
+}
+
 pub(super) fn records<'r, R: BufRead + 'r>(reader: R) -> Records<'r> {
     let replay: Replay = match serde_json::from_reader(reader) {
         Ok(r) => r,
@@ -113,7 +123,17 @@ fn convert(
     let c: Comment =
         serde_json::from_value(value).map_err(|e| malformed(position, format!("comment: {e}")))?;
     let ts = match start {
-        Some(start) => start + (c.content_offset_seconds * 1000.0).round() as i64,
+        Some(start) => offset_ms(c.content_offset_seconds)
+            .and_then(|offset| start.checked_add(offset))
+            .ok_or_else(|| {
+                malformed(
+                    position,
+                    format!(
+                        "content_offset_seconds beyond a year ({MAX_OFFSET_S} s) from the video's start: {}",
+                        c.content_offset_seconds
+                    ),
+                )
+            })?,
         None => c
             .created_at
             .as_deref()
@@ -239,5 +259,25 @@ mod tests {
             out[1].is_err(),
             "a comment without a commenter name is reported"
         );
+    }
+
+    #[test]
+    fn an_offset_beyond_any_video_is_reported_not_overflowed() {
+        let doc = r#"{"video":{"created_at":"2021-07-15T01:59:24Z","user_login":"nl"},
+          "comments":[
+           {"content_offset_seconds":1e19,"commenter":{"name":"a"},"message":{"body":"x"}},
+           {"content_offset_seconds":-1e19,"commenter":{"name":"b"},"message":{"body":"y"}},
+           {"content_offset_seconds":1.7976931348623157e308,"commenter":{"name":"c"},"message":{"body":"z"}},
+           {"content_offset_seconds":7200,"commenter":{"name":"d"},"message":{"body":"ok"}}
+          ]}"#;
+        let out: Vec<_> =
+            import(Format::VodJson, ImportOptions::default(), doc.as_bytes()).collect();
+        assert_eq!(out.len(), 4);
+        for bad in &out[..3] {
+            let err = bad.as_ref().expect_err("an impossible offset is malformed");
+            assert!(err.to_string().contains("content_offset_seconds"), "{err}");
+        }
+        let e = ChatEvent::parse(&out[3].as_ref().unwrap().line).unwrap();
+        assert_eq!(e.ts_ms, Some(1_626_314_364_000 + 7_200_000));
     }
 }

@@ -1,14 +1,15 @@
 //! The Helix HTTP calls: the client-credentials token (get, validate hourly, renew before expiry or on
 //! 401), Get Users, Get Streams (up to 100 logins a call) and Get Channel Followers, each waiting as
-//! the `Ratelimit-*` headers and 429 answers say. Secrets never reach a log line.
+//! the `Ratelimit-*` headers and 429 answers say. Numbers in answers saturate instead of failing or
+//! overflowing. Secrets never reach a log line.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
-use super::rate_limit::RateLimit;
+use super::rate_limit::{RateLimit, MAX_WAIT};
 use super::token::AppToken;
 use super::{Credentials, HelixError};
 
@@ -44,7 +45,7 @@ pub struct Stream {
     #[serde(default)]
     pub title: String,
     /// Viewers.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "saturating_i64")]
     pub viewer_count: i64,
     /// Start time, RFC 3339.
     #[serde(default)]
@@ -67,12 +68,27 @@ struct User {
 
 #[derive(Deserialize)]
 struct Followers {
+    #[serde(deserialize_with = "saturating_i64")]
     total: i64,
+}
+
+/// Reads a count or a lifetime of any JSON number: one beyond `i64` saturates and a fraction is
+/// truncated, so an odd number in an answer never fails the whole poll.
+fn saturating_i64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    let n = serde_json::Number::deserialize(deserializer)?;
+    Ok(match (n.as_i64(), n.as_u64(), n.as_f64()) {
+        (Some(i), _, _) => i,
+        (None, Some(_), _) => i64::MAX,
+        // Float to integer casts saturate (and turn NaN into 0).
+        (None, None, Some(f)) => f as i64,
+        (None, None, None) => 0,
+    })
 }
 
 #[derive(Deserialize)]
 struct TokenAnswer {
     access_token: String,
+    #[serde(deserialize_with = "saturating_i64")]
     expires_in: i64,
 }
 
@@ -84,6 +100,7 @@ pub struct HelixClient {
     credentials: Credentials,
     token: Option<AppToken>,
     rate: Option<RateLimit>,
+    max_wait: Duration,
     stats: HelixStats,
 }
 
@@ -104,8 +121,15 @@ impl HelixClient {
             credentials,
             token: None,
             rate: None,
+            max_wait: MAX_WAIT,
             stats: HelixStats::default(),
         })
+    }
+
+    /// Caps each rate-limit wait at `max` instead of [`MAX_WAIT`].
+    pub fn with_max_wait(mut self, max: Duration) -> HelixClient {
+        self.max_wait = max;
+        self
     }
 
     /// Counters so far.
@@ -192,7 +216,7 @@ impl HelixClient {
     ) -> Result<T, HelixError> {
         let mut last = String::new();
         for _ in 0..ATTEMPTS {
-            let wait = RateLimit::wait(self.rate, false, now_ms());
+            let wait = RateLimit::wait(self.rate, false, now_ms(), self.max_wait);
             if !wait.is_zero() {
                 tracing::info!(?wait, "Helix rate limit exhausted: waiting for the reset");
                 tokio::time::sleep(wait).await;
@@ -214,7 +238,7 @@ impl HelixClient {
                 200 => return Ok(resp.json().await?),
                 429 => {
                     self.stats.rate_limited += 1;
-                    let wait = RateLimit::wait(self.rate, true, now_ms());
+                    let wait = RateLimit::wait(self.rate, true, now_ms(), self.max_wait);
                     tracing::warn!(?wait, "Helix answered 429: backing off until the reset");
                     tokio::time::sleep(wait).await;
                     last = "429 Too Many Requests".into();
@@ -317,5 +341,27 @@ mod tests {
             "login=a&login=b%20c"
         );
         assert_eq!(form_encode("s3cr+t/="), "s3cr%2Bt%2F%3D");
+    }
+
+    #[test]
+    fn a_token_lifetime_beyond_i64_still_parses() {
+        for (expires_in, want) in [
+            ("99999999999999999999", i64::MAX),
+            ("1e30", i64::MAX),
+            ("-1e30", i64::MIN),
+            ("5011497", 5_011_497),
+        ] {
+            let text = format!(
+                r#"{{"access_token":"a","expires_in":{expires_in},"token_type":"bearer"}}"#
+            );
+            let answer: TokenAnswer = serde_json::from_str(&text).expect(expires_in);
+            assert_eq!(answer.expires_in, want, "{expires_in}");
+        }
+        let huge: Followers = serde_json::from_str(r#"{"total": 1e19, "data": []}"#).unwrap();
+        assert_eq!(huge.total, i64::MAX);
+        let stream: Stream =
+            serde_json::from_str(r#"{"user_id":"1","user_login":"a","viewer_count":-1e300}"#)
+                .unwrap();
+        assert_eq!(stream.viewer_count, i64::MIN);
     }
 }

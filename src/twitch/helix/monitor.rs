@@ -1,7 +1,7 @@
 //! The polling loop of `chatpulse monitor`: every interval, Get Users for logins without an id yet,
 //! Get Streams for all, follower totals when a user token is given, then one snapshot per channel to
 //! `twitch.streams` (key = channel), starts and ends marked. A failed poll is logged and retried at the
-//! next interval; refused credentials stop the loop.
+//! next interval; refused credentials stop the loop, and a stop ends any wait, a rate limit's too.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -121,7 +121,12 @@ pub async fn run_monitor(
     let mut tracker = LiveTracker::new();
     let mut stats = MonitorStats::default();
     loop {
-        match poll(&mut client, &options.channels, &mut ids).await {
+        // A poll may wait out a rate limit (a minute at most): stopping ends that wait too.
+        let polled = tokio::select! {
+            polled = poll(&mut client, &options.channels, &mut ids) => polled,
+            _ = stop.wait_for(|s| *s) => return Ok(stats),
+        };
+        match polled {
             Ok(mut snapshots) => {
                 stats.polls += 1;
                 for s in &mut snapshots {

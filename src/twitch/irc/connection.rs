@@ -1,6 +1,7 @@
 //! One chat connection's socket loop: connect (TLS or plain), register, JOIN paced by the shared
-//! limiter, read lines into the sink, answer PING, and on RECONNECT, EOF, error or silence connect
-//! again after a jittered backoff and re-join. Ends when told to stop, or when the login is refused.
+//! limiter, read lines into the sink, answer PING, and on RECONNECT, EOF, error, silence or a write
+//! blocked past the write timeout connect again after a jittered backoff and re-join. Ends when told
+//! to stop (even mid-write), or when the login is refused.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -182,8 +183,24 @@ impl Connection {
                 }
             }
             if !out.is_empty() {
-                if let Err(e) = writer.write_all(out.as_bytes()).await {
-                    return End::Reconnect(format!("write: {e}"));
+                // A server that stops reading blocks the write once the buffers are full: give the
+                // socket up after the write timeout, and end the write at once on stop.
+                let write = async {
+                    writer.write_all(out.as_bytes()).await?;
+                    writer.flush().await
+                };
+                tokio::select! {
+                    written = tokio::time::timeout(self.config.write_timeout, write) => match written {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => return End::Reconnect(format!("write: {e}")),
+                        Err(_) => {
+                            return End::Reconnect(format!(
+                                "a write blocked for {:?}: the server stopped reading",
+                                self.config.write_timeout
+                            ))
+                        }
+                    },
+                    _ = stop.wait_for(|s| *s) => return End::Stop,
                 }
                 out.clear();
             }

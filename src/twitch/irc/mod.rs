@@ -46,6 +46,9 @@ pub struct IrcConfig {
     pub pong_timeout: Duration,
     /// How long a TCP connect plus TLS handshake may take.
     pub connect_timeout: Duration,
+    /// How long one write may block (a server that stopped reading, its buffers full) before the
+    /// connection is given up and opened again.
+    pub write_timeout: Duration,
 }
 
 impl IrcConfig {
@@ -63,6 +66,7 @@ impl IrcConfig {
             ping_after: Duration::from_secs(60),
             pong_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
         }
     }
 }
