@@ -11,12 +11,14 @@ mod engine;
 mod engine_support;
 mod eos;
 mod harness;
+mod http_server;
 mod ingest;
 mod ingest_outage;
 mod monitor;
 mod ops;
 mod replay;
 mod scale_out;
+mod secrets;
 mod store;
 
 #[path = "../support/mod.rs"]
