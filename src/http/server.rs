@@ -13,7 +13,7 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
@@ -105,10 +105,9 @@ impl HttpServer {
             // Routes that wait for the engine (interactive queries) run here, a few at a time.
             .max_blocking_threads(4)
             .build()?;
-        let listener = runtime.block_on(TcpListener::bind(addr))?;
         let server = {
             let _entered = runtime.enter();
-            HttpServer::serve(listener, metrics, observed, limits)?
+            HttpServer::serve(listen(addr)?, metrics, observed, limits)?
         };
         std::thread::Builder::new()
             .name("chatpulse-http".into())
@@ -125,9 +124,7 @@ impl HttpServer {
         limits: Limits,
     ) -> std::io::Result<HttpServer> {
         let _entered = runtime.enter();
-        let listener = std::net::TcpListener::bind(addr)?;
-        listener.set_nonblocking(true)?;
-        HttpServer::serve(TcpListener::from_std(listener)?, metrics, observed, limits)
+        HttpServer::serve(listen(addr)?, metrics, observed, limits)
     }
 
     /// Spawns the accept loop on the current runtime.
@@ -153,6 +150,19 @@ impl HttpServer {
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
+}
+
+/// Binds `addr` with a listen backlog of 1,024 (std's and mio's 128 overflows under a burst of
+/// connections, whose clients then wait a second for a SYN retransmit). Needs a runtime context.
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
 }
 
 /// Accepts connections for ever. At the connection limit it makes room by closing the oldest

@@ -127,7 +127,8 @@ fn a_thousand_idle_connections_neither_stop_healthz_nor_cost_a_thread_each() {
         ..Limits::default()
     });
     let before = threads();
-    let idle: Vec<TcpStream> = (0..1000)
+    let started = Instant::now();
+    let mut idle: Vec<TcpStream> = (0..1000)
         .map(|i| TcpStream::connect(addr).unwrap_or_else(|e| panic!("connection {i}: {e}")))
         .collect();
     for _ in 0..5 {
@@ -138,6 +139,18 @@ fn a_thousand_idle_connections_neither_stop_healthz_nor_cost_a_thread_each() {
         during < before + 16,
         "{before} threads before 1,000 idle connections, {during} with them"
     );
-    drop(idle);
+    // Every idle connection is closed: evicted to make room, or at the 2 s request deadline.
+    let by = Duration::from_secs(4);
+    let still_open = idle
+        .iter_mut()
+        .map(|c| closed_within(c, by.saturating_sub(started.elapsed())))
+        .filter(|closed| !closed)
+        .count();
+    assert_eq!(
+        still_open,
+        0,
+        "idle connections open after {:?}",
+        started.elapsed()
+    );
     healthz_answers(addr, Duration::from_secs(1));
 }
