@@ -23,6 +23,7 @@ pub mod detect;
 pub mod processor;
 pub mod report;
 pub mod score;
+pub mod secret;
 pub mod time;
 pub mod topology;
 pub mod window;

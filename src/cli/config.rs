@@ -43,9 +43,19 @@ pub fn config_path(argv: &[OsString]) -> Option<PathBuf> {
 pub fn apply_file(command: clap::Command, path: &Path) -> Result<clap::Command> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config file {}", path.display()))?;
-    let table: toml::Table = text
-        .parse()
-        .with_context(|| format!("config file {} is not valid TOML", path.display()))?;
+    // toml's own message quotes the offending line, which may hold a secret: say where instead.
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        let at = e.span().map_or(0, |s| s.start.min(text.len()));
+        let line = 1 + text.as_bytes()[..at]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count();
+        anyhow::anyhow!(
+            "config file {} is not valid TOML: {} (line {line})",
+            path.display(),
+            e.message()
+        )
+    })?;
     apply_table(command, &table).with_context(|| format!("config file {}", path.display()))
 }
 
@@ -122,7 +132,13 @@ fn set_defaults(
             .iter()
             .map(|s| &*Box::leak(s.clone().into_boxed_str()))
             .collect();
-        command = command.mut_arg(id.as_str(), |a| a.required(false).default_values(leaked));
+        // A secret's value (an argument that hides its env value) is never shown as a default.
+        command = command.mut_arg(id.as_str(), |a| {
+            let hide = a.is_hide_env_values_set() || a.is_hide_default_value_set();
+            a.required(false)
+                .default_values(leaked)
+                .hide_default_value(hide)
+        });
     }
     command
 }

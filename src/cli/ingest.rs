@@ -17,6 +17,7 @@ use super::shutdown::on_signal;
 use crate::http::Stateless;
 use crate::ingest::{register_metrics, start_sink, SinkOptions, DEFAULT_TOPIC};
 use crate::metrics::Metrics;
+use crate::secret::Secret;
 use crate::twitch::irc::channels::normalize;
 use crate::twitch::irc::channels_file::{read_channels_file, watch_channels_file};
 use crate::twitch::irc::{run_client, IrcConfig, Login, TWITCH_IRC_ADDR};
@@ -48,9 +49,15 @@ pub struct Args {
     /// Connect without TLS (only for local test servers; Twitch requires TLS on 6697).
     #[arg(long)]
     no_tls: bool,
-    /// A Twitch user access token with chat:read (`oauth:` optional); anonymous when omitted. Never logged.
-    #[arg(long, env = "TWITCH_OAUTH_TOKEN", hide_env_values = true)]
-    oauth_token: Option<String>,
+    /// A Twitch user access token with chat:read (`oauth:` optional); anonymous when omitted.
+    /// Never printed: not in --help, logs or errors.
+    #[arg(
+        long,
+        env = "TWITCH_OAUTH_TOKEN",
+        hide_env_values = true,
+        hide_default_value = true
+    )]
+    oauth_token: Option<Secret>,
     /// The login name that goes with --oauth-token.
     #[arg(long, env = "TWITCH_NICK")]
     nick: Option<String>,
@@ -90,13 +97,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if initial.is_empty() && args.channels_file.is_none() {
         bail!("no channels: pass --channel NAME or --channels-file FILE");
     }
-    let login = match args.oauth_token.clone() {
+    let login = match &args.oauth_token {
         Some(token) => Login::Token {
             nick: args
                 .nick
                 .clone()
                 .context("--oauth-token needs --nick (the account's login name)")?,
-            token,
+            token: token.expose().to_owned(),
         },
         None => Login::anonymous(std::process::id().into()),
     };
@@ -113,7 +120,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let served = Arc::new(Metrics::new());
     let metrics = register_metrics(served.registry())?;
-    let _server = args.serve.start(served, Arc::new(Stateless))?;
+    let _server = args
+        .serve
+        .start(Some(runtime.handle()), served, Arc::new(Stateless))?;
     let (stop_tx, stop) = watch::channel(false);
     on_signal(args.serve.shutdown_timeout, move || {
         let _ = stop_tx.send(true);

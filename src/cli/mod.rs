@@ -112,3 +112,83 @@ fn init_tracing(filter: &str) {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Secrets given by config file and by flag, one distinct value each.
+    const FILE_SECRETS: &str = r#"
+client_secret = "file-client-secret-q1"
+user_token = "file-user-token-q2"
+oauth_token = "file-oauth-token-q3"
+kafka_options = ["sasl.password=file-sasl-password-q4"]
+"#;
+
+    fn parsed(argv: &[&str]) -> Cli {
+        let table: toml::Table = FILE_SECRETS.parse().unwrap();
+        let command = config::apply_table(Cli::command(), &table).unwrap();
+        let matches = command.try_get_matches_from(argv).unwrap();
+        Cli::from_arg_matches(&matches).unwrap()
+    }
+
+    fn assert_hidden(text: &str, secrets: &[&str]) {
+        for s in secrets {
+            assert!(!text.contains(s), "{s:?} shows in {text}");
+        }
+    }
+
+    #[test]
+    fn debug_output_hides_secrets_from_the_config_file_and_flags() {
+        let base = ["chatpulse", "monitor", "--channel", "x", "--brokers", "b"];
+        let from_file = parsed(&[&base[..], &["--client-id", "id", "--json"]].concat());
+        let text = format!("{from_file:?}");
+        assert!(text.contains("Monitor"), "{text}");
+        assert_hidden(
+            &text,
+            &[
+                "file-client-secret-q1",
+                "file-user-token-q2",
+                "file-sasl-password-q4",
+            ],
+        );
+        let from_flags = parsed(
+            &[
+                &base[..],
+                &[
+                    "--client-id",
+                    "id",
+                    "--json",
+                    "--client-secret",
+                    "flag-client-secret-q5",
+                    "--user-token",
+                    "flag-user-token-q6",
+                    "-X",
+                    "sasl.password=flag-sasl-password-q7",
+                ],
+            ]
+            .concat(),
+        );
+        assert_hidden(
+            &format!("{from_flags:?}"),
+            &[
+                "flag-client-secret-q5",
+                "flag-user-token-q6",
+                "flag-sasl-password-q7",
+            ],
+        );
+        let ingest = parsed(&["chatpulse", "ingest", "--channel", "x", "--brokers", "b"]);
+        assert_hidden(&format!("{ingest:?}"), &["file-oauth-token-q3"]);
+        let ingest = parsed(&[
+            "chatpulse",
+            "ingest",
+            "--channel",
+            "x",
+            "--brokers",
+            "b",
+            "--oauth-token",
+            "flag-oauth-token-q8",
+        ]);
+        assert_hidden(&format!("{ingest:?}"), &["flag-oauth-token-q8"]);
+    }
+}

@@ -13,6 +13,7 @@ use super::serve_args::ServeArgs;
 use super::shutdown::on_signal;
 use crate::http::Stateless;
 use crate::metrics::Metrics;
+use crate::secret::Secret;
 use crate::twitch::helix::client::HelixClient;
 use crate::twitch::helix::monitor::{run_monitor, MonitorOptions, DEFAULT_STREAMS_TOPIC};
 use crate::twitch::helix::{Credentials, TWITCH_AUTH_URL, TWITCH_HELIX_URL};
@@ -44,9 +45,14 @@ pub struct Args {
     /// The app's client id.
     #[arg(long, env = "TWITCH_CLIENT_ID", hide_env_values = true)]
     client_id: String,
-    /// The app's client secret. Never logged.
-    #[arg(long, env = "TWITCH_CLIENT_SECRET", hide_env_values = true)]
-    client_secret: String,
+    /// The app's client secret. Never printed: not in --help, logs or errors.
+    #[arg(
+        long,
+        env = "TWITCH_CLIENT_SECRET",
+        hide_env_values = true,
+        hide_default_value = true
+    )]
+    client_secret: Secret,
     /// Schema Registry URL (`http(s)://host:port`, or `mock://NAME` in-process): snapshots are Avro
     /// (`avro/stream_snapshot.avsc`) registered under `<topic>-value`. Required unless --json.
     #[arg(
@@ -60,9 +66,15 @@ pub struct Args {
     json: bool,
     #[command(flatten)]
     serve: ServeArgs,
-    /// A user access token (moderator:read:followers) for follower totals; omitted: no totals. Never logged.
-    #[arg(long, env = "TWITCH_USER_TOKEN", hide_env_values = true)]
-    user_token: Option<String>,
+    /// A user access token (moderator:read:followers) for follower totals; omitted: no totals.
+    /// Never printed.
+    #[arg(
+        long,
+        env = "TWITCH_USER_TOKEN",
+        hide_env_values = true,
+        hide_default_value = true
+    )]
+    user_token: Option<Secret>,
 }
 
 /// Runs `chatpulse monitor`.
@@ -82,8 +94,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         &args.helix_url,
         Credentials {
             client_id: args.client_id.clone(),
-            client_secret: args.client_secret.clone(),
-            user_token: args.user_token.clone(),
+            client_secret: args.client_secret.expose().to_owned(),
+            user_token: args.user_token.as_ref().map(|t| t.expose().to_owned()),
         },
     )?;
     let options = MonitorOptions {
@@ -100,9 +112,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         },
     };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    let _server = args
-        .serve
-        .start(Arc::new(Metrics::new()), Arc::new(Stateless))?;
+    let _server = args.serve.start(
+        Some(runtime.handle()),
+        Arc::new(Metrics::new()),
+        Arc::new(Stateless),
+    )?;
     let (stop_tx, stop) = watch::channel(false);
     on_signal(args.serve.shutdown_timeout, move || {
         let _ = stop_tx.send(true);

@@ -71,7 +71,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let served = Arc::new(Metrics::new());
     let metrics = register_metrics(served.registry())?;
-    let _server = args.serve.start(served, Arc::new(Stateless))?;
+    let _server = args
+        .serve
+        .start(Some(runtime.handle()), served, Arc::new(Stateless))?;
     let totals = runtime.block_on(async {
         let (sink, handle) = start_sink(sink_options, metrics.clone()).await?;
         let mut pacer = Pacer::new(speed);

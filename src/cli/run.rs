@@ -90,7 +90,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         control: control.clone(),
         directory,
     });
-    let _server = args.serve.start(metrics, observed)?;
+    let _server = args.serve.start(None, metrics, observed)?;
     let stopper = control.clone();
     on_signal(args.serve.shutdown_timeout, move || stopper.stop());
     let stats = run_topology(

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
 
-use crate::http::{parse_metrics_addr, HttpServer, Observed};
+use crate::http::{parse_metrics_addr, HttpServer, Limits, Observed};
 use crate::metrics::Metrics;
 
 /// Operations flags (flatten into a command's `Args`).
@@ -30,19 +30,26 @@ pub(crate) fn parse_timeout(s: &str) -> Result<Duration, String> {
 }
 
 impl ServeArgs {
-    /// Starts the server (unless `off`) showing `metrics` and `observed`.
+    /// Starts the server (unless `off`) showing `metrics` and `observed`, on the command's tokio
+    /// `runtime`, or on a thread of its own for a command without one.
     pub fn start(
         &self,
+        runtime: Option<&tokio::runtime::Handle>,
         metrics: Arc<Metrics>,
         observed: Arc<dyn Observed>,
     ) -> Result<Option<HttpServer>> {
         let Some(addr) = parse_metrics_addr(&self.metrics_addr).map_err(|e| anyhow!(e))? else {
             return Ok(None);
         };
-        HttpServer::start(addr, metrics, observed)
-            .map(Some)
-            .with_context(|| {
-                format!("cannot serve metrics on {addr}: choose another --metrics-addr or `off`")
-            })
+        match runtime {
+            Some(runtime) => {
+                HttpServer::start_on(runtime, addr, metrics, observed, Limits::default())
+            }
+            None => HttpServer::start(addr, metrics, observed),
+        }
+        .map(Some)
+        .with_context(|| {
+            format!("cannot serve metrics on {addr}: choose another --metrics-addr or `off`")
+        })
     }
 }

@@ -13,6 +13,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::Message;
 use serde_json::{json, Value};
 
+use super::kafka_args::{option_strings, KafkaOption};
 use crate::avro::registry::SchemaRegistry;
 use crate::avro::{decode_datum, registry_for, wire, AvroSchema};
 use crate::kafka::KafkaSettings;
@@ -40,9 +41,15 @@ pub struct Args {
     /// Stop after this long without a record (`10s`, `1m`); by default tail runs until interrupted.
     #[arg(long)]
     idle_timeout: Option<String>,
-    /// A librdkafka property, `key=value` (repeatable): security.protocol, sasl.*, ssl.*.
-    #[arg(short = 'X', long = "kafka-option", value_name = "KEY=VALUE")]
-    kafka_options: Vec<String>,
+    /// A librdkafka property, `key=value` (repeatable): security.protocol, sasl.*, ssl.*. Values may
+    /// be secrets, so defaults from a config file are not shown here.
+    #[arg(
+        short = 'X',
+        long = "kafka-option",
+        value_name = "KEY=VALUE",
+        hide_default_value = true
+    )]
+    kafka_options: Vec<KafkaOption>,
 }
 
 /// Decodes values, caching registry schemas by id.
@@ -88,7 +95,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         None => None,
     };
     let mut settings = KafkaSettings::new(&args.brokers);
-    for kv in &args.kafka_options {
+    for kv in option_strings(&args.kafka_options) {
         let Some((k, v)) = kv.split_once('=') else {
             bail!("-X {kv:?} must be KEY=VALUE, for example -X security.protocol=SASL_SSL");
         };

@@ -1,13 +1,15 @@
 //! The operations HTTP server of a long-running command: `/metrics` (Prometheus text format),
 //! `/healthz`, `/readyz`, and read-only interactive queries (`/partitions`, `/state/{store}/{key}`).
-//! A tiny HTTP/1.1 server on std threads: one request per connection, GET only, 127.0.0.1 by default.
+//! hyper (HTTP/1.1) on tokio: one request per connection, GET and HEAD, 127.0.0.1 by default, with
+//! limits on request time, size and connections ([`Limits`]).
 
+mod connections;
 pub mod routes;
 pub mod run_instance;
 pub mod server;
 
 pub use run_instance::RunInstance;
-pub use server::{parse_metrics_addr, HttpServer};
+pub use server::{parse_metrics_addr, HttpServer, Limits};
 
 use serde_json::Value;
 

@@ -1,15 +1,59 @@
-//! The listener: one thread accepts, one short-lived thread per connection reads one request and
-//! writes one response (`Connection: close`). Requests bigger than 16 KiB or slower than 5 s are
-//! dropped.
+//! The listener: hyper (HTTP/1.1) on tokio, one request per connection (`Connection: close`), with
+//! the [`Limits`] that keep slow, idle and oversized clients from holding the server: a deadline on
+//! the whole request, a cap on connections and on request sizes, and a back-off on accept errors.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::runtime::Handle;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+use super::connections::{Connection, Connections, StallGuard};
 use super::routes::{route, Response};
 use super::Observed;
 use crate::metrics::Metrics;
+use crate::twitch::irc::backoff::Backoff;
+
+/// What the server allows a client. The defaults suit probes, Prometheus and a browser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// A request's line, headers and body must all arrive within this time of the connection's
+    /// accept, or the connection is closed (a client trickling bytes is cut off here).
+    pub request_timeout: Duration,
+    /// How long writing a response may make no progress (the client stopped reading) before the
+    /// connection is closed.
+    pub write_stall_timeout: Duration,
+    /// Connections served at once. A new connection beyond it closes the oldest one that has not
+    /// sent its request yet; when every connection is answering, new ones wait in the listen
+    /// backlog.
+    pub max_connections: usize,
+    /// Size of the request line and headers (431 beyond).
+    pub max_header_bytes: usize,
+    /// Size of a request body (413 beyond).
+    pub max_body_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            request_timeout: Duration::from_secs(5),
+            write_stall_timeout: Duration::from_secs(5),
+            max_connections: 256,
+            max_header_bytes: 16 * 1024,
+            max_body_bytes: 16 * 1024,
+        }
+    }
+}
 
 /// A running operations server.
 #[derive(Debug)]
@@ -29,27 +73,75 @@ pub fn parse_metrics_addr(s: &str) -> Result<Option<SocketAddr>, String> {
     })
 }
 
+/// What every connection task shares.
+struct Shared {
+    metrics: Arc<Metrics>,
+    observed: Arc<dyn Observed>,
+    limits: Limits,
+    connections: Connections,
+}
+
 impl HttpServer {
-    /// Binds `addr` (port 0 picks a free port) and serves in background threads for the life of
-    /// the process.
+    /// Binds `addr` (port 0 picks a free port) and serves with the default [`Limits`] on a runtime
+    /// of its own (one thread) for the life of the process: for commands without a tokio runtime.
     pub fn start(
         addr: SocketAddr,
         metrics: Arc<Metrics>,
         observed: Arc<dyn Observed>,
     ) -> std::io::Result<HttpServer> {
-        let listener = TcpListener::bind(addr)?;
-        let addr = listener.local_addr()?;
+        HttpServer::start_with(addr, metrics, observed, Limits::default())
+    }
+
+    /// [`HttpServer::start`] with `limits`.
+    pub fn start_with(
+        addr: SocketAddr,
+        metrics: Arc<Metrics>,
+        observed: Arc<dyn Observed>,
+        limits: Limits,
+    ) -> std::io::Result<HttpServer> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .thread_name("chatpulse-http")
+            // Routes that wait for the engine (interactive queries) run here, a few at a time.
+            .max_blocking_threads(4)
+            .build()?;
+        let server = {
+            let _entered = runtime.enter();
+            HttpServer::serve(listen(addr)?, metrics, observed, limits)?
+        };
         std::thread::Builder::new()
             .name("chatpulse-http".into())
-            .spawn(move || {
-                for stream in listener.incoming() {
-                    let Ok(stream) = stream else { continue };
-                    let (metrics, observed) = (metrics.clone(), observed.clone());
-                    let _ = std::thread::Builder::new()
-                        .name("chatpulse-http-conn".into())
-                        .spawn(move || serve(stream, &metrics, observed.as_ref()));
-                }
-            })?;
+            .spawn(move || runtime.block_on(std::future::pending::<()>()))?;
+        Ok(server)
+    }
+
+    /// Binds `addr` and serves on `runtime` (the command's own) with `limits`.
+    pub fn start_on(
+        runtime: &Handle,
+        addr: SocketAddr,
+        metrics: Arc<Metrics>,
+        observed: Arc<dyn Observed>,
+        limits: Limits,
+    ) -> std::io::Result<HttpServer> {
+        let _entered = runtime.enter();
+        HttpServer::serve(listen(addr)?, metrics, observed, limits)
+    }
+
+    /// Spawns the accept loop on the current runtime.
+    fn serve(
+        listener: TcpListener,
+        metrics: Arc<Metrics>,
+        observed: Arc<dyn Observed>,
+        limits: Limits,
+    ) -> std::io::Result<HttpServer> {
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            metrics,
+            observed,
+            limits,
+            connections: Connections::default(),
+        });
+        tokio::spawn(accept_loop(listener, shared));
         tracing::info!(%addr, "serving /metrics, /healthz, /readyz, /partitions and /state");
         Ok(HttpServer { addr })
     }
@@ -60,61 +152,177 @@ impl HttpServer {
     }
 }
 
-fn serve(stream: TcpStream, metrics: &Metrics, observed: &dyn Observed) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
-    let Ok(read_half) = stream.try_clone() else {
-        return;
+/// Binds `addr` with a listen backlog of 1,024 (std's and mio's 128 overflows under a burst of
+/// connections, whose clients then wait a second for a SYN retransmit). Needs a runtime context.
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
     };
-    let mut reader = BufReader::new(std::io::Read::take(read_half, 16 * 1024));
-    let mut request_line = String::new();
-    if reader.read_line(&mut request_line).is_err() {
-        return;
-    }
-    // Skip the headers: no route reads them.
-    let mut header = String::new();
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
+/// Accepts connections for ever. At the connection limit it makes room by closing the oldest
+/// connection that has not sent its request, or waits for one to end; on an accept error (out of
+/// file descriptors) it backs off from 10 ms to 1 s instead of retrying at once.
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    let slots = Arc::new(Semaphore::new(shared.limits.max_connections.max(1)));
+    let mut backoff = Backoff::new(Duration::from_millis(10), Duration::from_secs(1));
+    let mut failing = false;
     loop {
-        header.clear();
-        match reader.read_line(&mut header) {
-            Ok(0) | Err(_) => break,
-            Ok(_) if header == "\r\n" || header == "\n" => break,
-            Ok(_) => {}
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => {
+                backoff.reset();
+                failing = false;
+                stream
+            }
+            Err(e) if is_per_connection(&e) => continue,
+            Err(e) => {
+                // Out of descriptors: an idle connection's is the one to give back.
+                shared.connections.evict_oldest_idle();
+                let pause = backoff.next_delay(1.0);
+                if !failing {
+                    tracing::warn!(error = %e, "cannot accept connections: backing off");
+                    failing = true;
+                }
+                tokio::time::sleep(pause).await;
+                continue;
+            }
+        };
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                shared.connections.evict_oldest_idle();
+                slots
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("the semaphore is never closed")
+            }
+        };
+        // Registered here, not in the task: evictable before the task first runs.
+        let connection = shared.connections.register();
+        let deadline = Instant::now() + shared.limits.request_timeout;
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            serve_connection(stream, connection, deadline, &shared).await;
+            drop(slot);
+        });
+    }
+}
+
+/// Accept errors that concern one connection only (it was reset before it was accepted).
+fn is_per_connection(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionReset, Interrupted};
+    matches!(e.kind(), ConnectionAborted | ConnectionReset | Interrupted)
+}
+
+/// Serves one request on `stream`, whose request must arrive by `deadline`, or closes it when it
+/// is evicted.
+async fn serve_connection(
+    stream: TcpStream,
+    connection: Arc<Connection>,
+    deadline: Instant,
+    shared: &Arc<Shared>,
+) {
+    let limits = shared.limits;
+    let io = StallGuard::new(TokioIo::new(stream), limits.write_stall_timeout);
+    let service = {
+        let (shared, connection) = (shared.clone(), connection.clone());
+        hyper::service::service_fn(move |request| {
+            let (shared, connection) = (shared.clone(), connection.clone());
+            async move { Ok::<_, Infallible>(answer(request, deadline, &shared, &connection).await) }
+        })
+    };
+    let served = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.request_timeout)
+        .max_header_size(limits.max_header_bytes)
+        .max_buf_size(limits.max_header_bytes.max(8192))
+        .keep_alive(false)
+        // A client that shuts its side after the request (`nc -N`) still gets the response.
+        .half_close(true)
+        .serve_connection(io, service);
+    let mut served = std::pin::pin!(served);
+    let result = tokio::select! {
+        result = &mut served => Some(result),
+        () = connection.evicted() => {
+            tracing::debug!("closed a connection that sent no request, to make room");
+            None
         }
+        () = tokio::time::sleep_until(deadline) => {
+            if connection.expire() {
+                tracing::debug!("closed a connection whose request did not arrive in time");
+                None
+            } else {
+                Some(served.await)
+            }
+        }
+    };
+    if let Some(Err(e)) = result {
+        tracing::debug!(error = %e, "HTTP connection ended with an error");
     }
-    let mut parts = request_line.split_whitespace();
-    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
-    let response = match method {
-        "GET" | "HEAD" => route(path, metrics, observed),
-        _ => Response {
-            status: 405,
-            content_type: "application/json",
-            body: r#"{"error":"only GET and HEAD are served"}"#.into(),
-        },
-    };
-    let reason = match response.status {
-        200 => "OK",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        421 => "Misdirected Request",
-        503 => "Service Unavailable",
-        _ => "",
-    };
-    let head = format!(
-        "HTTP/1.1 {} {reason}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        response.status,
-        response.content_type,
-        response.body.len()
+    shared.connections.remove(&connection);
+}
+
+/// The response to `request`, whose body must have arrived by `deadline`.
+async fn answer(
+    request: Request<Incoming>,
+    deadline: Instant,
+    shared: &Arc<Shared>,
+    connection: &Connection,
+) -> hyper::Response<Full<Bytes>> {
+    if !connection.begin_request() {
+        return to_hyper(error(503, "the server is full: retry"));
+    }
+    let (parts, body) = request.into_parts();
+    let limited = Limited::new(body, shared.limits.max_body_bytes);
+    match tokio::time::timeout_at(deadline, limited.collect()).await {
+        Err(_) => return to_hyper(error(408, "the request did not arrive in time")),
+        Ok(Err(_)) => return to_hyper(error(413, "the request body is too large")),
+        Ok(Ok(_)) => {}
+    }
+    if parts.method != Method::GET && parts.method != Method::HEAD {
+        return to_hyper(error(405, "only GET and HEAD are served"));
+    }
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
+    let (metrics, observed) = (shared.metrics.clone(), shared.observed.clone());
+    // Interactive queries may wait up to 2 s for the engine: off the async threads.
+    let response = tokio::task::spawn_blocking(move || route(&path, &metrics, observed.as_ref()))
+        .await
+        .unwrap_or_else(|_| error(500, "the route failed"));
+    to_hyper(response)
+}
+
+fn error(status: u16, message: &str) -> Response {
+    Response {
+        status,
+        content_type: "application/json",
+        body: serde_json::json!({ "error": message }).to_string(),
+    }
+}
+
+fn to_hyper(response: Response) -> hyper::Response<Full<Bytes>> {
+    let mut out = hyper::Response::new(Full::new(Bytes::from(response.body)));
+    *out.status_mut() =
+        StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    out.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(response.content_type),
     );
-    let mut stream = stream;
-    let _ = stream.write_all(head.as_bytes());
-    if method != "HEAD" {
-        let _ = stream.write_all(response.body.as_bytes());
-    }
-    let _ = stream.flush();
+    out
 }
 
 #[cfg(test)]
 mod tests {
+    use std::io::{Read, Write};
+
     use super::*;
 
     #[test]
@@ -127,6 +335,16 @@ mod tests {
         assert!(parse_metrics_addr("localhost").is_err());
     }
 
+    fn exchange(server: &HttpServer, request: &str) -> String {
+        let mut conn = std::net::TcpStream::connect(server.local_addr()).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        conn.write_all(request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer).unwrap();
+        answer
+    }
+
     #[test]
     fn serves_http_over_tcp() {
         let server = HttpServer::start(
@@ -135,12 +353,40 @@ mod tests {
             Arc::new(super::super::Stateless),
         )
         .unwrap();
-        let mut conn = TcpStream::connect(server.local_addr()).unwrap();
-        conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-            .unwrap();
-        let mut answer = String::new();
-        std::io::Read::read_to_string(&mut conn, &mut answer).unwrap();
+        let answer = exchange(&server, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
         assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+        assert!(answer.contains("connection: close\r\n"), "{answer}");
         assert!(answer.ends_with(r#"{"status":"alive"}"#), "{answer}");
+        let answer = exchange(&server, "HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+        assert!(answer.ends_with("\r\n\r\n"), "{answer}");
+        let answer = exchange(&server, "DELETE /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
+    }
+
+    #[test]
+    fn oversized_requests_are_refused() {
+        let limits = Limits {
+            max_header_bytes: 8192,
+            max_body_bytes: 100,
+            ..Limits::default()
+        };
+        let server = HttpServer::start_with(
+            "127.0.0.1:0".parse().unwrap(),
+            Arc::new(Metrics::new()),
+            Arc::new(super::super::Stateless),
+            limits,
+        )
+        .unwrap();
+        let long = format!(
+            "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Long: {}\r\n\r\n",
+            "a".repeat(9000)
+        );
+        assert!(exchange(&server, &long).starts_with("HTTP/1.1 431"));
+        let body = format!(
+            "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 200\r\n\r\n{}",
+            "b".repeat(200)
+        );
+        assert!(exchange(&server, &body).starts_with("HTTP/1.1 413"));
     }
 }

@@ -2,16 +2,36 @@
 //! SASL, TLS...) turned into an rdkafka `ClientConfig` by one function, as Vector's Kafka sink does.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use rdkafka::ClientConfig;
 
-/// How to reach the Kafka cluster.
-#[derive(Debug, Clone, Default)]
+use crate::secret::{is_secret_property, REDACTED};
+
+/// How to reach the Kafka cluster. Its `Debug` redacts secret properties (`sasl.password`...).
+#[derive(Clone, Default)]
 pub struct KafkaSettings {
     /// `host:port` list of bootstrap brokers.
     pub brokers: String,
     /// Extra librdkafka properties, applied last (they win over chatpulse's defaults).
     pub librdkafka_options: BTreeMap<String, String>,
+}
+
+impl fmt::Debug for KafkaSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let options: BTreeMap<&str, &str> = self
+            .librdkafka_options
+            .iter()
+            .map(|(k, v)| {
+                let v = if is_secret_property(k) { REDACTED } else { v };
+                (k.as_str(), v)
+            })
+            .collect();
+        f.debug_struct("KafkaSettings")
+            .field("brokers", &self.brokers)
+            .field("librdkafka_options", &options)
+            .finish()
+    }
 }
 
 impl KafkaSettings {
@@ -105,3 +125,29 @@ impl rdkafka::ClientContext for ReadToEnd {
 }
 
 impl rdkafka::consumer::ConsumerContext for ReadToEnd {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_hides_secret_properties() {
+        let mut s = KafkaSettings::new("broker:9092");
+        for (k, v) in [
+            ("sasl.password", "pw-z1"),
+            ("ssl.key.password", "pw-z2"),
+            ("sasl.oauthbearer.client.secret", "pw-z3"),
+            ("security.protocol", "SASL_SSL"),
+        ] {
+            s.librdkafka_options.insert(k.into(), v.into());
+        }
+        let text = format!("{s:?}");
+        for secret in ["pw-z1", "pw-z2", "pw-z3"] {
+            assert!(!text.contains(secret), "{text}");
+        }
+        assert!(
+            text.contains("broker:9092") && text.contains("SASL_SSL"),
+            "{text}"
+        );
+    }
+}

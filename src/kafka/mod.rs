@@ -22,7 +22,7 @@ use rdkafka::types::RDKafkaErrorCode;
 pub enum KafkaError {
     /// A client call failed.
     #[error("Kafka: {0} (check --brokers and that the cluster is reachable)")]
-    Client(#[from] rdkafka::error::KafkaError),
+    Client(rdkafka::error::KafkaError),
     /// A topic the run reads does not exist.
     #[error("topic {0:?} does not exist: create it, or check the topology's source topic")]
     MissingTopic(String),
@@ -56,4 +56,18 @@ pub enum KafkaError {
     /// Restored state could not be read.
     #[error(transparent)]
     Process(#[from] crate::processor::ProcessError),
+}
+
+impl From<rdkafka::error::KafkaError> for KafkaError {
+    /// Keeps the error, except the value of a refused secret property (librdkafka's config errors
+    /// quote it: `ssl.key.password hunter2`), which becomes `***`.
+    fn from(e: rdkafka::error::KafkaError) -> Self {
+        use rdkafka::error::KafkaError::ClientConfig;
+        KafkaError::Client(match e {
+            ClientConfig(code, desc, key, _) if crate::secret::is_secret_property(&key) => {
+                ClientConfig(code, desc, key, crate::secret::REDACTED.to_owned())
+            }
+            other => other,
+        })
+    }
 }

@@ -11,7 +11,8 @@ use serde_json::Value;
 
 use crate::harness::{data_dir, repo_file};
 
-fn chatpulse() -> Command {
+/// The `chatpulse` binary, logging warnings only.
+pub(crate) fn chatpulse() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_chatpulse"));
     c.env("CHATPULSE_LOG", "warn");
     c

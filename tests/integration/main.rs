@@ -13,6 +13,7 @@ mod engine;
 mod engine_support;
 mod eos;
 mod harness;
+mod http_server;
 mod ingest;
 mod ingest_outage;
 mod ingest_stall;
@@ -23,6 +24,7 @@ mod replay;
 mod restart;
 mod restore_faults;
 mod scale_out;
+mod secrets;
 mod store;
 
 #[path = "../support/mod.rs"]

@@ -29,18 +29,23 @@ use crate::engine_support::{produce_with, real_lines, topology, topology_text};
 use crate::harness::{brokers, create_topic, free_port, settings, unique};
 
 /// One `GET path` over a fresh connection: the status and the body.
-fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+pub(crate) fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     try_http_get(addr, path).unwrap_or_else(|e| panic!("GET {path} from {addr}: {e}"))
 }
 
 /// [`http_get`], or the I/O error (the server is not listening yet).
-fn try_http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+pub(crate) fn try_http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
     let mut conn = TcpStream::connect(addr)?;
     conn.set_read_timeout(Some(Duration::from_secs(10)))?;
     write!(conn, "GET {path} HTTP/1.1\r\nHost: test\r\n\r\n")?;
     let mut text = String::new();
     conn.read_to_string(&mut text)?;
-    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
+    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "closed without a response",
+        )
+    })?;
     let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
     Ok((status, body.to_owned()))
 }
