@@ -155,6 +155,10 @@ pub struct EngineSettings {
     pub processing_guarantee: ProcessingGuarantee,
     /// Topic that receives late records (past grace); when unset they are only counted.
     pub late_topic: Option<String>,
+    /// How far ahead of the wall clock a record's event time may be. A record further ahead (a wrong
+    /// clock, a forged `tmi-sent-ts`) goes to the dead-letter topic and never moves event time.
+    #[serde(default = "default_max_future_skew")]
+    pub max_future_skew: String,
 }
 
 impl Default for EngineSettings {
@@ -164,6 +168,7 @@ impl Default for EngineSettings {
             idle_timeout: default_idle_timeout(),
             processing_guarantee: ProcessingGuarantee::default(),
             late_topic: None,
+            max_future_skew: default_max_future_skew(),
         }
     }
 }
@@ -174,6 +179,13 @@ fn default_commit_interval() -> String {
 
 fn default_idle_timeout() -> String {
     "30s".to_owned()
+}
+
+/// Five minutes: far above the clock error of synchronised hosts (Twitch stamps `tmi-sent-ts` on its
+/// servers) and the tolerance Kerberos allows between clocks, yet a record this far ahead can close
+/// open windows at most five minutes early.
+fn default_max_future_skew() -> String {
+    "5m".to_owned()
 }
 
 /// Delivery guarantee.

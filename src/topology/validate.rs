@@ -160,6 +160,8 @@ pub struct Topology {
     pub guarantee: ProcessingGuarantee,
     /// Topic for late records.
     pub late_topic: Option<String>,
+    /// Event time further than this ahead of the wall clock is refused (dead letter).
+    pub max_future_skew_ms: i64,
 }
 
 impl Topology {
@@ -505,6 +507,12 @@ pub fn validate(spec: TopologySpec) -> Result<Topology, TopologyError> {
         Some(&settings.idle_timeout),
         None,
     );
+    let max_future_skew_ms = duration(
+        &mut problems,
+        "settings.max_future_skew",
+        Some(&settings.max_future_skew),
+        None,
+    );
     if commit_interval_ms <= 0 && problems.is_empty() {
         problems.push("settings.commit_interval must be positive".to_owned());
     }
@@ -520,6 +528,7 @@ pub fn validate(spec: TopologySpec) -> Result<Topology, TopologyError> {
         idle_timeout_ms,
         guarantee: settings.processing_guarantee,
         late_topic: settings.late_topic.clone(),
+        max_future_skew_ms,
     })
 }
 

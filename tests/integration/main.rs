@@ -19,6 +19,9 @@ mod replay;
 mod scale_out;
 mod store;
 
+#[path = "../common/minutes.rs"]
+#[allow(dead_code)]
+mod minutes;
 #[path = "../support/mod.rs"]
 #[allow(dead_code)]
 mod support;
