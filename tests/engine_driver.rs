@@ -1,10 +1,10 @@
 //! The engine in memory, through the test driver: a real log's per-minute counts equal a brute-force
-//! count; a crash after any commit followed by a restore and a replay from the committed offset gives
-//! the same results; a quiet partition's windows close by wall clock after the idle timeout; poison
-//! records become dead letters and processing continues.
+//! count, after a crash and replay too; quiet partitions close their windows by wall clock, and a
+//! backlog after an idle gap corrects them; poison records and times from the future become dead
+//! letters.
 
 mod common;
-use common::minutes::{brute_force_minutes, Minutes};
+use common::minutes::{brute_force_minutes, latest_minutes, Minutes};
 use common::{data_dir, set_tag};
 
 use chatpulse::chat::import::{import, Format, ImportOptions};
@@ -211,9 +211,10 @@ fn late_records_are_reported_not_dropped_silently() {
     ));
     d.pipe_line(&format!(
         "@tmi-sent-ts={} :a!a@a.tmi.twitch.tv PRIVMSG #c :x",
-        t0 + 70_000
+        t0 + 670_000
     ));
-    // 70 s later the first minute (end + 5 s grace = t0 + 65 s) is closed: this record is late.
+    // 670 s later the first minute is past its end, grace (5 s) and allowed lateness (10 minutes):
+    // this record is late.
     d.pipe_line(&format!(
         "@tmi-sent-ts={} :b!b@b.tmi.twitch.tv PRIVMSG #c :late",
         t0 + 1_000
@@ -267,4 +268,55 @@ fn a_line_stamped_in_the_year_2100_is_a_dead_letter_and_moves_no_window() {
         dead[0].reason
     );
     assert_eq!(minutes(&d.output("minutes")), brute_force_minutes(&lines));
+}
+
+/// Issue 13, point 3, in memory: the input stops for 2 minutes of wall time (an outage between ingest
+/// and the broker) and then delivers its backlog. The idle timeout (30 s) closes the open minutes on
+/// time; the backlog lands within the allowed lateness, so each such minute gets a corrected final,
+/// and the state kept for it survives a crash. The latest revision of every minute equals a
+/// brute-force count; a record older than the allowed lateness goes to the late topic instead.
+#[test]
+fn a_backlog_after_a_two_minute_outage_corrects_the_closed_minutes() {
+    let lines = admiralbulldog();
+    let cut = lines.len() / 2;
+    let mut d = TestDriver::new(topology("30s"), wall_clock());
+    for line in &lines[..cut] {
+        d.pipe_line(line);
+    }
+    let closed_before = d.output("minutes").len();
+    // Two minutes without input: the partition turns idle and event time follows the wall clock.
+    for _ in 0..120 {
+        d.advance_wall_clock(1_000);
+    }
+    let closed = d.output("minutes");
+    assert!(
+        closed.len() > closed_before,
+        "the idle timeout closed the minute at the cut"
+    );
+    d.commit();
+    d.crash_and_restore().unwrap();
+    // The backlog, with its original times, in commits of 1,000 records.
+    for chunk in lines[cut..].chunks(1_000) {
+        for line in chunk {
+            d.pipe_line(line);
+        }
+        d.commit();
+    }
+    // A record an hour older than the watermark is past the allowed lateness (10 minutes).
+    let ancient = set_tag(
+        &lines[cut],
+        "tmi-sent-ts",
+        &(d.watermark_ms() - 3_600_000).to_string(),
+    );
+    d.pipe_line(&ancient);
+    d.finish();
+    let results = d.output("minutes");
+    assert!(
+        results.iter().any(|v| v["revision"].as_u64() > Some(0)),
+        "some minute was corrected"
+    );
+    assert_eq!(latest_minutes(&results), brute_force_minutes(&lines));
+    assert_eq!(d.late().len(), 1, "only the ancient record is late");
+    assert_eq!(d.late()[0].value, ancient.as_bytes());
+    assert!(d.dead_letters().is_empty());
 }

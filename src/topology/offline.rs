@@ -18,7 +18,7 @@ pub trait RecordSink {
     fn output(&mut self, topic: &str, key: &str, value: &Value, ts_ms: i64) -> std::io::Result<()>;
     /// A record that could not be processed.
     fn dead_letter(&mut self, topic: &str, dead: &DeadLetter) -> std::io::Result<()>;
-    /// A record past grace (only called when the topology names a late topic).
+    /// A record past grace and allowed lateness, for the topology's late topic.
     fn late(&mut self, topic: &str, late: &LateRecord) -> std::io::Result<()>;
 }
 
@@ -204,9 +204,7 @@ fn drain(
     }
     for l in out.late.drain(..) {
         report.late += 1;
-        if let Some(topic) = &topology.late_topic {
-            sink.late(topic, &l)?;
-        }
+        sink.late(&topology.late_topic, &l)?;
     }
     Ok(())
 }

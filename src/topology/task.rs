@@ -46,11 +46,13 @@ pub struct DeadLetter {
     pub value: Vec<u8>,
 }
 
-/// A late record with its value, for the late topic.
+/// A late record with its key and value, for the late topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LateRecord {
     /// Who refused it and why.
     pub late: Late,
+    /// Its key, unchanged.
+    pub key: Option<Vec<u8>>,
     /// Its value, unchanged.
     pub value: Vec<u8>,
 }
@@ -62,7 +64,7 @@ pub struct TaskOutput {
     pub outputs: Vec<Output>,
     /// Records that could not be decoded or processed.
     pub dead_letters: Vec<DeadLetter>,
-    /// Records past grace.
+    /// Records past grace and allowed lateness.
     pub late: Vec<LateRecord>,
     /// Records processed.
     pub processed: u64,
@@ -235,6 +237,7 @@ impl Task {
         for late in self.emitter.late.drain(..) {
             out.late.push(LateRecord {
                 late,
+                key: rec.key.map(<[u8]>::to_vec),
                 value: rec.value.to_vec(),
             });
         }
