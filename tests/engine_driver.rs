@@ -1,15 +1,14 @@
 //! The engine in memory, through the test driver: a real log's per-minute counts equal a brute-force
-//! count; a crash after any commit followed by a restore and a replay from the committed offset gives
-//! the same results; a quiet partition's windows close by wall clock after the idle timeout; poison
-//! records become dead letters and processing continues.
+//! count, after a crash and replay too; quiet partitions close their windows by wall clock, and a
+//! backlog after an idle gap corrects them; poison records and times from the future become dead
+//! letters.
 
 mod common;
-use common::data_dir;
-
-use std::collections::{BTreeMap, BTreeSet};
+use common::minutes::{brute_force_minutes, latest_minutes, Minutes};
+use common::{data_dir, set_tag};
 
 use chatpulse::chat::import::{import, Format, ImportOptions};
-use chatpulse::chat::{ChatEvent, EventKind};
+use chatpulse::time::clock::{Clock, SystemClock};
 use chatpulse::topology::driver::TestDriver;
 use chatpulse::topology::Topology;
 use serde_json::Value;
@@ -51,24 +50,6 @@ fn admiralbulldog() -> Vec<String> {
         .collect()
 }
 
-type Minutes = BTreeMap<(String, i64), (u64, u64)>;
-
-fn brute_force(lines: &[String]) -> Minutes {
-    let mut m: BTreeMap<(String, i64), (u64, BTreeSet<String>)> = BTreeMap::new();
-    for line in lines {
-        let e = ChatEvent::parse(line).unwrap();
-        if let EventKind::Message(msg) = &e.kind {
-            let start = e.ts_ms.unwrap().div_euclid(60_000) * 60_000;
-            let slot = m.entry((e.channel.to_owned(), start)).or_default();
-            slot.0 += 1;
-            slot.1.insert(msg.user.login.to_owned());
-        }
-    }
-    m.into_iter()
-        .map(|(k, (n, users))| (k, (n, users.len() as u64)))
-        .collect()
-}
-
 fn minutes(values: &[Value]) -> Minutes {
     let mut m = Minutes::new();
     for v in values {
@@ -96,7 +77,7 @@ fn minutes(values: &[Value]) -> Minutes {
 #[test]
 fn per_minute_counts_of_a_real_log_equal_a_brute_force_count() {
     let lines = admiralbulldog();
-    let mut d = TestDriver::new(topology("1h"), 0);
+    let mut d = TestDriver::new(topology("1h"), wall_clock());
     for line in &lines {
         d.pipe_line(line);
     }
@@ -113,7 +94,7 @@ fn per_minute_counts_of_a_real_log_equal_a_brute_force_count() {
         })
         .collect();
     assert!(dead.is_empty(), "every imported line parses: {dead:?}");
-    let expected = brute_force(&lines);
+    let expected = brute_force_minutes(&lines);
     assert_eq!(
         expected.len(),
         196,
@@ -126,9 +107,9 @@ fn per_minute_counts_of_a_real_log_equal_a_brute_force_count() {
 #[test]
 fn crash_after_a_commit_and_replay_gives_the_same_results() {
     let lines = admiralbulldog();
-    let expected = brute_force(&lines);
+    let expected = brute_force_minutes(&lines);
     for (commit_at, crash_at) in [(5_000usize, 7_500usize), (12_345, 12_346), (20_000, 28_000)] {
-        let mut d = TestDriver::new(topology("1h"), 0);
+        let mut d = TestDriver::new(topology("1h"), wall_clock());
         let mut i = 0;
         let mut crashed = false;
         while i < lines.len() {
@@ -157,7 +138,7 @@ fn crash_after_a_commit_and_replay_gives_the_same_results() {
 
 #[test]
 fn a_quiet_partition_closes_its_windows_by_wall_clock() {
-    let mut d = TestDriver::new(topology("30s"), 1_000_000);
+    let mut d = TestDriver::new(topology("30s"), wall_clock());
     let t0 = 1_704_557_984_000i64;
     for (i, user) in ["a", "b", "a"].iter().enumerate() {
         d.pipe_line(&format!(
@@ -184,7 +165,7 @@ fn a_quiet_partition_closes_its_windows_by_wall_clock() {
 
 #[test]
 fn poison_records_become_dead_letters_and_processing_continues() {
-    let mut d = TestDriver::new(topology("1h"), 0);
+    let mut d = TestDriver::new(topology("1h"), wall_clock());
     let t0 = 1_704_557_984_000i64;
     d.pipe_line(&format!(
         "@tmi-sent-ts={t0} :a!a@a.tmi.twitch.tv PRIVMSG #c :one"
@@ -223,16 +204,17 @@ fn poison_records_become_dead_letters_and_processing_continues() {
 
 #[test]
 fn late_records_are_reported_not_dropped_silently() {
-    let mut d = TestDriver::new(topology("1h"), 0);
+    let mut d = TestDriver::new(topology("1h"), wall_clock());
     let t0 = 1_704_557_940_000i64; // a minute boundary
     d.pipe_line(&format!(
         "@tmi-sent-ts={t0} :a!a@a.tmi.twitch.tv PRIVMSG #c :x"
     ));
     d.pipe_line(&format!(
         "@tmi-sent-ts={} :a!a@a.tmi.twitch.tv PRIVMSG #c :x",
-        t0 + 70_000
+        t0 + 670_000
     ));
-    // 70 s later the first minute (end + 5 s grace = t0 + 65 s) is closed: this record is late.
+    // 670 s later the first minute is past its end, grace (5 s) and allowed lateness (10 minutes):
+    // this record is late.
     d.pipe_line(&format!(
         "@tmi-sent-ts={} :b!b@b.tmi.twitch.tv PRIVMSG #c :late",
         t0 + 1_000
@@ -246,4 +228,95 @@ fn late_records_are_reported_not_dropped_silently() {
         Some(1),
         "the late record is not in the closed window"
     );
+}
+
+/// The wall clock the driver starts at: now, so the logs (all in the past) are within
+/// `max_future_skew`.
+fn wall_clock() -> i64 {
+    SystemClock.now_ms()
+}
+
+/// Issue 13, point 2: one real-looking line stamped in the year 2100 inside a long real log goes to
+/// the dead-letter topic, and event time ignores it: every minute equals a brute-force count of the
+/// log without that line. Before the fix the watermark jumped to 2100 and the later minutes were lost.
+#[test]
+fn a_line_stamped_in_the_year_2100_is_a_dead_letter_and_moves_no_window() {
+    let lines = admiralbulldog();
+    let at = lines.len() / 3;
+    let poisoned = set_tag(&lines[at], "tmi-sent-ts", "4102444800000");
+    let mut input = lines.clone();
+    input.insert(at, poisoned.clone());
+    let now = wall_clock();
+    let mut d = TestDriver::new(topology("1h"), now);
+    for line in &input {
+        d.pipe_line(line);
+    }
+    assert!(
+        d.watermark_ms() < now,
+        "event time stays in the log's past: {}",
+        d.watermark_ms()
+    );
+    d.finish();
+    assert!(d.late().is_empty(), "{} late records", d.late().len());
+    let dead = d.dead_letters();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0].value, poisoned.as_bytes(), "the DLQ keeps the line");
+    assert_eq!(dead[0].offset, at as i64);
+    assert!(
+        dead[0].reason.contains("2100-01-01") && dead[0].reason.contains("max_future_skew"),
+        "{}",
+        dead[0].reason
+    );
+    assert_eq!(minutes(&d.output("minutes")), brute_force_minutes(&lines));
+}
+
+/// Issue 13, point 3, in memory: the input stops for 2 minutes of wall time (an outage between ingest
+/// and the broker) and then delivers its backlog. The idle timeout (30 s) closes the open minutes on
+/// time; the backlog lands within the allowed lateness, so each such minute gets a corrected final,
+/// and the state kept for it survives a crash. The latest revision of every minute equals a
+/// brute-force count; a record older than the allowed lateness goes to the late topic instead.
+#[test]
+fn a_backlog_after_a_two_minute_outage_corrects_the_closed_minutes() {
+    let lines = admiralbulldog();
+    let cut = lines.len() / 2;
+    let mut d = TestDriver::new(topology("30s"), wall_clock());
+    for line in &lines[..cut] {
+        d.pipe_line(line);
+    }
+    let closed_before = d.output("minutes").len();
+    // Two minutes without input: the partition turns idle and event time follows the wall clock.
+    for _ in 0..120 {
+        d.advance_wall_clock(1_000);
+    }
+    let closed = d.output("minutes");
+    assert!(
+        closed.len() > closed_before,
+        "the idle timeout closed the minute at the cut"
+    );
+    d.commit();
+    d.crash_and_restore().unwrap();
+    // The backlog, with its original times, in commits of 1,000 records.
+    for chunk in lines[cut..].chunks(1_000) {
+        for line in chunk {
+            d.pipe_line(line);
+        }
+        d.commit();
+    }
+    // A record an hour older than the watermark is past the allowed lateness (10 minutes).
+    let ancient = set_tag(
+        &lines[cut],
+        "tmi-sent-ts",
+        &(d.watermark_ms() - 3_600_000).to_string(),
+    );
+    d.pipe_line(&ancient);
+    d.finish();
+    let results = d.output("minutes");
+    assert!(
+        results.iter().any(|v| v["revision"].as_u64() > Some(0)),
+        "some minute was corrected"
+    );
+    assert_eq!(latest_minutes(&results), brute_force_minutes(&lines));
+    assert_eq!(d.late().len(), 1, "only the ancient record is late");
+    assert_eq!(d.late()[0].value, ancient.as_bytes());
+    assert!(d.dead_letters().is_empty());
 }

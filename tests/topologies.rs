@@ -16,6 +16,7 @@ use std::sync::OnceLock;
 
 use chatpulse::chat::import::{import, Format, ImportOptions};
 use chatpulse::time::civil::format_timestamp_ms;
+use chatpulse::time::clock::{Clock, SystemClock};
 use chatpulse::topology::driver::TestDriver;
 use chatpulse::topology::Topology;
 use serde_json::Value;
@@ -29,7 +30,7 @@ fn topology(name: &str) -> Topology {
 
 /// Runs `lines` through the shipped topology `name`, committing every 1,000 lines.
 fn run(name: &str, lines: &[String]) -> TestDriver {
-    let mut d = TestDriver::new(topology(name), 0);
+    let mut d = TestDriver::new(topology(name), wall_clock());
     for (i, l) in lines.iter().enumerate() {
         d.pipe_line(l);
         if i % 1_000 == 999 {
@@ -446,7 +447,7 @@ fn ad_slots_on_admiralbulldog_avoid_spikes_keep_twitch_rules_and_read_as_sentenc
 #[test]
 fn chat_events_types_every_line_drops_duplicates_and_sends_garbage_to_the_dlq() {
     let nymn = import_log(NYMN, Format::Irc, None, 0);
-    let mut d = TestDriver::new(topology("chat-events"), 0);
+    let mut d = TestDriver::new(topology("chat-events"), wall_clock());
     for l in FIXTURES
         .lines()
         .map(str::to_owned)
@@ -508,7 +509,7 @@ fn every_analytics_topology_gives_the_same_results_after_a_crash_and_restore() {
     let lines = import_log(NIGHTBLUE, Format::OverRustle, Some("nightblue3"), 0);
     for name in ["engagement", "spikes", "subscriptions", "ad-slots"] {
         let clean = run(name, &lines);
-        let mut d = TestDriver::new(topology(name), 0);
+        let mut d = TestDriver::new(topology(name), wall_clock());
         let crash_at = lines.len() * 3 / 5;
         for (i, l) in lines.iter().enumerate().take(crash_at) {
             d.pipe_line(l);
@@ -546,7 +547,7 @@ fn every_analytics_processor_answers_interactive_queries_mid_stream() {
     let lines = bulldog();
     let half = &lines[..lines.len() / 2];
     let pipe = |name: &str| {
-        let mut d = TestDriver::new(topology(name), 0);
+        let mut d = TestDriver::new(topology(name), wall_clock());
         for l in half {
             d.pipe_line(l);
         }
@@ -592,4 +593,10 @@ fn every_shipped_topology_file_validates() {
         .map(|n| topology(n).processors.len())
         .sum();
     assert_eq!(all.processors.len(), parts);
+}
+
+/// The wall clock the driver starts at: now, so the logs (all in the past) are within
+/// `max_future_skew`.
+fn wall_clock() -> i64 {
+    SystemClock.now_ms()
 }

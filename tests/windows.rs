@@ -23,7 +23,7 @@ struct CountDistinct;
 
 type Acc = (u64, BTreeSet<String>);
 type Res = WindowResult<Acc>;
-type Delta = (String, i64, Option<Acc>);
+type Delta = (String, i64, Option<(Acc, Option<u32>)>);
 
 impl Aggregate for CountDistinct {
     type Input = str;
@@ -268,6 +268,7 @@ impl Reference {
             window: self.window(at),
             value: self.value(key, at),
             is_final,
+            revision: 0,
         }
     }
 
@@ -439,14 +440,19 @@ fn check_crash_restore(kind: Kind, ops: &[Op], cut: usize, context: &dyn Fn() ->
     original.updates(&mut Vec::new());
     before.commits.push(original.take_dirty());
 
-    let mut store: BTreeMap<(String, i64), Option<Acc>> = BTreeMap::new();
-    for (key, start, acc) in before.commits.into_iter().flatten() {
-        store.insert((key, start), acc);
+    let mut store: BTreeMap<(String, i64), Option<(Acc, Option<u32>)>> = BTreeMap::new();
+    for (key, start, stored) in before.commits.into_iter().flatten() {
+        store.insert((key, start), stored);
     }
     let mut restored = operator(kind);
-    for ((key, start_ms), acc) in store {
-        if let Some(acc) = acc {
-            restored.restore(WindowState { key, start_ms, acc });
+    for ((key, start_ms), stored) in store {
+        if let Some((acc, revision)) = stored {
+            restored.restore(WindowState {
+                key,
+                start_ms,
+                acc,
+                revision,
+            });
         }
     }
     restored.set_watermark(original.watermark());
@@ -1010,7 +1016,11 @@ fn restore_drops_deleted_entries() {
         run_operator(op.as_mut(), &ops, 0, &mut seen);
         assert_eq!(
             seen.commits[0],
-            vec![("k".to_owned(), start, Some((1, ["u1".to_owned()].into())))]
+            vec![(
+                "k".to_owned(),
+                start,
+                Some(((1, ["u1".to_owned()].into()), None))
+            )]
         );
         assert!(
             seen.commits[1].contains(&("k".to_owned(), start, None)),

@@ -85,7 +85,7 @@ mod tests {
     fn encode_then_decode_gives_the_same_json() {
         let s = AvroSchema::builtin("engagement_basic_minute").unwrap();
         let v = json!({"channel": "nymn", "window_start": 60_000, "window_end": 120_000,
-                       "final": true, "messages": 12, "unique_chatters": 5});
+                       "final": true, "revision": 0, "messages": 12, "unique_chatters": 5});
         let datum = encode_datum(&v, &s).unwrap();
         assert_eq!(decode_datum(&s.schema, &datum, None).unwrap(), v);
     }

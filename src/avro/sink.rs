@@ -207,7 +207,7 @@ schema = "engagement_basic_minute"
             .await
             .unwrap();
         let value = json!({"channel": "nymn", "window_start": 0, "window_end": 60_000,
-                           "final": true, "messages": 3, "unique_chatters": 2});
+                           "final": true, "revision": 1, "messages": 3, "unique_chatters": 2});
         let out = Output {
             sink: 0,
             key: "nymn".into(),

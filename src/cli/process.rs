@@ -30,7 +30,8 @@ pub struct Args {
     /// Log files to process, in order (gzip detected; `-` is stdin).
     #[arg(long, required = true, num_args = 1..)]
     input: Vec<String>,
-    /// Directory for the results: one `<topic>.jsonl` per sink topic, plus the dead-letter topic.
+    /// Directory for the results: one `<topic>.jsonl` per sink topic, plus the dead-letter and late
+    /// topics.
     #[arg(long)]
     out: PathBuf,
     #[command(flatten)]
@@ -163,7 +164,7 @@ impl RecordSink for JsonLinesDir {
     fn late(&mut self, topic: &str, l: &LateRecord) -> std::io::Result<()> {
         let v = json!({
             "processor": l.late.processor, "ts_ms": l.late.ts_ms, "watermark_ms": l.late.watermark_ms,
-            "value": String::from_utf8_lossy(&l.value),
+            "offset": l.late.offset, "value": String::from_utf8_lossy(&l.value),
         });
         self.line(topic, &v)
     }

@@ -73,9 +73,14 @@ where
     A::Acc: Send,
 {
     match spec {
-        WindowSpec::Tumbling { size_ms, grace_ms } => {
-            Box::new(TumblingWindows::new(aggregate, size_ms, grace_ms))
-        }
+        WindowSpec::Tumbling {
+            size_ms,
+            grace_ms,
+            allowed_lateness_ms,
+        } => Box::new(
+            TumblingWindows::new(aggregate, size_ms, grace_ms)
+                .with_allowed_lateness(allowed_lateness_ms),
+        ),
         WindowSpec::Hopping {
             size_ms,
             advance_ms,

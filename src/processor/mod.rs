@@ -101,7 +101,7 @@ pub struct Output {
     pub ts_ms: i64,
 }
 
-/// A record a processor refused as too late (its windows had closed).
+/// A record a processor refused as too late (its windows had closed, past any allowed lateness).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Late {
     /// The processor.
@@ -190,17 +190,21 @@ pub fn parse_window_key(key: &[u8]) -> Option<(String, i64)> {
     Some((String::from_utf8(channel.to_vec()).ok()?, start as i64))
 }
 
-/// The JSON fields every window result carries.
+/// The JSON fields every window result carries. `revision` is 0 for a window's first final (and its
+/// updates) and counts the corrected finals late records caused after it; consumers keep the last
+/// record per `(channel, window_start)`.
 pub fn window_fields(
     channel: &str,
     window: Window,
     is_final: bool,
+    revision: u32,
 ) -> serde_json::Map<String, Value> {
     let mut m = serde_json::Map::new();
     m.insert("channel".into(), Value::from(channel));
     m.insert("window_start".into(), Value::from(window.start_ms));
     m.insert("window_end".into(), Value::from(window.end_ms));
     m.insert("final".into(), Value::from(is_final));
+    m.insert("revision".into(), Value::from(revision));
     m
 }
 

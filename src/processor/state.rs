@@ -20,8 +20,13 @@ pub fn tagged(tag: u8, rest: &[u8]) -> Vec<u8> {
     k
 }
 
+/// Marks the value of a closed window kept for late records: `R<revision> <accumulator JSON>`
+/// (JSON never starts with `R`, so entries written before allowed lateness existed read the same).
+const CLOSED: u8 = b'R';
+
 /// The writes for the windows `op` changed since the last call: each under `prefix` followed by its
-/// [`window_key`], the accumulator as JSON, `None` for a window closed or expired.
+/// [`window_key`], the accumulator as JSON (after `R<revision> ` for a closed window kept for late
+/// records), `None` for a window dropped or expired.
 pub fn window_writes<A, O>(op: &mut O, prefix: &[u8]) -> Vec<StateWrite>
 where
     A: Aggregate,
@@ -29,10 +34,17 @@ where
 {
     op.take_dirty()
         .into_iter()
-        .map(|(key, start, acc)| {
+        .map(|(key, start, stored)| {
             let mut k = prefix.to_vec();
             k.extend_from_slice(&window_key(&key, start));
-            let value = acc.map(|a| serde_json::to_vec(&a).expect("accumulators serialize"));
+            let value = stored.map(|(acc, revision)| {
+                let mut v = match revision {
+                    Some(r) => format!("{}{r} ", CLOSED as char).into_bytes(),
+                    None => Vec::new(),
+                };
+                serde_json::to_writer(&mut v, &acc).expect("accumulators serialize");
+                v
+            });
             (k, value)
         })
         .collect()
@@ -45,8 +57,24 @@ where
     O: WindowOperator<A> + ?Sized,
 {
     let (key, start_ms) = parse_window_key(key).ok_or_else(|| "bad window key".to_owned())?;
-    let acc = serde_json::from_slice(value).map_err(|e| format!("window of {key}: {e}"))?;
-    op.restore(WindowState { key, start_ms, acc });
+    let (revision, json) = match value.split_first() {
+        Some((&CLOSED, rest)) => {
+            let space = rest.iter().position(|&b| b == b' ');
+            let parsed = space.and_then(|at| {
+                let r = std::str::from_utf8(&rest[..at]).ok()?.parse::<u32>().ok()?;
+                Some((Some(r), &rest[at + 1..]))
+            });
+            parsed.ok_or_else(|| format!("window of {key}: bad revision"))?
+        }
+        _ => (None, value),
+    };
+    let acc = serde_json::from_slice(json).map_err(|e| format!("window of {key}: {e}"))?;
+    op.restore(WindowState {
+        key,
+        start_ms,
+        acc,
+        revision,
+    });
     Ok(())
 }
 

@@ -102,12 +102,14 @@ where
 
     fn emit_results(&mut self, out: &mut Emitter) {
         for r in self.results.drain(..) {
-            if r.is_final {
+            // A correction (revision > 0) is neither a new close nor a new result to learn from.
+            let first_final = r.is_final && r.revision == 0;
+            if first_final {
                 out.windows_closed += 1;
             }
-            let mut value = window_fields(&r.key, r.window, r.is_final);
+            let mut value = window_fields(&r.key, r.window, r.is_final, r.revision);
             self.kind.fields(&r.key, r.window, &r.value, &mut value);
-            if r.is_final {
+            if first_final {
                 self.kind.emitted(&r.key, &r.value);
             }
             out.outputs.push(Output {
@@ -151,8 +153,10 @@ where
     fn flush(&mut self, out: &mut Emitter) -> Vec<StateWrite> {
         if self.emit == EmitMode::Update {
             self.windows.updates(&mut self.results);
-            self.emit_results(out);
         }
+        // Corrections go out before the state that records their revision.
+        self.windows.revisions(&mut self.results);
+        self.emit_results(out);
         let mut writes = window_writes(self.windows.as_mut(), &[]);
         writes.extend(self.kind.flush_state());
         writes
@@ -193,7 +197,7 @@ where
         let results = open
             .iter()
             .map(|r| {
-                let mut value = window_fields(&r.key, r.window, r.is_final);
+                let mut value = window_fields(&r.key, r.window, r.is_final, r.revision);
                 self.kind.fields(&r.key, r.window, &r.value, &mut value);
                 Value::Object(value)
             })

@@ -1,6 +1,6 @@
 //! Offline runs: a topology over recorded logs instead of Kafka, with the same tasks, processors and
-//! state backend, for backfills and tests. Input is one partition in file order; at the end of input
-//! every window closes. Results go to a [`RecordSink`] (JSON-lines files per sink topic in the CLI).
+//! state backend, for backfills and tests. Input is one partition in file order, the wall clock stands
+//! still at the start, and at the end every window closes. Results go to a [`RecordSink`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::task::{DeadLetter, InputRecord, LateRecord, Task, TaskOutput};
 use super::validate::Topology;
 use crate::store::{apply_commit, StateBackend, StoreError};
+use crate::time::clock::{Clock, SystemClock};
 
 /// Where an offline run puts what it produces.
 pub trait RecordSink {
@@ -17,7 +18,7 @@ pub trait RecordSink {
     fn output(&mut self, topic: &str, key: &str, value: &Value, ts_ms: i64) -> std::io::Result<()>;
     /// A record that could not be processed.
     fn dead_letter(&mut self, topic: &str, dead: &DeadLetter) -> std::io::Result<()>;
-    /// A record past grace (only called when the topology names a late topic).
+    /// A record past grace and allowed lateness, for the topology's late topic.
     fn late(&mut self, topic: &str, late: &LateRecord) -> std::io::Result<()>;
 }
 
@@ -133,7 +134,11 @@ pub fn run_offline_from(
     sink: &mut dyn RecordSink,
     commit_every: u64,
 ) -> Result<OfflineReport, OfflineError> {
-    let mut task = Task::new(topology.clone(), 0, 0);
+    // The wall clock is read once: records from after the start are judged against it for
+    // `max_future_skew`, and a clock that stands still never turns the input idle, so windows close by
+    // event time only (and at the end).
+    let now_ms = SystemClock.now_ms();
+    let mut task = Task::new(topology.clone(), 0, now_ms);
     let mut report = OfflineReport::default();
     let mut out = TaskOutput::default();
     let mut since_commit = 0u64;
@@ -148,8 +153,7 @@ pub fn run_offline_from(
             value: source.record(),
         };
         offset += 1;
-        // Offline, wall-clock time is irrelevant: windows close by event time and at the end.
-        task.process(&rec, 0, &mut out);
+        task.process(&rec, now_ms, &mut out);
         since_commit += 1;
         if !out.is_empty() {
             drain(&topology, &mut out, sink, &mut report)?;
@@ -200,9 +204,7 @@ fn drain(
     }
     for l in out.late.drain(..) {
         report.late += 1;
-        if let Some(topic) = &topology.late_topic {
-            sink.late(topic, &l)?;
-        }
+        sink.late(&topology.late_topic, &l)?;
     }
     Ok(())
 }

@@ -112,7 +112,15 @@ pub struct WindowDecl {
     pub difference: Option<String>,
     /// How long after a window's end late records are still accepted (default 0).
     pub grace: Option<String>,
+    /// Tumbling windows: how long after `end + grace` a closed window is kept, so a late record
+    /// still counts and a corrected final (the next `revision`) is emitted. Default
+    /// [`DEFAULT_ALLOWED_LATENESS`]; `"0s"` drops closed windows at once.
+    pub allowed_lateness: Option<String>,
 }
+
+/// The default `allowed_lateness` of tumbling windows: ten minutes, so a backlog delivered after an
+/// outage of several minutes between ingest and the broker (or a paused replay) is still counted.
+pub const DEFAULT_ALLOWED_LATENESS: &str = "10m";
 
 /// An output topic.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -153,8 +161,13 @@ pub struct EngineSettings {
     /// `at_least_once` (default) or `exactly_once_v2`.
     #[serde(default)]
     pub processing_guarantee: ProcessingGuarantee,
-    /// Topic that receives late records (past grace); when unset they are only counted.
+    /// Topic that receives late records (past grace and allowed lateness), each record once per
+    /// processor that refused it; default `<application_id>-late`.
     pub late_topic: Option<String>,
+    /// How far ahead of the wall clock a record's event time may be. A record further ahead (a wrong
+    /// clock, a forged `tmi-sent-ts`) goes to the dead-letter topic and never moves event time.
+    #[serde(default = "default_max_future_skew")]
+    pub max_future_skew: String,
 }
 
 impl Default for EngineSettings {
@@ -164,6 +177,7 @@ impl Default for EngineSettings {
             idle_timeout: default_idle_timeout(),
             processing_guarantee: ProcessingGuarantee::default(),
             late_topic: None,
+            max_future_skew: default_max_future_skew(),
         }
     }
 }
@@ -174,6 +188,13 @@ fn default_commit_interval() -> String {
 
 fn default_idle_timeout() -> String {
     "30s".to_owned()
+}
+
+/// Five minutes: far above the clock error of synchronised hosts (Twitch stamps `tmi-sent-ts` on its
+/// servers) and the tolerance Kerberos allows between clocks, yet a record this far ahead can close
+/// open windows at most five minutes early.
+fn default_max_future_skew() -> String {
+    "5m".to_owned()
 }
 
 /// Delivery guarantee.

@@ -9,6 +9,7 @@ use super::spec::{TimestampSource, ValueFormat};
 use super::validate::Topology;
 use crate::chat::ChatEvent;
 use crate::processor::{Emitter, Input, Late, Output, ProcessError, Processor};
+use crate::time::civil::format_timestamp_ms;
 use crate::time::watermark::WatermarkTracker;
 
 /// One input record as the runner read it.
@@ -45,11 +46,13 @@ pub struct DeadLetter {
     pub value: Vec<u8>,
 }
 
-/// A late record with its value, for the late topic.
+/// A late record with its key and value, for the late topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LateRecord {
     /// Who refused it and why.
     pub late: Late,
+    /// Its key, unchanged.
+    pub key: Option<Vec<u8>>,
     /// Its value, unchanged.
     pub value: Vec<u8>,
 }
@@ -61,7 +64,7 @@ pub struct TaskOutput {
     pub outputs: Vec<Output>,
     /// Records that could not be decoded or processed.
     pub dead_letters: Vec<DeadLetter>,
-    /// Records past grace.
+    /// Records past grace and allowed lateness.
     pub late: Vec<LateRecord>,
     /// Records processed.
     pub processed: u64,
@@ -87,6 +90,23 @@ pub struct Commit {
     pub input_offset: i64,
     /// The watermark the state corresponds to.
     pub watermark_ms: i64,
+}
+
+/// Why a record with event time `ts_ms`, read at wall time `now_ms`, is refused: it lies more than
+/// `max_skew_ms` in the future. Such a time (a wrong clock, a forged `tmi-sent-ts`) would move event
+/// time ahead and make every later record late, so it never reaches the watermark.
+fn future_skew(ts_ms: i64, now_ms: i64, max_skew_ms: i64) -> Option<String> {
+    let ahead = ts_ms.saturating_sub(now_ms);
+    (ahead > max_skew_ms).then(|| {
+        format!(
+            "event time {} is {} s ahead of the wall clock ({}), more than settings.max_future_skew ({} s): \
+             a wrong clock or a forged tmi-sent-ts; not counted, so it cannot close open windows",
+            format_timestamp_ms(ts_ms),
+            ahead / 1_000,
+            format_timestamp_ms(now_ms),
+            max_skew_ms / 1_000
+        )
+    })
 }
 
 /// One partition's processors, watermark and position.
@@ -192,6 +212,9 @@ impl Task {
                 out,
             );
         };
+        if let Some(reason) = future_skew(ts_ms, now_ms, self.topology.max_future_skew_ms) {
+            return self.dead_letter(rec, reason, out);
+        }
         let message = std::cell::OnceCell::new();
         let input = Input {
             partition: rec.partition,
@@ -214,6 +237,7 @@ impl Task {
         for late in self.emitter.late.drain(..) {
             out.late.push(LateRecord {
                 late,
+                key: rec.key.map(<[u8]>::to_vec),
                 value: rec.value.to_vec(),
             });
         }

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::spec::{
     parse_duration_ms, schema_reference_is_path, ProcessingGuarantee, SinkSpec, SourceSpec,
-    TopologySpec, ValueFormat, WindowDecl,
+    TopologySpec, ValueFormat, WindowDecl, DEFAULT_ALLOWED_LATENESS,
 };
 use crate::detect::spike::SpikeConfig;
 use crate::processor::ad_slots::AdSlotsProcessor;
@@ -158,8 +158,11 @@ pub struct Topology {
     pub idle_timeout_ms: i64,
     /// Delivery guarantee.
     pub guarantee: ProcessingGuarantee,
-    /// Topic for late records.
-    pub late_topic: Option<String>,
+    /// Topic for late records (past grace and allowed lateness): `late_topic`, by default
+    /// `<application_id>-late`.
+    pub late_topic: String,
+    /// Event time further than this ahead of the wall clock is refused (dead letter).
+    pub max_future_skew_ms: i64,
 }
 
 impl Topology {
@@ -244,6 +247,7 @@ impl Topology {
                 k.name, k.topic, k.format
             );
         }
+        let _ = writeln!(s, "late records -> topic {}", self.late_topic);
         let _ = write!(s, "dead letters -> topic {}", self.dlq_topic());
         s
     }
@@ -320,6 +324,12 @@ fn window(problems: &mut Vec<String>, owner: &str, w: &WindowDecl) -> Option<Win
         w.grace.as_deref(),
         Some(0),
     );
+    if w.kind != "tumbling" && w.allowed_lateness.is_some() {
+        problems.push(format!(
+            "{owner}: allowed_lateness applies to tumbling windows only: remove it (a {} window accepts late records for its grace)",
+            w.kind
+        ));
+    }
     let spec = match w.kind.as_str() {
         "tumbling" => WindowSpec::Tumbling {
             size_ms: duration(
@@ -329,6 +339,16 @@ fn window(problems: &mut Vec<String>, owner: &str, w: &WindowDecl) -> Option<Win
                 None,
             ),
             grace_ms,
+            allowed_lateness_ms: duration(
+                problems,
+                &format!("{owner}: window allowed_lateness"),
+                Some(
+                    w.allowed_lateness
+                        .as_deref()
+                        .unwrap_or(DEFAULT_ALLOWED_LATENESS),
+                ),
+                None,
+            ),
         },
         "hopping" => WindowSpec::Hopping {
             size_ms: duration(
@@ -505,12 +525,22 @@ pub fn validate(spec: TopologySpec) -> Result<Topology, TopologyError> {
         Some(&settings.idle_timeout),
         None,
     );
+    let max_future_skew_ms = duration(
+        &mut problems,
+        "settings.max_future_skew",
+        Some(&settings.max_future_skew),
+        None,
+    );
     if commit_interval_ms <= 0 && problems.is_empty() {
         problems.push("settings.commit_interval must be positive".to_owned());
     }
     if !problems.is_empty() {
         return Err(TopologyError { problems });
     }
+    let late_topic = settings
+        .late_topic
+        .clone()
+        .unwrap_or_else(|| format!("{}-late", spec.application_id));
     Ok(Topology {
         application_id: spec.application_id,
         sources: spec.sources,
@@ -519,7 +549,8 @@ pub fn validate(spec: TopologySpec) -> Result<Topology, TopologyError> {
         commit_interval_ms,
         idle_timeout_ms,
         guarantee: settings.processing_guarantee,
-        late_topic: settings.late_topic.clone(),
+        late_topic,
+        max_future_skew_ms,
     })
 }
 
@@ -554,7 +585,8 @@ topic = "twitch.engagement.minute"
             t.processors[0].window,
             Some(WindowSpec::Tumbling {
                 size_ms: 60_000,
-                grace_ms: 5_000
+                grace_ms: 5_000,
+                allowed_lateness_ms: 600_000,
             })
         );
         assert_eq!(t.dlq_topic(), "engagement-dlq");

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::tumbling::{result_order, Slot};
-use super::{Admission, Aggregate, Window, WindowOperator, WindowResult, WindowState};
+use super::{Admission, Aggregate, StateDelta, Window, WindowOperator, WindowResult, WindowState};
 
 /// Overlapping event-time windows per key: `[k*advance, k*advance + size)` for every integer `k`.
 ///
@@ -127,6 +127,7 @@ impl<A: Aggregate> HoppingWindows<A> {
             window,
             value: self.aggregate.finish(&acc),
             is_final: true,
+            revision: 0,
         }));
     }
 
@@ -237,6 +238,7 @@ impl<A: Aggregate> WindowOperator<A> for HoppingWindows<A> {
             window: self.window(start),
             value: self.value_of(key, start),
             is_final: false,
+            revision: 0,
         }));
         debug_assert!(out[first..].is_sorted_by(|a, b| result_order(a, b).is_le()));
         for slot in self.panes.values_mut().flat_map(HashMap::values_mut) {
@@ -244,7 +246,7 @@ impl<A: Aggregate> WindowOperator<A> for HoppingWindows<A> {
         }
     }
 
-    fn take_dirty(&mut self) -> Vec<(String, i64, Option<A::Acc>)> {
+    fn take_dirty(&mut self) -> Vec<StateDelta<A::Acc>> {
         let mut delta: Vec<_> = self
             .removed
             .drain(..)
@@ -255,7 +257,7 @@ impl<A: Aggregate> WindowOperator<A> for HoppingWindows<A> {
             for (key, slot) in keys.iter_mut().filter(|(_, slot)| slot.dirty) {
                 slot.dirty = false;
                 slot.persisted = true;
-                delta.push((key.clone(), pane, Some(slot.acc.clone())));
+                delta.push((key.clone(), pane, Some((slot.acc.clone(), None))));
             }
         }
         delta[first..].sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
@@ -302,6 +304,7 @@ impl<A: Aggregate> WindowOperator<A> for HoppingWindows<A> {
             window: self.window(start),
             value: self.value_of(key, start),
             is_final: false,
+            revision: 0,
         }));
     }
 }
@@ -343,6 +346,7 @@ mod tests {
             },
             value: value.to_vec(),
             is_final,
+            revision: 0,
         }
     }
 
@@ -507,8 +511,8 @@ mod tests {
         assert_eq!(
             op.take_dirty(),
             vec![
-                ("a".to_owned(), 0, Some(vec![5])),
-                ("a".to_owned(), 10, Some(vec![15]))
+                ("a".to_owned(), 0, Some((vec![5], None))),
+                ("a".to_owned(), 10, Some((vec![15], None)))
             ]
         );
         op.advance(35, &mut out);
@@ -519,6 +523,7 @@ mod tests {
             key: "a".to_owned(),
             start_ms: 10,
             acc: vec![15],
+            revision: None,
         });
         restored.set_watermark(35);
         let (mut a, mut b) = (Vec::new(), Vec::new());

@@ -1,6 +1,6 @@
 //! Event-time windows, pure: tumbling, hopping and record-driven sliding windows over any
-//! [`Aggregate`], closed by the watermark at `end + grace`. Open windows live in memory; the state
-//! layer persists them through [`WindowState`] snapshots, so these types know nothing of RocksDB.
+//! [`Aggregate`], closed by the watermark at `end + grace` (tumbling windows are kept for late records
+//! until `end + grace + allowed lateness`). The state layer persists them through [`WindowState`].
 
 pub mod aggregate;
 pub mod hopping;
@@ -32,8 +32,11 @@ pub struct WindowResult<O> {
     pub window: Window,
     /// The aggregate's output.
     pub value: O,
-    /// True when the window has closed and this is its last result.
+    /// True when the window has closed and this is its last result (or, with `revision > 0`, a
+    /// corrected last result: late records arrived within the allowed lateness).
     pub is_final: bool,
+    /// 0 for a window's first final result and its updates; each corrected final adds one.
+    pub revision: u32,
 }
 
 /// What happened to a record offered to a window operator.
@@ -41,7 +44,8 @@ pub struct WindowResult<O> {
 pub enum Admission {
     /// Added to at least one open window.
     Accepted,
-    /// Every window it belongs to has closed (its time is before watermark - grace): not added.
+    /// Every window it belongs to has closed (its time is before watermark - grace, minus the
+    /// allowed lateness where a window kind keeps closed windows): not added.
     Late,
 }
 
@@ -54,7 +58,13 @@ pub struct WindowState<A> {
     pub start_ms: i64,
     /// The accumulator.
     pub acc: A,
+    /// For a closed window kept for late records: the revision of its last final result.
+    pub revision: Option<u32>,
 }
+
+/// One entry of [`WindowOperator::take_dirty`]: key, window start (or bucket), and the accumulator
+/// with the revision of a closed window's last final (see [`WindowState`]), or `None` for a delete.
+pub type StateDelta<Acc> = (String, i64, Option<(Acc, Option<u32>)>);
 
 /// The interface every window kind offers to processors.
 pub trait WindowOperator<A: Aggregate> {
@@ -62,7 +72,8 @@ pub trait WindowOperator<A: Aggregate> {
     fn add(&mut self, key: &str, ts_ms: i64, input: &A::Input) -> Admission;
 
     /// Moves the watermark to `watermark_ms` (never backwards) and appends the final result of every
-    /// window whose `end + grace <= watermark` to `out`, forgetting those windows.
+    /// window whose `end + grace <= watermark` to `out`, forgetting those windows (a kind with an
+    /// allowed lateness keeps them that much longer, and emits a pending correction when it drops them).
     fn advance(&mut self, watermark_ms: i64, out: &mut Vec<WindowResult<A::Output>>);
 
     /// Appends the current (not final) result of every window changed since the last call, for
@@ -72,7 +83,13 @@ pub trait WindowOperator<A: Aggregate> {
     /// The state changed since the last call: upserts for open windows that changed and deletes
     /// (`None`) for windows closed or expired since; clears the marks. Used to flush the write-back
     /// cache to the store and changelog at commit.
-    fn take_dirty(&mut self) -> Vec<(String, i64, Option<A::Acc>)>;
+    fn take_dirty(&mut self) -> Vec<StateDelta<A::Acc>>;
+
+    /// Appends a corrected final result (the next revision) of every closed window that late records
+    /// changed since its last final, for window kinds with an allowed lateness. Called at commit.
+    fn revisions(&mut self, out: &mut Vec<WindowResult<A::Output>>) {
+        let _ = out;
+    }
 
     /// Restores one persisted entry (at start-up or after a rebalance), before any `add`.
     fn restore(&mut self, state: WindowState<A::Acc>);

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::tumbling::{result_order, Slot};
-use super::{Admission, Aggregate, Window, WindowOperator, WindowResult, WindowState};
+use super::{Admission, Aggregate, StateDelta, Window, WindowOperator, WindowResult, WindowState};
 
 /// Record-driven sliding windows per key.
 ///
@@ -144,6 +144,7 @@ impl<A: Aggregate> SlidingWindows<A> {
                     },
                     value: self.aggregate.finish(&acc),
                     is_final: true,
+                    revision: 0,
                 });
             }
         }
@@ -266,6 +267,7 @@ impl<A: Aggregate> WindowOperator<A> for SlidingWindows<A> {
                         },
                         value: self.aggregate.finish(&acc),
                         is_final: false,
+                        revision: 0,
                     });
                 }
             }
@@ -276,7 +278,7 @@ impl<A: Aggregate> WindowOperator<A> for SlidingWindows<A> {
         out[first..].sort_by(result_order);
     }
 
-    fn take_dirty(&mut self) -> Vec<(String, i64, Option<A::Acc>)> {
+    fn take_dirty(&mut self) -> Vec<StateDelta<A::Acc>> {
         let mut delta: Vec<_> = self
             .removed
             .drain(..)
@@ -293,7 +295,7 @@ impl<A: Aggregate> WindowOperator<A> for SlidingWindows<A> {
             {
                 slot.dirty = false;
                 slot.persisted = true;
-                delta.push((keyed.key.clone(), t, Some(slot.acc.clone())));
+                delta.push((keyed.key.clone(), t, Some((slot.acc.clone(), None))));
             }
         }
         delta
@@ -349,6 +351,7 @@ impl<A: Aggregate> WindowOperator<A> for SlidingWindows<A> {
                 },
                 value: self.aggregate.finish(&acc),
                 is_final: false,
+                revision: 0,
             });
         }
     }
@@ -392,6 +395,7 @@ mod tests {
             },
             value: value.to_vec(),
             is_final,
+            revision: 0,
         }
     }
 
@@ -559,8 +563,8 @@ mod tests {
         assert_eq!(
             delta,
             vec![
-                ("a".to_owned(), 0, Some(vec![0, 0])),
-                ("b".to_owned(), 3, Some(vec![3]))
+                ("a".to_owned(), 0, Some((vec![0, 0], None))),
+                ("b".to_owned(), 3, Some((vec![3], None)))
             ]
         );
         op.advance(11, &mut out);
@@ -570,6 +574,7 @@ mod tests {
             key: "b".to_owned(),
             start_ms: 3,
             acc: vec![3],
+            revision: None,
         });
         restored.set_watermark(11);
         assert_eq!(restored.open_windows(), op.open_windows());

@@ -14,6 +14,10 @@ pub enum WindowSpec {
         size_ms: i64,
         /// How long after `end` records are still accepted.
         grace_ms: i64,
+        /// How long after `end + grace` a closed window is kept: late records still count, and a
+        /// corrected final with the next revision is emitted (Flink's `allowedLateness`).
+        #[serde(default)]
+        allowed_lateness_ms: i64,
     },
     /// Overlapping windows of `size` starting every `advance` (`size` a multiple of `advance`).
     Hopping {
@@ -48,6 +52,10 @@ impl WindowSpec {
         let mut errors = Vec::new();
         if self.grace_ms() < 0 {
             errors.push("grace must not be negative".to_owned());
+        }
+        if matches!(self, WindowSpec::Tumbling { allowed_lateness_ms, .. } if *allowed_lateness_ms < 0)
+        {
+            errors.push("allowed_lateness must not be negative".to_owned());
         }
         match *self {
             WindowSpec::Tumbling { size_ms, .. } if size_ms <= 0 => {

@@ -1,11 +1,13 @@
 //! Tumbling windows: fixed, non-overlapping `[k*size, (k+1)*size)` windows per key, closed by the
-//! watermark at `end + grace` (Kafka Streams `TimeWindows.ofSizeAndGrace`, Arroyo's
-//! `tumbling_aggregating_window`). Also holds the per-window bookkeeping the other operators share.
+//! watermark at `end + grace` and kept for late records until `end + grace + allowed lateness`
+//! (Kafka Streams `TimeWindows.ofSizeAndGrace`, Flink's `allowedLateness`). Also holds the per-window
+//! bookkeeping the other operators share.
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
+use std::ops::Bound;
 
-use super::{Admission, Aggregate, Window, WindowOperator, WindowResult, WindowState};
+use super::{Admission, Aggregate, StateDelta, Window, WindowOperator, WindowResult, WindowState};
 use crate::word_hash::WordMap;
 
 /// One accumulator of one key, with the marks that drive `updates` and `take_dirty`.
@@ -19,6 +21,10 @@ pub(super) struct Slot<Acc> {
     pub(super) dirty: bool,
     /// Handed out by `take_dirty` (or restored), so its removal must be reported as a delete.
     pub(super) persisted: bool,
+    /// A closed window's last final result (tumbling windows with an allowed lateness).
+    pub(super) revision: Option<u32>,
+    /// Late records changed a closed window since its last final result.
+    pub(super) pending: bool,
 }
 
 impl<Acc> Slot<Acc> {
@@ -29,6 +35,8 @@ impl<Acc> Slot<Acc> {
             updated: true,
             dirty: true,
             persisted: false,
+            revision: None,
+            pending: false,
         }
     }
 
@@ -39,6 +47,8 @@ impl<Acc> Slot<Acc> {
             updated: false,
             dirty: false,
             persisted: true,
+            revision: None,
+            pending: false,
         }
     }
 
@@ -46,6 +56,11 @@ impl<Acc> Slot<Acc> {
     pub(super) fn touch(&mut self) {
         self.updated = true;
         self.dirty = true;
+    }
+
+    /// The revision the next final result of this slot carries.
+    fn next_revision(&self) -> u32 {
+        self.revision.map_or(0, |r| r.saturating_add(1))
     }
 }
 
@@ -57,19 +72,25 @@ pub(super) fn result_order<O>(a: &WindowResult<O>, b: &WindowResult<O>) -> Order
 /// Fixed-size, non-overlapping event-time windows per key.
 ///
 /// The window of a record at `ts` is `[floor(ts / size) * size, + size)`, so a record exactly at a
-/// window's end belongs to the next window. A window closes once `end + grace <= watermark`; records
-/// for a closed window are [`Admission::Late`]. Open windows sit in a `BTreeMap` keyed by window
-/// start, each holding one accumulator per key, so a watermark pops closed windows from the front.
+/// window's end belongs to the next window. A window closes once `end + grace <= watermark` and its
+/// final result (revision 0) is emitted. With an allowed lateness, the closed window is kept until
+/// `end + grace + lateness <= watermark`: a record for it until then is still added (a window that
+/// never opened is created), and [`WindowOperator::revisions`] emits a corrected final with the next
+/// revision. Records for windows past that are [`Admission::Late`]. Windows sit in a `BTreeMap` keyed
+/// by window start, each holding one accumulator per key, so a watermark pops them from the front.
 ///
 /// Timestamps are epoch milliseconds; window bounds saturate at the ends of the `i64` range.
 pub struct TumblingWindows<A: Aggregate> {
     aggregate: A,
     size_ms: i64,
     grace_ms: i64,
+    lateness_ms: i64,
     watermark: i64,
     windows: BTreeMap<i64, WordMap<String, Slot<A::Acc>>>,
     /// Persisted windows removed since the last `take_dirty`.
     removed: Vec<(String, i64)>,
+    /// Slots of closed windows with a correction to emit.
+    pending: usize,
 }
 
 impl<A: Aggregate> TumblingWindows<A> {
@@ -92,10 +113,26 @@ impl<A: Aggregate> TumblingWindows<A> {
             aggregate,
             size_ms,
             grace_ms,
+            lateness_ms: 0,
             watermark: i64::MIN,
             windows: BTreeMap::new(),
             removed: Vec::new(),
+            pending: 0,
         }
+    }
+
+    /// Keeps closed windows for `lateness_ms` more, for late records and corrected finals.
+    ///
+    /// # Panics
+    ///
+    /// If `lateness_ms` is negative.
+    pub fn with_allowed_lateness(mut self, lateness_ms: i64) -> Self {
+        assert!(
+            lateness_ms >= 0,
+            "allowed lateness must not be negative, got {lateness_ms} ms"
+        );
+        self.lateness_ms = lateness_ms;
+        self
     }
 
     /// The window a record at `ts_ms` belongs to.
@@ -111,37 +148,72 @@ impl<A: Aggregate> TumblingWindows<A> {
     pub fn aggregate(&self) -> &A {
         &self.aggregate
     }
+
+    /// The last window start that is past `extra` after its close at `watermark`:
+    /// `start + size + grace + extra <= watermark`, exact.
+    fn last_start(&self, watermark: i64, extra: i64) -> i128 {
+        watermark as i128 - self.size_ms as i128 - self.grace_ms as i128 - extra as i128
+    }
+
+    /// The window starting at `start`.
+    fn window(&self, start: i64) -> Window {
+        Window {
+            start_ms: start,
+            end_ms: start.saturating_add(self.size_ms),
+        }
+    }
 }
 
-/// Whether the window starting at `start` has closed at `watermark` (`end + grace <= watermark`).
-fn closed(start: i64, size: i64, grace: i64, watermark: i64) -> bool {
-    // Exact: a sum past i64::MAX is later than any watermark (size and grace are not negative).
-    match start
-        .checked_add(size)
-        .and_then(|end| end.checked_add(grace))
-    {
-        Some(close) => close <= watermark,
-        None => false,
+/// The final result of `slot` in `window`, which takes the slot's next revision.
+fn finalize<A: Aggregate>(
+    aggregate: &A,
+    key: &str,
+    window: Window,
+    slot: &mut Slot<A::Acc>,
+) -> WindowResult<A::Output> {
+    let revision = slot.next_revision();
+    slot.revision = Some(revision);
+    slot.pending = false;
+    slot.updated = false;
+    slot.dirty = true;
+    WindowResult {
+        key: key.to_owned(),
+        window,
+        value: aggregate.finish(&slot.acc),
+        is_final: true,
+        revision,
     }
+}
+
+/// `x` saturated into the `i64` range.
+fn clamp(x: i128) -> i64 {
+    x.clamp(i64::MIN as i128, i64::MAX as i128) as i64
 }
 
 impl<A: Aggregate> WindowOperator<A> for TumblingWindows<A> {
     fn add(&mut self, key: &str, ts_ms: i64, input: &A::Input) -> Admission {
         let start = ts_ms.saturating_sub(ts_ms.rem_euclid(self.size_ms));
-        if closed(start, self.size_ms, self.grace_ms, self.watermark) {
+        if start as i128 <= self.last_start(self.watermark, self.lateness_ms) {
             return Admission::Late;
         }
+        let closed = start as i128 <= self.last_start(self.watermark, 0);
         if let Some(slot) = self
             .windows
             .get_mut(&start)
             .and_then(|keys| keys.get_mut(key))
         {
             self.aggregate.add(&mut slot.acc, input);
-            slot.touch();
+            if closed {
+                self.pending += usize::from(!slot.pending);
+                slot.pending = true;
+                slot.dirty = true;
+            } else {
+                slot.touch();
+            }
             return Admission::Accepted;
         }
         // A key's first record in this window: sized like its previous window when that is still
-        // open (within grace, the usual case for a busy key).
+        // held (the usual case for a busy key).
         let previous = start
             .checked_sub(self.size_ms)
             .and_then(|p| self.windows.get(&p))
@@ -151,10 +223,17 @@ impl<A: Aggregate> WindowOperator<A> for TumblingWindows<A> {
             None => self.aggregate.init(),
         };
         self.aggregate.add(&mut acc, input);
+        let mut slot = Slot::fresh(acc);
+        if closed {
+            // A window that closed without this key: its first final is a correction too.
+            slot.updated = false;
+            slot.pending = true;
+            self.pending += 1;
+        }
         self.windows
             .entry(start)
             .or_default()
-            .insert(key.to_owned(), Slot::fresh(acc));
+            .insert(key.to_owned(), slot);
         Admission::Accepted
     }
 
@@ -164,33 +243,73 @@ impl<A: Aggregate> WindowOperator<A> for TumblingWindows<A> {
         }
         let previous = self.watermark;
         self.watermark = watermark_ms;
-        let (size, grace) = (self.size_ms, self.grace_ms);
         let first = out.len();
+        // Windows past their allowed lateness go; one closing only now, or holding a correction,
+        // says so first. Windows already closed at the previous watermark were emitted (before a
+        // restore, too).
+        let closed_before = self.last_start(previous, 0);
+        let expired = self.last_start(watermark_ms, self.lateness_ms);
+        let closing = self.last_start(watermark_ms, 0);
         while let Some(entry) = self.windows.first_entry() {
             let start = *entry.key();
-            if !closed(start, size, grace, watermark_ms) {
+            if start as i128 > expired {
                 break;
             }
+            let emit_all = start as i128 > closed_before;
+            let keys = entry.remove();
+            let window = self.window(start);
+            for (key, mut slot) in keys {
+                if slot.persisted {
+                    self.removed.push((key.clone(), start));
+                }
+                if slot.pending {
+                    self.pending -= 1;
+                }
+                if emit_all || slot.pending {
+                    out.push(finalize(&self.aggregate, &key, window, &mut slot));
+                }
+            }
+        }
+        // Windows closing now are kept for late records, with their first final emitted.
+        if closing > closed_before {
+            let range = (
+                Bound::Excluded(clamp(closed_before)),
+                Bound::Included(clamp(closing)),
+            );
+            let size = self.size_ms;
+            for (&start, keys) in self.windows.range_mut(range) {
+                let window = Window {
+                    start_ms: start,
+                    end_ms: start.saturating_add(size),
+                };
+                for (key, slot) in keys.iter_mut() {
+                    if slot.pending {
+                        self.pending -= 1;
+                    }
+                    out.push(finalize(&self.aggregate, key, window, slot));
+                }
+            }
+        }
+        out[first..].sort_by(result_order);
+    }
+
+    fn revisions(&mut self, out: &mut Vec<WindowResult<A::Output>>) {
+        if self.pending == 0 {
+            return;
+        }
+        let first = out.len();
+        let closed = clamp(self.last_start(self.watermark, 0));
+        let size = self.size_ms;
+        for (&start, keys) in self.windows.range_mut(..=closed) {
             let window = Window {
                 start_ms: start,
                 end_ms: start.saturating_add(size),
             };
-            // Windows already closed at the previous watermark were emitted before a restore.
-            let emit = !closed(start, size, grace, previous);
-            for (key, slot) in entry.remove() {
-                if slot.persisted {
-                    self.removed.push((key.clone(), start));
-                }
-                if emit {
-                    out.push(WindowResult {
-                        key,
-                        window,
-                        value: self.aggregate.finish(&slot.acc),
-                        is_final: true,
-                    });
-                }
+            for (key, slot) in keys.iter_mut().filter(|(_, slot)| slot.pending) {
+                out.push(finalize(&self.aggregate, key, window, slot));
             }
         }
+        self.pending = 0;
         out[first..].sort_by(result_order);
     }
 
@@ -208,13 +327,14 @@ impl<A: Aggregate> WindowOperator<A> for TumblingWindows<A> {
                     window,
                     value: self.aggregate.finish(&slot.acc),
                     is_final: false,
+                    revision: 0,
                 });
             }
         }
         out[first..].sort_by(result_order);
     }
 
-    fn take_dirty(&mut self) -> Vec<(String, i64, Option<A::Acc>)> {
+    fn take_dirty(&mut self) -> Vec<StateDelta<A::Acc>> {
         let mut delta: Vec<_> = self
             .removed
             .drain(..)
@@ -225,7 +345,7 @@ impl<A: Aggregate> WindowOperator<A> for TumblingWindows<A> {
             for (key, slot) in keys.iter_mut().filter(|(_, slot)| slot.dirty) {
                 slot.dirty = false;
                 slot.persisted = true;
-                delta.push((key.clone(), start, Some(slot.acc.clone())));
+                delta.push((key.clone(), start, Some((slot.acc.clone(), slot.revision))));
             }
         }
         delta[first..].sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
@@ -233,10 +353,12 @@ impl<A: Aggregate> WindowOperator<A> for TumblingWindows<A> {
     }
 
     fn restore(&mut self, state: WindowState<A::Acc>) {
+        let mut slot = Slot::restored(state.acc);
+        slot.revision = state.revision;
         self.windows
             .entry(state.start_ms)
             .or_default()
-            .insert(state.key, Slot::restored(state.acc));
+            .insert(state.key, slot);
     }
 
     fn set_watermark(&mut self, watermark_ms: i64) {
@@ -247,21 +369,24 @@ impl<A: Aggregate> WindowOperator<A> for TumblingWindows<A> {
         self.watermark
     }
 
+    /// Open windows and closed ones kept for late records, per key.
     fn open_windows(&self) -> usize {
         self.windows.values().map(WordMap::len).sum()
     }
 
     fn peek(&self, key: &str, out: &mut Vec<WindowResult<A::Output>>) {
+        let closed = self.last_start(self.watermark, 0);
         for (&start, keys) in &self.windows {
+            if start as i128 <= closed {
+                continue;
+            }
             if let Some(slot) = keys.get(key) {
                 out.push(WindowResult {
                     key: key.to_owned(),
-                    window: Window {
-                        start_ms: start,
-                        end_ms: start.saturating_add(self.size_ms),
-                    },
+                    window: self.window(start),
                     value: self.aggregate.finish(&slot.acc),
                     is_final: false,
+                    revision: 0,
                 });
             }
         }
@@ -311,6 +436,7 @@ mod tests {
             },
             value: value.to_vec(),
             is_final,
+            revision: 0,
         }
     }
 
@@ -497,8 +623,8 @@ mod tests {
         assert_eq!(
             op.take_dirty(),
             vec![
-                ("a".to_owned(), 0, Some(vec![1])),
-                ("b".to_owned(), 10, Some(vec![11]))
+                ("a".to_owned(), 0, Some((vec![1], None))),
+                ("b".to_owned(), 10, Some((vec![11], None)))
             ]
         );
         assert!(op.take_dirty().is_empty());
@@ -510,7 +636,7 @@ mod tests {
             op.take_dirty(),
             vec![
                 ("a".to_owned(), 0, None),
-                ("b".to_owned(), 10, Some(vec![11, 12]))
+                ("b".to_owned(), 10, Some((vec![11, 12], None)))
             ]
         );
 
@@ -519,6 +645,7 @@ mod tests {
             key: "b".to_owned(),
             start_ms: 10,
             acc: vec![11, 12],
+            revision: None,
         });
         restored.set_watermark(10);
         assert!(restored.take_dirty().is_empty());
@@ -541,6 +668,7 @@ mod tests {
             key: "a".to_owned(),
             start_ms: 0,
             acc: vec![1],
+            revision: None,
         });
         op.set_watermark(10);
         let mut out = Vec::new();
@@ -548,5 +676,150 @@ mod tests {
         assert!(out.is_empty());
         assert_eq!(op.open_windows(), 0);
         assert_eq!(op.take_dirty(), vec![("a".to_owned(), 0, None)]);
+    }
+
+    fn revised(key: &str, start: i64, value: &[i64], revision: u32) -> WindowResult<Vec<i64>> {
+        WindowResult {
+            revision,
+            ..result(key, start, start + 10, value, true)
+        }
+    }
+
+    #[test]
+    fn late_records_within_allowed_lateness_correct_the_final_with_a_new_revision() {
+        // Size 10, grace 5, lateness 20: [0,10) closes at 15 and is kept until 35.
+        let mut op = TumblingWindows::new(Collect, 10, 5).with_allowed_lateness(20);
+        let mut out = Vec::new();
+        op.add("a", 3, &3);
+        op.advance(15, &mut out);
+        assert_eq!(out, vec![revised("a", 0, &[3], 0)]);
+        out.clear();
+        assert_eq!(op.open_windows(), 1, "kept for late records");
+        // Late but within the allowed lateness: counted; a key that had no window there gets one.
+        assert_eq!(op.add("a", 7, &7), Admission::Accepted);
+        assert_eq!(op.add("a", 8, &8), Admission::Accepted);
+        assert_eq!(op.add("b", 9, &9), Admission::Accepted);
+        op.updates(&mut out);
+        assert!(out.is_empty(), "a closed window has no updates");
+        op.revisions(&mut out);
+        assert_eq!(
+            out,
+            vec![revised("a", 0, &[3, 7, 8], 1), revised("b", 0, &[9], 0)]
+        );
+        out.clear();
+        op.revisions(&mut out);
+        assert!(out.is_empty(), "one correction per change");
+        // A correction not emitted yet goes out when the window leaves.
+        op.add("a", 1, &1);
+        op.advance(34, &mut out);
+        assert!(out.is_empty());
+        op.advance(35, &mut out);
+        assert_eq!(out, vec![revised("a", 0, &[1, 3, 7, 8], 2)]);
+        out.clear();
+        // Past the allowed lateness: late.
+        assert_eq!(op.add("a", 9, &9), Admission::Late);
+        assert_eq!(op.open_windows(), 0);
+        assert_eq!(
+            op.take_dirty(),
+            vec![],
+            "created and removed between two deltas"
+        );
+    }
+
+    #[test]
+    fn closed_windows_are_persisted_with_their_revision_and_restored() {
+        let mut op = TumblingWindows::new(Collect, 10, 0).with_allowed_lateness(30);
+        let mut out = Vec::new();
+        op.add("a", 1, &1);
+        op.advance(10, &mut out);
+        op.add("a", 2, &2);
+        op.revisions(&mut out);
+        assert_eq!(out.last(), Some(&revised("a", 0, &[1, 2], 1)));
+        let delta = op.take_dirty();
+        assert_eq!(
+            delta,
+            vec![("a".to_owned(), 0, Some((vec![1, 2], Some(1))))]
+        );
+        let mut restored = TumblingWindows::new(Collect, 10, 0).with_allowed_lateness(30);
+        restored.restore(WindowState {
+            key: "a".to_owned(),
+            start_ms: 0,
+            acc: vec![1, 2],
+            revision: Some(1),
+        });
+        restored.set_watermark(10);
+        for o in [&mut op, &mut restored] {
+            assert_eq!(o.add("a", 3, &3), Admission::Accepted);
+            let mut out = Vec::new();
+            o.advance(40, &mut out);
+            assert_eq!(out, vec![revised("a", 0, &[1, 2, 3], 2)]);
+            assert_eq!(o.take_dirty(), vec![("a".to_owned(), 0, None)]);
+        }
+    }
+
+    /// Random late records against a brute force: after the last watermark, the latest revision
+    /// of each window holds exactly the records that arrived before `end + grace + lateness`.
+    #[test]
+    fn latest_revisions_equal_a_brute_force_count() {
+        let (size, grace, lateness) = (10i64, 3i64, 25i64);
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..50 {
+            let mut op = TumblingWindows::new(Collect, size, grace).with_allowed_lateness(lateness);
+            let mut latest: BTreeMap<(String, i64), (u32, Vec<i64>)> = BTreeMap::new();
+            let mut expected: BTreeMap<(String, i64), Vec<i64>> = BTreeMap::new();
+            let mut watermark = i64::MIN;
+            let mut out = Vec::new();
+            for step in 0..300i64 {
+                let key = ["a", "b", "c"][(next() % 3) as usize];
+                let ts = step + 5 - (next() % 50) as i64;
+                let start = ts.div_euclid(size) * size;
+                let admitted = op.add(key, ts, &ts);
+                let in_time = start + size + grace + lateness > watermark;
+                assert_eq!(
+                    admitted == Admission::Accepted,
+                    in_time,
+                    "ts {ts} at {watermark}"
+                );
+                if in_time {
+                    expected
+                        .entry((key.to_owned(), start))
+                        .or_default()
+                        .push(ts);
+                }
+                if next() % 4 == 0 {
+                    watermark = watermark.max(step);
+                    op.advance(watermark, &mut out);
+                }
+                if next() % 7 == 0 {
+                    op.revisions(&mut out);
+                }
+            }
+            op.advance(i64::MAX, &mut out);
+            for r in out {
+                let entry = latest
+                    .entry((r.key.clone(), r.window.start_ms))
+                    .or_default();
+                assert!(
+                    r.revision == 0 && entry.1.is_empty() || r.revision == entry.0 + 1,
+                    "revisions count up: {r:?} after {entry:?}"
+                );
+                *entry = (r.revision, r.value);
+            }
+            let latest: BTreeMap<_, _> = latest.into_iter().map(|(k, (_, v))| (k, v)).collect();
+            let expected: BTreeMap<_, _> = expected
+                .into_iter()
+                .map(|(k, mut v)| {
+                    v.sort_unstable();
+                    (k, v)
+                })
+                .collect();
+            assert_eq!(latest, expected);
+        }
     }
 }

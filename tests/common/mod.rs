@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+pub mod minutes;
+
 /// The folder of the real Twitch chat data sets: `CHATPULSE_DATA_DIR`, else
 /// `../shared/data/twitch-chat` beside the repository. Panics with instructions when it is missing,
 /// so a test never passes by skipping its data.

@@ -10,6 +10,7 @@ use chatpulse::chat::{ChatEvent, EventKind};
 use serde_json::Value;
 
 use crate::harness::{data_dir, repo_file};
+use crate::minutes::brute_force_minutes;
 
 /// The `chatpulse` binary, logging warnings only.
 pub(crate) fn chatpulse() -> Command {
@@ -168,4 +169,90 @@ fn process_sends_unreadable_irc_lines_to_the_dead_letter_file_and_goes_on() {
     let minutes = read("twitch.engagement.basic.minute.jsonl");
     assert_eq!(minutes.len(), 1);
     assert_eq!(minutes[0]["messages"], 2, "both readable messages count");
+}
+
+/// Issue 13, point 2, as a user meets it: `chatpulse process` over a long real log with one line
+/// stamped in the year 2100. The line is in the dead-letter file with its reason, nothing is late,
+/// and every minute equals a brute-force count of the log without it.
+#[test]
+fn process_sends_a_line_from_the_year_2100_to_the_dead_letters_and_keeps_every_minute() {
+    let path = data_dir().join("dev_irc_untagged_admiralbulldog_2019/chat_admiralbulldog_4_30.log");
+    let opts = ImportOptions {
+        channel: None,
+        utc_offset_s: -7 * 3600,
+    };
+    let lines: Vec<String> = import(
+        Format::IrcLogged,
+        opts,
+        std::io::BufReader::new(std::fs::File::open(path).unwrap()),
+    )
+    .filter_map(Result::ok)
+    .map(|l| l.line)
+    .collect();
+    let at = lines.len() / 2;
+    let (tags, rest) = lines[at].split_once(' ').unwrap();
+    let tags: Vec<String> = tags
+        .split(';')
+        .map(|t| match t.split_once('=') {
+            Some((k, _)) if k.trim_start_matches('@') == "tmi-sent-ts" => {
+                format!("{k}=4102444800000")
+            }
+            _ => t.to_owned(),
+        })
+        .collect();
+    let poisoned = format!("{} {rest}", tags.join(";"));
+    assert_ne!(poisoned, lines[at]);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("poisoned.irc");
+    let mut text = String::new();
+    for (i, line) in lines.iter().enumerate() {
+        if i == at {
+            text.push_str(&poisoned);
+            text.push('\n');
+        }
+        text.push_str(line);
+        text.push('\n');
+    }
+    std::fs::write(&log, text).unwrap();
+    let out_dir = dir.path().join("out");
+    let out = chatpulse()
+        .args(["process", "--topology"])
+        .arg(repo_file("topologies/engagement-basic.toml"))
+        .arg("--input")
+        .arg(&log)
+        .arg("--out")
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains(" 0 late, 1 dead letters"), "{stderr}");
+    let dead =
+        std::fs::read_to_string(out_dir.join("chatpulse-engagement-basic-dlq.jsonl")).unwrap();
+    let dead: Vec<Value> = dead
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0]["value"], poisoned.as_str());
+    let reason = dead[0]["reason"].as_str().unwrap();
+    assert!(reason.contains("max_future_skew"), "{reason}");
+    let results =
+        std::fs::read_to_string(out_dir.join("twitch.engagement.basic.minute.jsonl")).unwrap();
+    let mut got = BTreeMap::new();
+    for line in results.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let key = (
+            v["channel"].as_str().unwrap().to_owned(),
+            v["window_start"].as_i64().unwrap(),
+        );
+        let value = (
+            v["messages"].as_u64().unwrap(),
+            v["unique_chatters"].as_u64().unwrap(),
+        );
+        assert!(got.insert(key, value).is_none(), "one result per minute");
+    }
+    let expected = brute_force_minutes(&lines);
+    assert_eq!(expected.len(), 196, "the log's active minutes");
+    assert_eq!(got, expected);
 }

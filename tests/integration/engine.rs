@@ -193,7 +193,18 @@ async fn restart_with_state_dir_restores_only_the_changelog_tail() {
 
 /// Waits until the group committed `total` input records over `partitions` partitions.
 pub async fn wait_for_committed(group: &str, topic: &str, partitions: i32, total: i64) {
-    let consumer: BaseConsumer = settings().consumer_config(group).create().unwrap();
+    wait_for_committed_on(&settings(), group, topic, partitions, total).await;
+}
+
+/// [`wait_for_committed`] on the broker `kafka` names.
+pub async fn wait_for_committed_on(
+    kafka: &chatpulse::kafka::KafkaSettings,
+    group: &str,
+    topic: &str,
+    partitions: i32,
+    total: i64,
+) {
+    let consumer: BaseConsumer = kafka.consumer_config(group).create().unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
     loop {
         let mut tpl = rdkafka::TopicPartitionList::new();

@@ -1,7 +1,6 @@
 //! Helpers shared by the engine tests: the test topology, real chat lines, end-of-input markers,
 //! producing, and the offline reference run.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -121,7 +120,7 @@ pub async fn produce_with(
     }
 }
 
-pub type Minutes = BTreeMap<(String, i64), (u64, u64)>;
+pub use crate::minutes::Minutes;
 
 /// Adds one result to `m`, checking that a duplicate re-states the same value.
 pub fn add_minute(m: &mut Minutes, v: &Value) {

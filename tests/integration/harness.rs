@@ -130,3 +130,15 @@ pub fn init_logs() {
         .with_test_writer()
         .try_init();
 }
+
+/// Waits until `cond` holds, checking every 50 ms; fails the test with `what` after `timeout`.
+pub async fn wait_until(what: &str, timeout: Duration, cond: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + timeout;
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -3,7 +3,6 @@
 //! the restarted broker (same port) = lines sent, and the counters say so.
 
 use std::collections::BTreeSet;
-use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,80 +15,10 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::Message;
 use tokio::sync::watch;
 
-use crate::harness::{data_dir, free_port, init_logs, unique};
+use crate::harness::{data_dir, free_port, init_logs, unique, wait_until};
 use crate::ingest::test_config;
+use crate::broker_process::Broker;
 use crate::support::irc_server::{real_lines, IrcServer};
-
-/// A tansu broker of this test's own, killed when dropped.
-struct Broker {
-    port: u16,
-    child: Option<Child>,
-    /// tansu's log, printed if the test fails, removed with the broker.
-    log: tempfile::NamedTempFile,
-}
-
-impl Broker {
-    fn start(port: u16) -> Broker {
-        let url = format!("tcp://127.0.0.1:{port}");
-        let log = tempfile::NamedTempFile::new().unwrap();
-        let child = Command::new("tansu")
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "memory://tansu/"])
-            .stdout(log.reopen().unwrap())
-            .stderr(log.reopen().unwrap())
-            .spawn()
-            .expect("tansu on PATH");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "tansu did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Broker {
-            port,
-            child: Some(child),
-            log,
-        }
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            c.kill().unwrap();
-            c.wait().unwrap();
-        }
-    }
-
-    /// Client settings for this broker. The producer is not idempotent here: tansu's memory storage
-    /// forgets producer ids on restart and then answers every retry with UNKNOWN_PRODUCER_ID, which
-    /// librdkafka retries until the message times out. A real cluster keeps producer state across a
-    /// broker restart, so production keeps `enable.idempotence=true`.
-    fn settings(&self) -> KafkaSettings {
-        let mut settings = KafkaSettings::new(format!("127.0.0.1:{}", self.port));
-        settings
-            .librdkafka_options
-            .insert("enable.idempotence".into(), "false".into());
-        settings
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        self.kill();
-        if std::thread::panicking() {
-            let text = std::fs::read_to_string(self.log.path()).unwrap_or_default();
-            let tail: Vec<&str> = text.lines().rev().take(40).collect();
-            eprintln!("tansu on {} (last lines):", self.port);
-            for line in tail.iter().rev() {
-                eprintln!("  {line}");
-            }
-        }
-    }
-}
 
 async fn create(settings: &KafkaSettings, topic: &str) {
     ensure_topic(settings, topic, 1, 1).await.expect("topic");
@@ -133,12 +62,8 @@ async fn a_broker_away_for_30_s_loses_no_line() {
         }
     });
 
-    let wait = |what: &'static str, cond: Box<dyn Fn() -> bool + Send>| async move {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while !cond() {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    let wait = |what: &'static str, cond: Box<dyn Fn() -> bool + Send>| {
+        wait_until(what, Duration::from_secs(120), cond)
     };
     let m = metrics.clone();
     wait(

@@ -4,6 +4,7 @@
 mod analytics_avro;
 mod avro;
 mod bench;
+mod broker_process;
 mod chat_roundtrip;
 mod cli;
 mod consume_errors;
@@ -17,6 +18,7 @@ mod http_server;
 mod ingest;
 mod ingest_outage;
 mod ingest_stall;
+mod late_records;
 mod monitor;
 mod ops;
 mod own_broker;
@@ -27,6 +29,9 @@ mod scale_out;
 mod secrets;
 mod store;
 
+#[path = "../common/minutes.rs"]
+#[allow(dead_code)]
+mod minutes;
 #[path = "../support/mod.rs"]
 #[allow(dead_code)]
 mod support;
