@@ -13,6 +13,7 @@ mod eos;
 mod harness;
 mod ingest;
 mod ingest_outage;
+mod kills;
 mod monitor;
 mod ops;
 mod replay;
