@@ -26,7 +26,7 @@ use super::topics::{ensure_topics, partition_count, TopicPlan};
 use super::{KafkaError, KafkaSettings};
 use crate::avro::sink::{output_dead_letter, SinkEncoders};
 use crate::metrics::{consumer_lag, Metrics};
-use crate::store::changelog::{changelog_topic, ChangelogRecord, Marker};
+use crate::store::changelog::{changelog_topic, ChangelogRecord, Marker, VoidMark};
 use crate::store::{apply_commit, Checkpoint, StateBackend};
 use crate::time::clock::{Clock, SystemClock};
 use crate::topology::query::{key_partition, QueryAnswer};
@@ -130,6 +130,9 @@ struct Engine {
     /// `chatpulse_records_consumed_total` per partition, looked up once.
     consumed_counters: BTreeMap<i32, prometheus::IntCounter>,
     last_store_stats: Option<Instant>,
+    /// librdkafka's statistics are on, so a partition whose consumer lag is not known yet (just
+    /// assigned) counts as having records waiting: see [`Task::records_waiting`].
+    lag_from_statistics: bool,
 }
 
 impl Engine {
@@ -306,7 +309,12 @@ impl Engine {
     fn punctuate(&mut self) -> Result<(), KafkaError> {
         let now = self.clock.now_ms();
         let mut out = TaskOutput::default();
-        for task in self.tasks.values_mut() {
+        for (p, task) in &mut self.tasks {
+            // Quiet only when nothing is left to read: a restarted or starved partition's event
+            // time must not run ahead of its backlog with the wall clock.
+            if self.control.records_waiting(*p, self.lag_from_statistics) {
+                task.records_waiting(now);
+            }
             task.punctuate(now, &mut out);
         }
         self.emit(out)
@@ -527,6 +535,46 @@ impl Engine {
         Ok(())
     }
 
+    /// Writes a [`VoidMark`] to each changelog of `void_after` (store, offset restored to) for
+    /// `partition` and waits for the broker: records of a flush that did not complete in every
+    /// store (a crash mid-commit) must not merge into this owner's first flush.
+    fn void_unfinished_flushes(
+        &mut self,
+        partition: i32,
+        void_after: &BTreeMap<String, i64>,
+    ) -> Result<(), KafkaError> {
+        for (store, after) in void_after {
+            let topic = changelog_topic(&self.topology.application_id, store);
+            let record = ChangelogRecord::void(&VoidMark {
+                after_offset: *after,
+            });
+            let value = record.value.unwrap_or_default();
+            self.send(
+                BaseRecord::with_opaque_to(&topic, Box::new(Delivery::Changelog))
+                    .key(&record.key[..])
+                    .payload(&value[..])
+                    .partition(partition),
+            )?;
+        }
+        self.producer.flush(Duration::from_secs(60))?;
+        if let Some(first) = self
+            .deliveries
+            .lock()
+            .expect("delivery log")
+            .failures
+            .first()
+        {
+            return Err(KafkaError::Delivery(1, first.clone()));
+        }
+        tracing::warn!(
+            partition,
+            stores = ?void_after.keys().collect::<Vec<_>>(),
+            "the changelogs held records of a flush that did not complete in every store (a \
+             crash mid-commit); wrote void marks so they never count"
+        );
+        Ok(())
+    }
+
     /// Restores `partition` from local state and its changelog tail and returns the offset to resume at.
     fn assign(&mut self, partition: i32) -> Result<Option<i64>, KafkaError> {
         let now = self.clock.now_ms();
@@ -549,6 +597,10 @@ impl Engine {
                     .set(p.remaining);
             },
         )?;
+        // At-least-once only: a transaction's unfinished records are never read (read_committed).
+        if !self.in_transaction && !report.void_after.is_empty() {
+            self.void_unfinished_flushes(partition, &report.void_after)?;
+        }
         self.stats.restored_records += report.records_read;
         self.control
             .restored_records
@@ -557,6 +609,7 @@ impl Engine {
         let resume = checkpoint.map(|c| c.input_offset);
         tracing::info!(partition, restored = report.records_read, resume = ?resume, open = task.open_entries(), "partition assigned");
         self.tasks.insert(partition, task);
+        self.control.forget_lag(partition);
         self.control.assigned.fetch_add(1, Ordering::SeqCst);
         self.control.owned.lock().expect("owned").insert(partition);
         self.metrics.assigned_partitions.inc();
@@ -603,6 +656,18 @@ struct RebalanceContext {
 impl ClientContext for RebalanceContext {
     fn stats(&self, statistics: rdkafka::Statistics) {
         consumer_lag::record(&self.metrics, &statistics, &self.input_topic);
+        if let Some(topic) = statistics.topics.get(&self.input_topic) {
+            let mut waiting = self.control.waiting.lock().expect("waiting");
+            for (id, p) in &topic.partitions {
+                if *id < 0 || !p.desired {
+                    continue;
+                }
+                match consumer_lag::records_waiting(p) {
+                    Some(w) => waiting.insert(*id, w),
+                    None => waiting.remove(id),
+                };
+            }
+        }
     }
 }
 
@@ -664,6 +729,7 @@ impl ConsumerContext for RebalanceContext {
                 }
                 for p in &partitions {
                     if engine.tasks.remove(p).is_some() {
+                        engine.control.forget_lag(*p);
                         engine.control.assigned.fetch_sub(1, Ordering::SeqCst);
                         engine.control.owned.lock().expect("owned").remove(p);
                         self.metrics.assigned_partitions.dec();
@@ -706,6 +772,9 @@ pub struct RunControl {
     /// Partitions being restored from their changelogs now.
     pub restoring: AtomicI64,
     owned: Mutex<std::collections::BTreeSet<i32>>,
+    /// Per assigned input partition, whether records are waiting to be read (from librdkafka's
+    /// statistics); absent until known.
+    waiting: Mutex<BTreeMap<i32, bool>>,
     producer_ready: AtomicBool,
     producer_error: Mutex<Option<String>>,
     layout: Mutex<Option<Layout>>,
@@ -778,6 +847,22 @@ impl RunControl {
             return Err("no partitions assigned yet: waiting for the consumer group".into());
         }
         Ok(())
+    }
+
+    /// Whether records of input `partition` are waiting to be read; `unknown` when the statistics
+    /// have not said yet.
+    fn records_waiting(&self, partition: i32, unknown: bool) -> bool {
+        self.waiting
+            .lock()
+            .expect("waiting")
+            .get(&partition)
+            .copied()
+            .unwrap_or(unknown)
+    }
+
+    /// Forgets what the statistics said of `partition` (assigned anew, or revoked).
+    fn forget_lag(&self, partition: i32) {
+        self.waiting.lock().expect("waiting").remove(&partition);
     }
 
     /// Records whether the producer works (`None`: it delivered everything of the last commit).
@@ -953,6 +1038,11 @@ pub fn run(
         metrics: metrics.clone(),
         consumed_counters: BTreeMap::new(),
         last_store_stats: None,
+        lag_from_statistics: options
+            .kafka
+            .librdkafka_options
+            .get("statistics.interval.ms")
+            .is_none_or(|ms| ms.trim() != "0"),
     };
     let shared = Arc::new(Mutex::new(Some(engine)));
     *control.engine.lock().expect("engine handle") = Arc::downgrade(&shared);

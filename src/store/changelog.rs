@@ -6,7 +6,10 @@
 //! partition), the store's data records and then one marker record. Data records use the user key;
 //! the marker uses [`MARKER_KEY`], which starts with [`RESERVED_KEY_BYTE`], a byte user keys never
 //! start with (they are UTF-8 channel names followed by big-endian numbers). Records after the last
-//! marker belong to a flush that did not finish and are ignored on restore.
+//! marker belong to a flush that did not finish and are ignored on restore. A new owner that
+//! restored a partition writes a [`VoidMark`] ([`VOID_KEY`]) before its first flush when the
+//! changelog holds records after the flush it restored to, so that they never merge into its own
+//! flushes.
 //!
 //! Changelog topics are compacted, so only the newest marker survives compaction. Create them with
 //! a `min.compaction.lag.ms` longer than a restart takes, so that compaction cannot drop the value
@@ -21,6 +24,9 @@ use super::{check_user_key, Checkpoint, Result, StoreError, StoreWrite, RESERVED
 
 /// The key of every flush marker: 0xFF 0x00 then `__marker`.
 pub const MARKER_KEY: &[u8] = b"\xFF\x00__marker";
+
+/// The key of every [`VoidMark`]: 0xFF 0x00 then `__void`.
+pub const VOID_KEY: &[u8] = b"\xFF\x00__void";
 
 /// How many complete flushes a [`Restorer`] keeps apart by default, so that
 /// [`Restorer::apply_up_to_generation`] can go back that far; older ones are merged.
@@ -59,6 +65,21 @@ impl Marker {
     }
 }
 
+/// The record a new owner of a partition writes to a store's changelog after restoring it and
+/// before its first flush, when the changelog holds records after the flush it restored to: every
+/// record after `after_offset` (that flush's marker; -1 for none) and before this mark is void.
+///
+/// Those records belong to a flush that did not complete in every store: the data of a flush killed
+/// before its marker, or a flush whose marker reached this store but not another one. Without the
+/// mark, the next owner's first flush would take them in (its marker completes them), and a dead
+/// flush's marker may carry the same generation as the owner's own next flush.
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
+pub struct VoidMark {
+    /// The offset, in this store's changelog partition, of the last record the restored state
+    /// holds (the marker restored to), or -1.
+    pub after_offset: i64,
+}
+
 /// One changelog record to produce: `value` `None` is a tombstone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChangelogRecord {
@@ -83,6 +104,14 @@ impl ChangelogRecord {
         ChangelogRecord {
             key: MARKER_KEY.to_vec(),
             value: Some(marker.encode()),
+        }
+    }
+
+    /// The void mark a new owner writes after restoring (see [`VoidMark`]).
+    pub fn void(mark: &VoidMark) -> Self {
+        ChangelogRecord {
+            key: VOID_KEY.to_vec(),
+            value: Some(serde_json::to_vec(mark).expect("a VoidMark always serializes")),
         }
     }
 
@@ -176,6 +205,12 @@ impl Restorer {
                 });
             }
         }
+        if key == VOID_KEY {
+            let mark: VoidMark = self.decode_control(offset, value)?;
+            self.last_offset = Some(offset);
+            self.void_after(mark.after_offset);
+            return Ok(());
+        }
         if key.first() == Some(&RESERVED_KEY_BYTE) {
             let marker = self.decode_marker(offset, key, value)?;
             self.last_offset = Some(offset);
@@ -189,19 +224,54 @@ impl Restorer {
     }
 
     fn decode_marker(&self, offset: i64, key: &[u8], value: Option<&[u8]>) -> Result<Marker> {
+        if key != MARKER_KEY {
+            return Err(StoreError::BadMarker {
+                store: self.store.clone(),
+                offset,
+                reason: format!("unknown reserved key {:?}", String::from_utf8_lossy(key)),
+            });
+        }
+        self.decode_control(offset, value)
+    }
+
+    /// The JSON value of a control record (marker or void mark).
+    fn decode_control<T: serde::de::DeserializeOwned>(
+        &self,
+        offset: i64,
+        value: Option<&[u8]>,
+    ) -> Result<T> {
         let bad = |reason: String| StoreError::BadMarker {
             store: self.store.clone(),
             offset,
             reason,
         };
-        if key != MARKER_KEY {
-            return Err(bad(format!(
-                "unknown reserved key {:?}",
-                String::from_utf8_lossy(key)
-            )));
-        }
-        let value = value.ok_or_else(|| bad("the marker is a tombstone".to_owned()))?;
+        let value = value.ok_or_else(|| bad("the control record is a tombstone".to_owned()))?;
         serde_json::from_slice(value).map_err(|e| bad(e.to_string()))
+    }
+
+    /// A [`VoidMark`]: forgets the records after the record at `after` (pending data and later
+    /// flushes). Flushes already merged into the base stay (a mark is written right after a
+    /// restore, so it voids far fewer flushes than are kept apart).
+    fn void_after(&mut self, after: i64) {
+        self.pending.clear();
+        self.pending_records = 0;
+        while self.flushes.back().is_some_and(|f| f.offset > after) {
+            self.flushes.pop_back();
+        }
+    }
+
+    /// Whether records after the record at `after` are fed that a new owner restoring up to it
+    /// must void ([`VoidMark`]): data after the last marker, or complete flushes after it. A tail
+    /// that ends with a void mark holds none.
+    pub fn unfinished_after(&self, after: i64) -> bool {
+        self.pending_records > 0
+            || self.flushes.back().is_some_and(|f| f.offset > after)
+            || self.base_marker.is_some_and(|(_, o)| o > after)
+    }
+
+    /// The offset of the last record fed, if any.
+    pub fn last_offset(&self) -> Option<i64> {
+        self.last_offset
     }
 
     fn complete_flush(&mut self, marker: Marker, offset: i64) {
@@ -563,6 +633,95 @@ mod tests {
             pairs(&spikes.apply_up_to_generation(common).unwrap()),
             vec![("s", Some("1"))]
         );
+    }
+
+    /// Feeds `records` after `restorer`'s last offset; a record `"!n"` is a void mark after offset n.
+    fn feed_more(restorer: &mut Restorer, records: &[(&str, Option<&str>)]) {
+        let start = restorer.last_offset().map_or(0, |o| o + 1);
+        for (i, (key, value)) in records.iter().enumerate() {
+            let offset = start + i as i64;
+            let rec = if let Some(after) = key.strip_prefix('!') {
+                ChangelogRecord::void(&VoidMark {
+                    after_offset: after.parse().unwrap(),
+                })
+            } else if let Some(g) = key.strip_prefix('#') {
+                ChangelogRecord::marker(&marker(g.parse().unwrap()))
+            } else {
+                ChangelogRecord {
+                    key: key.as_bytes().to_vec(),
+                    value: value.map(|v| v.as_bytes().to_vec()),
+                }
+            };
+            restorer
+                .push(offset, &rec.key, rec.value.as_deref())
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn a_void_mark_keeps_a_dead_flush_out_of_the_next_one() {
+        // Offsets: a=1 @0, #1 @1; a killed flush: a=dead @2, b=dead @3 (no marker); the next owner
+        // restored to the marker at 1 and voided after it @4; its own flush 2: c=2 @5, #2 @6.
+        let dead = [
+            ("a", Some("1")),
+            ("#1", None),
+            ("a", Some("dead")),
+            ("b", None),
+        ];
+        let own = [("c", Some("2")), ("#2", None)];
+        let mut r = Restorer::new("counts");
+        feed_more(&mut r, &dead);
+        feed_more(&mut r, &[("!1", None)]);
+        feed_more(&mut r, &own);
+        let restored = r.apply_up_to_generation(2).unwrap();
+        assert_eq!(pairs(&restored), vec![("a", Some("1")), ("c", Some("2"))]);
+        assert_eq!(restored.marker_offset, Some(6));
+
+        // Without the mark, the dead flush's records join flush 2.
+        let mut r = Restorer::new("counts");
+        feed_more(&mut r, &dead);
+        feed_more(&mut r, &own);
+        assert_eq!(
+            pairs(&r.apply_up_to_generation(2).unwrap()),
+            vec![("a", Some("dead")), ("b", None), ("c", Some("2"))]
+        );
+    }
+
+    #[test]
+    fn a_void_mark_drops_a_flush_complete_here_but_not_in_another_store() {
+        // Flush 2 completed in this store only; the next owner restored flush 1 everywhere, voided
+        // what followed, and flushed its own generation 2 again.
+        let mut r = Restorer::new("counts");
+        feed_more(
+            &mut r,
+            &[
+                ("a", Some("1")),
+                ("#1", None),
+                ("a", Some("dead")),
+                ("#2", None),
+                ("!1", None),
+                ("b", Some("2")),
+                ("#2", None),
+            ],
+        );
+        assert_eq!(r.generations(), vec![1, 2]);
+        assert!(!r.unfinished_after(6));
+        let restored = r.apply_up_to_generation(2).unwrap();
+        assert_eq!(pairs(&restored), vec![("a", Some("1")), ("b", Some("2"))]);
+        assert_eq!(restored.marker_offset, Some(6));
+
+        // Restored from the local state (its marker before this tail): the mark voids all of it.
+        let mut r = Restorer::new("counts");
+        feed_more(
+            &mut r,
+            &[("x", Some("orphan")), ("!-1", None), ("#3", None)],
+        );
+        assert_eq!(r.last_offset(), Some(2));
+        assert!(r.unfinished_after(-1), "flush 3 follows the mark");
+        assert_eq!(pairs(&r.apply_up_to_last_marker()), vec![]);
+        let mut r = Restorer::new("counts");
+        feed_more(&mut r, &[("x", Some("orphan")), ("!-1", None)]);
+        assert!(!r.unfinished_after(-1), "nothing left to void after a mark");
     }
 
     #[test]

@@ -20,7 +20,7 @@ use rdkafka::Message;
 use serde_json::Value;
 
 use crate::analytics_avro::decode;
-use crate::engine_support::{end_markers, offline_outputs, produce};
+use crate::engine_support::{end_markers, minutes, offline_outputs, produce};
 use crate::harness::{create_topic, data_dir, repo_file, settings, unique};
 use crate::scale_out::{committed, spawn, Instance, KeptDir};
 use crate::store::Rng;
@@ -135,8 +135,9 @@ fn input_ends(topic: &str) -> Vec<i64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_sigkills_with_restarts_leave_every_analytics_result_exact() {
     let started = Instant::now();
-    let lines = lines();
+    let lines = std::sync::Arc::new(lines());
     assert!(lines.len() >= 200_000, "{} lines", lines.len());
+    eprintln!("{} lines read in {:?}", lines.len(), started.elapsed());
     let markers = end_markers(&lines, PARTITIONS);
     let (app, prefix) = (unique("kills-app"), format!("{}-", unique("kills")));
     let text = analytics_text(&app, &prefix);
@@ -160,17 +161,19 @@ async fn ten_sigkills_with_restarts_leave_every_analytics_result_exact() {
         ))
     };
 
-    // The references first: the offline run (what `chatpulse process` computes) and the counts.
-    let offline = offline_outputs(&topology, &lines, &markers);
-    let minutes = brute_force(&lines, 60_000);
-    let hours = brute_force(&lines, 3_600_000);
-    eprintln!(
-        "{} lines, {} minutes, {} hours; references in {:?}",
-        lines.len(),
-        minutes.len(),
-        hours.len(),
-        started.elapsed()
-    );
+    // The references, computed while the instance runs: the offline run (what `chatpulse
+    // process` computes) and the counts.
+    let references = {
+        let (topology, lines, markers) = (topology.clone(), lines.clone(), markers.clone());
+        tokio::task::spawn_blocking(move || {
+            let offline = offline_outputs(&topology, &lines, &markers);
+            (
+                offline,
+                brute_force(&lines, 60_000),
+                brute_force(&lines, 3_600_000),
+            )
+        })
+    };
 
     // One chunk of input per life of the instance, so each is killed while it has records to
     // process; the rest, with the end-of-input markers, goes to the last life.
@@ -220,6 +223,14 @@ async fn ten_sigkills_with_restarts_leave_every_analytics_result_exact() {
         .unwrap();
     assert!(status.success());
     assert!(last.0.wait().unwrap().success(), "the last life's exit");
+    let (offline, per_minute, per_hour) = references.await.unwrap();
+    eprintln!(
+        "{} lines, {} minutes, {} hours; run and references done in {:?}",
+        lines.len(),
+        per_minute.len(),
+        per_hour.len(),
+        started.elapsed()
+    );
 
     for sink in &topology.sinks {
         let schema_name = sink.schema.clone().expect("shipped sinks are Avro");
@@ -239,8 +250,8 @@ async fn ten_sigkills_with_restarts_leave_every_analytics_result_exact() {
             .collect();
         check_sink(&sink.topic, &got, &expected, &kept.0);
         match sink.name.as_str() {
-            "minutes" => check_counts(&got, &minutes, &sink.topic),
-            "hours" => check_counts(&got, &hours, &sink.topic),
+            "minutes" => check_counts(&got, &per_minute, &sink.topic),
+            "hours" => check_counts(&got, &per_hour, &sink.topic),
             _ => {}
         }
     }
@@ -301,23 +312,17 @@ fn check_sink(topic: &str, got: &[Value], expected: &[&Value], logs: &Path) {
 /// Each windowed result's message and chatter counts equal the brute-force count of its window,
 /// and every counted window has a result.
 fn check_counts(got: &[Value], counts: &BTreeMap<(String, i64), (u64, u64)>, topic: &str) {
-    let mut seen = BTreeSet::new();
-    for v in got {
-        let key = (
-            v["channel"].as_str().unwrap().to_owned(),
-            v["window_start"].as_i64().unwrap(),
+    let got = minutes(got);
+    for (key, value) in &got {
+        let want = counts.get(key).copied().unwrap_or((0, 0));
+        assert_eq!(
+            *value, want,
+            "{topic}: {key:?} against the lines themselves"
         );
-        let value = (
-            v["messages"].as_u64().unwrap(),
-            v["unique_chatters"].as_u64().unwrap(),
-        );
-        let want = counts.get(&key).copied().unwrap_or((0, 0));
-        assert_eq!(value, want, "{topic}: {key:?} against the lines themselves");
-        seen.insert(key);
     }
     let uncounted: Vec<_> = counts
         .iter()
-        .filter(|(k, (messages, _))| *messages > 0 && !seen.contains(*k))
+        .filter(|(k, (messages, _))| *messages > 0 && !got.contains_key(*k))
         .map(|(k, _)| k)
         .take(5)
         .collect();
