@@ -133,8 +133,6 @@ struct Engine {
     /// librdkafka's statistics are on, so a partition whose consumer lag is not known yet (just
     /// assigned) counts as having records waiting: see [`Task::records_waiting`].
     lag_from_statistics: bool,
-    /// Per partition assigned with a restored position, that position, until its first record.
-    resume_at: BTreeMap<i32, i64>,
 }
 
 impl Engine {
@@ -272,35 +270,9 @@ impl Engine {
         )
     }
 
-    fn process(
-        &mut self,
-        msg: &BorrowedMessage<'_>,
-        consumer: &BaseConsumer<RebalanceContext>,
-    ) -> Result<(), KafkaError> {
+    fn process(&mut self, msg: &BorrowedMessage<'_>) -> Result<(), KafkaError> {
         let partition = msg.partition();
         let now = self.clock.now_ms();
-        if let Some(expected) = self.resume_at.remove(&partition) {
-            if msg.offset() > expected && self.tasks.contains_key(&partition) {
-                // The first record after the assignment lies past the restored position: the
-                // consumer kept its fetch position from before the rebalance, and the records
-                // fetched then were dropped while the partition was unassigned (seen on tansu: a
-                // partition revoked and assigned back at once lost three records). Read again
-                // from the restored position; a real gap (compaction) is accepted the next time.
-                tracing::warn!(
-                    partition,
-                    expected,
-                    got = msg.offset(),
-                    "the first record after the assignment skips records: seeking back"
-                );
-                consumer.seek(
-                    &self.input_topic,
-                    partition,
-                    Offset::Offset(expected),
-                    Duration::from_secs(10),
-                )?;
-                return Ok(());
-            }
-        }
         let Some(task) = self.tasks.get_mut(&partition) else {
             // A record of a partition no longer assigned (between revoke and the next poll).
             return Ok(());
@@ -635,10 +607,6 @@ impl Engine {
             .fetch_add(report.records_read, Ordering::Relaxed);
         let (task, checkpoint) = self.task_from_local_state(partition, now)?;
         let resume = checkpoint.map(|c| c.input_offset);
-        match resume {
-            Some(offset) => self.resume_at.insert(partition, offset),
-            None => self.resume_at.remove(&partition),
-        };
         tracing::info!(partition, restored = report.records_read, resume = ?resume, open = task.open_entries(), "partition assigned");
         self.tasks.insert(partition, task);
         self.control.forget_lag(partition);
@@ -767,7 +735,6 @@ impl ConsumerContext for RebalanceContext {
                     engine.failed.get_or_insert(e);
                 }
                 for p in &partitions {
-                    engine.resume_at.remove(p);
                     if engine.tasks.remove(p).is_some() {
                         engine.control.forget_lag(*p);
                         engine.control.assigned.fetch_sub(1, Ordering::SeqCst);
@@ -1083,7 +1050,6 @@ pub fn run(
             .librdkafka_options
             .get("statistics.interval.ms")
             .is_none_or(|ms| ms.trim() != "0"),
-        resume_at: BTreeMap::new(),
     };
     let shared = Arc::new(Mutex::new(Some(engine)));
     *control.engine.lock().expect("engine handle") = Arc::downgrade(&shared);
@@ -1167,7 +1133,7 @@ pub fn run(
         }
         let step = (|| {
             match polled {
-                Some(Ok(msg)) => engine.process(&msg, &consumer)?,
+                Some(Ok(msg)) => engine.process(&msg)?,
                 Some(Err(e)) => tracing::warn!(error = %e, "consume error"),
                 None => {}
             }
