@@ -617,6 +617,11 @@ impl Engine {
     }
 }
 
+/// How far before a restored position the consumer starts to fetch: librdkafka's producers put
+/// at most `batch.num.messages` (default 10,000) records in one batch, so the batch holding the
+/// restored position starts at most this far before it.
+const BATCH_REWIND: i64 = 10_000;
+
 /// How often an instance holding part of the input asks the coordinator whether it is stranded.
 const GROUP_LOOK_INTERVAL: Duration = Duration::from_secs(3);
 
@@ -710,10 +715,15 @@ impl ConsumerContext for RebalanceContext {
                     self.metrics.restoring_partitions.dec();
                     match assigned {
                         Ok(Some(offset)) => {
+                            // Fetch from up to one producer batch earlier; process() skips the
+                            // records before the restored position. tansu 0.6 answers a fetch at
+                            // an offset inside a batch with the batches after it only, so the rest
+                            // of that batch was never read (the lost minutes of issue 13 points 7
+                            // and 8).
                             let _ = tpl.set_partition_offset(
                                 &engine.input_topic,
                                 p,
-                                Offset::Offset(offset),
+                                Offset::Offset(offset.saturating_sub(BATCH_REWIND).max(0)),
                             );
                         }
                         Ok(None) => {}

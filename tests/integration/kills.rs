@@ -208,11 +208,13 @@ async fn ten_sigkills_with_restarts_leave_every_analytics_result_exact() {
     let mut last = start(KILLS);
     produce(&input, rest, &markers).await;
     let ends = input_ends(&input);
-    let deadline = Instant::now() + Duration::from_secs(120);
+    // The debug build processes the analytics topology at about 2k lines/s on a busy 2-core host,
+    // and the offline reference runs beside it: most of the input is left for the last life.
+    let deadline = Instant::now() + Duration::from_secs(300);
     while committed(&app, &input, PARTITIONS) != ends {
         assert!(
             Instant::now() < deadline,
-            "the last life did not commit the whole input within 120 s (seed {SEED:#x}); logs in {}",
+            "the last life did not commit the whole input within 300 s (seed {SEED:#x}); logs in {}",
             kept.0.display()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
