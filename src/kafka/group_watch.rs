@@ -8,6 +8,13 @@
 //! partitions; the dead member's partitions stay unconsumed. On Kafka a stable group's range
 //! assignment always gives each member at least `partitions / members`, so the watch never fires
 //! there.
+//!
+//! Only one stranded member re-joins at a time: the one whose member id sorts first acts after
+//! `confirmations` stranded looks, the next one `confirmations` looks later, and so on. The first
+//! re-join makes the coordinator assign every partition over all members, so the others find
+//! themselves no longer stranded and never act. Two members re-joining at once (both survivors of a
+//! kill find themselves stranded at the same moment) made tansu hand partitions back and forth
+//! between them, with two owners at once for a while.
 
 use std::time::{Duration, Instant};
 
@@ -25,18 +32,33 @@ pub struct GroupView<'a> {
 /// `total / members`. A member id is the client id, a dash and a broker-chosen suffix (Kafka and
 /// tansu both), so `client_id` identifies this instance's member.
 pub fn stranded(view: &GroupView<'_>, client_id: &str, owned: usize, total: usize) -> bool {
-    let mine = |m: &&str| {
-        m.strip_prefix(client_id)
-            .is_some_and(|rest| rest.starts_with('-'))
-    };
     view.state.eq_ignore_ascii_case("stable")
-        && view.members.iter().any(mine)
+        && view.members.iter().any(|m| is_mine(m, client_id))
         && owned < total / view.members.len()
+}
+
+/// This instance's rank among the members `view` lists: how many member ids sort before its own
+/// (`None` when it is not listed). Stranded members re-join in this order.
+pub fn rank(view: &GroupView<'_>, client_id: &str) -> Option<usize> {
+    let own = view
+        .members
+        .iter()
+        .filter(|m| is_mine(m, client_id))
+        .min()?;
+    Some(view.members.iter().filter(|m| *m < own).count())
+}
+
+/// Whether `member` is a member id of this instance: its client id, a dash and a suffix.
+fn is_mine(member: &str, client_id: &str) -> bool {
+    member
+        .strip_prefix(client_id)
+        .is_some_and(|rest| rest.starts_with('-'))
 }
 
 /// When to look at the group, and when to act: a look every `interval` while this instance holds
 /// fewer partitions than the topic has, and a re-join only after `confirmations` looks in a row
-/// found it stranded (a single look can fall between a rebalance's steps).
+/// found it stranded (a single look can fall between a rebalance's steps), times one plus its
+/// [`rank`] among the members, so that stranded members re-join one after another.
 #[derive(Debug)]
 pub struct GroupWatch {
     interval: Duration,
@@ -72,14 +94,18 @@ impl GroupWatch {
         }
     }
 
-    /// Records one look's finding; true when this instance should leave and re-join the group now.
-    pub fn observe(&mut self, stranded: bool) -> bool {
-        if !stranded {
+    /// Records one look's finding, `Some(rank)` when the look found this instance stranded with
+    /// `rank` members before it; true when it should leave and re-join the group now.
+    pub fn observe(&mut self, stranded: Option<usize>) -> bool {
+        let Some(rank) = stranded else {
             self.strikes = 0;
             return false;
-        }
+        };
         self.strikes += 1;
-        if self.strikes >= self.confirmations {
+        let needed = self
+            .confirmations
+            .saturating_mul(u32::try_from(rank).unwrap_or(u32::MAX).saturating_add(1));
+        if self.strikes >= needed {
             self.strikes = 0;
             return true;
         }
@@ -144,13 +170,39 @@ mod tests {
     #[test]
     fn a_rejoin_needs_consecutive_stranded_looks() {
         let mut w = GroupWatch::new(Duration::from_secs(3), 2);
-        assert!(!w.observe(true));
-        assert!(!w.observe(false), "a healthy look resets the count");
-        assert!(!w.observe(true));
-        assert!(w.observe(true));
-        assert!(!w.observe(true), "the count starts again after acting");
+        assert!(!w.observe(Some(0)));
+        assert!(!w.observe(None), "a healthy look resets the count");
+        assert!(!w.observe(Some(0)));
+        assert!(w.observe(Some(0)));
+        assert!(!w.observe(Some(0)), "the count starts again after acting");
         // Holding every partition again also resets it: without the reset this look would act.
         assert!(!w.due(Instant::now(), 4, 4));
-        assert!(!w.observe(true));
+        assert!(!w.observe(Some(0)));
+    }
+
+    #[test]
+    fn stranded_members_rejoin_one_after_another_by_member_id() {
+        // The two survivors of a kill, both stranded at once.
+        let two = view("Stable", &["app-c-9", "app-b-2"]);
+        assert_eq!(rank(&two, "app-b"), Some(0));
+        assert_eq!(rank(&two, "app-c"), Some(1));
+        assert_eq!(rank(&two, "app-a"), None);
+        let (mut b, mut c) = (
+            GroupWatch::new(Duration::from_secs(3), 2),
+            GroupWatch::new(Duration::from_secs(3), 2),
+        );
+        let looks = |w: &mut GroupWatch, rank| (0..4).map(|_| w.observe(Some(rank))).collect();
+        let b_acts: Vec<bool> = looks(&mut b, 0);
+        assert_eq!(b_acts, [false, true, false, true]);
+        let c_acts: Vec<bool> = looks(&mut c, 1);
+        assert_eq!(c_acts, [false, false, false, true], "two looks after b");
+        // b's re-join gives c its share: c's next look resets it, and it never re-joins.
+        let mut c = GroupWatch::new(Duration::from_secs(3), 2);
+        assert!(!c.observe(Some(1)));
+        assert!(!c.observe(Some(1)));
+        assert!(!c.observe(None));
+        assert!(!c.observe(Some(1)));
+        assert!(!c.observe(Some(1)));
+        assert!(!c.observe(Some(1)));
     }
 }

@@ -22,7 +22,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Message};
 
-use super::group_watch::{stranded, GroupView, GroupWatch};
+use super::group_watch::{rank, stranded, GroupView, GroupWatch};
 use super::membership::member_prefix;
 use super::restore::{restore_partition_observed, RestoreProgress};
 use super::topics::{ensure_topics, partition_count, TopicPlan};
@@ -140,6 +140,9 @@ struct Engine {
     /// `chatpulse_records_consumed_total` per partition, looked up once.
     consumed_counters: BTreeMap<i32, prometheus::IntCounter>,
     last_store_stats: Option<Instant>,
+    /// librdkafka's statistics are on, so a partition whose consumer lag is not known yet (just
+    /// assigned) counts as having records waiting: see [`Task::records_waiting`].
+    lag_from_statistics: bool,
 }
 
 impl Engine {
@@ -376,7 +379,12 @@ impl Engine {
     fn punctuate(&mut self) -> Result<(), KafkaError> {
         let now = self.clock.now_ms();
         let mut out = TaskOutput::default();
-        for task in self.tasks.values_mut() {
+        for (p, task) in &mut self.tasks {
+            // Quiet only when nothing is left to read: a restarted or starved partition's event
+            // time must not run ahead of its backlog with the wall clock.
+            if self.control.records_waiting(*p, self.lag_from_statistics) {
+                task.records_waiting(now);
+            }
             task.punctuate(now, &mut out);
         }
         self.emit(out)
@@ -547,6 +555,7 @@ impl Engine {
         let resume = checkpoint.map(|c| c.input_offset);
         tracing::info!(partition, restored = report.records_read, resume = ?resume, open = task.open_entries(), "partition assigned");
         self.tasks.insert(partition, task);
+        self.control.forget_lag(partition);
         self.control.assigned.fetch_add(1, Ordering::SeqCst);
         self.control.owned.lock().expect("owned").insert(partition);
         self.metrics.assigned_partitions.inc();
@@ -563,31 +572,43 @@ fn skips_records(code: rdkafka::types::RDKafkaErrorCode) -> bool {
     )
 }
 
+/// How far before a restored position the consumer starts to fetch: librdkafka's producers put
+/// at most `batch.num.messages` (default 10,000) records in one batch, so the batch holding the
+/// restored position starts at most this far before it.
+const BATCH_REWIND: i64 = 10_000;
+
 /// How often an instance holding part of the input asks the coordinator whether it is stranded.
 const GROUP_LOOK_INTERVAL: Duration = Duration::from_secs(3);
 
 /// Asks the coordinator (`DescribeGroups`) whether this instance is stranded: see [`super::group_watch`].
-/// A failed look counts as "not stranded"; the next one asks again. This instance's member id
-/// starts with `member_prefix`: its `group.instance.id` (static member) or `client.id`.
+/// `Some(rank)` when it is, with `rank` members sorting before it. A failed look counts as "not
+/// stranded"; the next one asks again. This instance's member id starts with `member_prefix`: its
+/// `group.instance.id` (static member) or `client.id`.
 fn look_at_group(
     consumer: &BaseConsumer<RebalanceContext>,
     group: &str,
     member_prefix: &str,
     owned: usize,
     total: usize,
-) -> bool {
+) -> Option<usize> {
     match consumer.fetch_group_list(Some(group), Duration::from_secs(2)) {
-        Ok(list) => list.groups().iter().filter(|g| g.name() == group).any(|g| {
-            let view = GroupView {
-                state: g.state(),
-                members: g.members().iter().map(|m| m.id()).collect(),
-            };
-            tracing::debug!(?view, owned, total, "consumer group");
-            stranded(&view, member_prefix, owned, total)
-        }),
+        Ok(list) => list
+            .groups()
+            .iter()
+            .filter(|g| g.name() == group)
+            .find_map(|g| {
+                let view = GroupView {
+                    state: g.state(),
+                    members: g.members().iter().map(|m| m.id()).collect(),
+                };
+                tracing::debug!(?view, owned, total, "consumer group");
+                stranded(&view, member_prefix, owned, total)
+                    .then(|| rank(&view, member_prefix))
+                    .flatten()
+            }),
         Err(e) => {
             tracing::debug!(error = %e, "cannot describe the consumer group");
-            false
+            None
         }
     }
 }
@@ -603,6 +624,18 @@ struct RebalanceContext {
 impl ClientContext for RebalanceContext {
     fn stats(&self, statistics: rdkafka::Statistics) {
         consumer_lag::record(&self.metrics, &statistics, &self.input_topic);
+        if let Some(topic) = statistics.topics.get(&self.input_topic) {
+            let mut waiting = self.control.waiting.lock().expect("waiting");
+            for (id, p) in &topic.partitions {
+                if *id < 0 || !p.desired {
+                    continue;
+                }
+                match consumer_lag::records_waiting(p) {
+                    Some(w) => waiting.insert(*id, w),
+                    None => waiting.remove(id),
+                };
+            }
+        }
     }
 }
 
@@ -638,10 +671,15 @@ impl ConsumerContext for RebalanceContext {
                     self.metrics.restoring_partitions.dec();
                     match assigned {
                         Ok(Some(offset)) => {
+                            // Fetch from up to one producer batch earlier; process() skips the
+                            // records before the restored position. tansu 0.6 answers a fetch at
+                            // an offset inside a batch with the batches after it only, so the rest
+                            // of that batch was never read (the lost minutes of issue 13 points 7
+                            // and 8).
                             let _ = tpl.set_partition_offset(
                                 &engine.input_topic,
                                 p,
-                                Offset::Offset(offset),
+                                Offset::Offset(offset.saturating_sub(BATCH_REWIND).max(0)),
                             );
                         }
                         Ok(None) => {}
@@ -665,6 +703,7 @@ impl ConsumerContext for RebalanceContext {
                 for p in &partitions {
                     engine.restated.remove(p);
                     if engine.tasks.remove(p).is_some() {
+                        engine.control.forget_lag(*p);
                         engine.control.assigned.fetch_sub(1, Ordering::SeqCst);
                         engine.control.owned.lock().expect("owned").remove(p);
                         self.metrics.assigned_partitions.dec();
@@ -707,6 +746,9 @@ pub struct RunControl {
     /// Partitions being restored from their changelogs now.
     pub restoring: AtomicI64,
     owned: Mutex<std::collections::BTreeSet<i32>>,
+    /// Per assigned input partition, whether records are waiting to be read (from librdkafka's
+    /// statistics); absent until known.
+    waiting: Mutex<BTreeMap<i32, bool>>,
     producer_ready: AtomicBool,
     producer_error: Mutex<Option<String>>,
     layout: Mutex<Option<Layout>>,
@@ -779,6 +821,22 @@ impl RunControl {
             return Err("no partitions assigned yet: waiting for the consumer group".into());
         }
         Ok(())
+    }
+
+    /// Whether records of input `partition` are waiting to be read; `unknown` when the statistics
+    /// have not said yet.
+    fn records_waiting(&self, partition: i32, unknown: bool) -> bool {
+        self.waiting
+            .lock()
+            .expect("waiting")
+            .get(&partition)
+            .copied()
+            .unwrap_or(unknown)
+    }
+
+    /// Forgets what the statistics said of `partition` (assigned anew, or revoked).
+    fn forget_lag(&self, partition: i32) {
+        self.waiting.lock().expect("waiting").remove(&partition);
     }
 
     /// Records whether the producer works (`None`: it delivered everything of the last commit).
@@ -957,6 +1015,11 @@ pub fn run(
         restated: BTreeMap::new(),
         consumed_counters: BTreeMap::new(),
         last_store_stats: None,
+        lag_from_statistics: options
+            .kafka
+            .librdkafka_options
+            .get("statistics.interval.ms")
+            .is_none_or(|ms| ms.trim() != "0"),
     };
     let shared = Arc::new(Mutex::new(Some(engine)));
     *control.engine.lock().expect("engine handle") = Arc::downgrade(&shared);

@@ -72,6 +72,14 @@ impl WatermarkTracker {
         p.last_seen_wall_ms = now_ms;
     }
 
+    /// Records of `partition` are waiting to be read at wall time `now_ms` (the consumer lags): the
+    /// partition is not quiet, however long ago its last record came, so it stays active and its
+    /// event time does not advance with the wall clock. A restarted task sees its first record only
+    /// after the restore and the first fetch, and a busy consumer may serve other partitions first.
+    pub fn hold(&mut self, partition: i32, now_ms: i64) {
+        self.clock(partition, now_ms).last_seen_wall_ms = now_ms;
+    }
+
     /// The watermark of one partition at wall time `now_ms`.
     pub fn partition(&self, partition: i32, now_ms: i64) -> Option<Watermark> {
         self.partitions
@@ -153,5 +161,19 @@ mod tests {
         // Never backwards, even when a late partition reports an old time.
         w.observe(0, 6_000, 4_600);
         assert_eq!(w.current(4_600), 11_000);
+    }
+
+    #[test]
+    fn a_partition_with_records_waiting_is_not_idle() {
+        let mut w = WatermarkTracker::new(1_000);
+        w.assign(0, 0);
+        w.observe(0, 5_000, 0);
+        // Quiet for 3 s of wall time, but the consumer says records wait: event time holds.
+        w.hold(0, 3_000);
+        assert_eq!(w.partition(0, 3_000), Some(Watermark::EventTime(5_000)));
+        assert_eq!(w.current(3_000), 5_000);
+        // Idle again only a whole idle timeout after the last hold, and advancing from there.
+        assert_eq!(w.current(3_900), 5_000);
+        assert_eq!(w.current(4_500), 5_000 + 500);
     }
 }

@@ -80,6 +80,17 @@ impl TestDriver {
         self.take(out);
     }
 
+    /// Moves the wall clock forward while records wait to be read (a restarted or starved consumer
+    /// lags): the task is told so before it punctuates, as the Kafka runner does, so the wait is not
+    /// idleness.
+    pub fn advance_wall_clock_with_records_waiting(&mut self, ms: i64) {
+        self.now_ms += ms;
+        self.task.records_waiting(self.now_ms);
+        let mut out = TaskOutput::default();
+        self.task.punctuate(self.now_ms, &mut out);
+        self.take(out);
+    }
+
     /// Commits: state changes go to the in-memory store.
     pub fn commit(&mut self) {
         let mut out = TaskOutput::default();

@@ -266,6 +266,14 @@ impl Task {
         self.advance(now_ms, out);
     }
 
+    /// The consumer says records of this partition are waiting to be read at wall time `now_ms`:
+    /// however long since the last record, the partition is not idle, so event time does not advance
+    /// with the wall clock past records still to come (after a restart, or while other partitions
+    /// are served first).
+    pub fn records_waiting(&mut self, now_ms: i64) {
+        self.tracker.hold(self.partition, now_ms);
+    }
+
     /// End of input (offline runs): closes every window.
     pub fn finish(&mut self, out: &mut TaskOutput) {
         let wm = self.tracker.finish();

@@ -47,7 +47,7 @@ fn lines() -> Vec<String> {
 }
 
 /// Decodes a record value with the `.avsc` file alone.
-fn decode(value: &[u8], schema: &Schema) -> Value {
+pub(crate) fn decode(value: &[u8], schema: &Schema) -> Value {
     assert_eq!(value[0], 0, "magic byte");
     let mut datum = &value[5..];
     let v = GenericDatumReader::builder(schema)

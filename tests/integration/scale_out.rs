@@ -16,11 +16,14 @@ use crate::engine_support::{
 };
 use crate::harness::{brokers, create_topic, is_unknown_topic, reader, settings, unique};
 
-fn spawn(
+/// Starts `chatpulse run` of `topology` on `state` as instance `id`, logging to `log`, with quick
+/// group timeouts and `extra` arguments.
+pub(crate) fn spawn(
     topology: &std::path::Path,
     state: &std::path::Path,
     id: &str,
     log: &std::path::Path,
+    extra: &[String],
 ) -> Child {
     Command::new(env!("CARGO_BIN_EXE_chatpulse"))
         .args(["run", "--topology"])
@@ -36,6 +39,7 @@ fn spawn(
             "-X",
             "heartbeat.interval.ms=500",
         ])
+        .args(extra)
         .env("CHATPULSE_LOG", "info")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap())
@@ -59,17 +63,17 @@ fn collect(consumer: &BaseConsumer, expected: &Minutes, deadline: Instant) -> Mi
     got
 }
 
-/// The offsets `group` has committed on the four partitions of `topic` (0 where none).
-fn committed(group: &str, topic: &str) -> [i64; 4] {
+/// The offsets `group` has committed on the `partitions` partitions of `topic` (0 where none).
+pub(crate) fn committed(group: &str, topic: &str, partitions: i32) -> Vec<i64> {
     let consumer: BaseConsumer = settings().consumer_config(group).create().unwrap();
     let mut tpl = rdkafka::TopicPartitionList::new();
-    for p in 0..4 {
+    for p in 0..partitions {
         tpl.add_partition(topic, p);
     }
     let list = consumer
         .committed_offsets(tpl, Duration::from_secs(10))
         .unwrap();
-    let mut offsets = [0i64; 4];
+    let mut offsets = vec![0i64; partitions as usize];
     for e in list.elements() {
         offsets[e.partition() as usize] = e.offset().to_raw().unwrap_or(0).max(0);
     }
@@ -77,7 +81,7 @@ fn committed(group: &str, topic: &str) -> [i64; 4] {
 }
 
 fn committed_total(group: &str, topic: &str) -> i64 {
-    committed(group, topic).iter().sum()
+    committed(group, topic, 4).iter().sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -140,6 +144,7 @@ async fn takeover(names: &[&str], after: After) {
                 &dir.0.join(format!("state-{name}")),
                 name,
                 &log(name),
+                &[],
             ))
         })
         .collect();
@@ -173,7 +178,7 @@ async fn takeover(names: &[&str], after: After) {
     // The instance about to die processes and commits records of its own partitions after the
     // group settled, so its changelogs hold state no other instance has (the first half may all
     // have been processed before the group settled, by whoever held the partitions then).
-    let before = committed(&app, &input);
+    let before = committed(&app, &input, 4);
     produce(&input, middle, &[]).await;
     let ends: Vec<(i32, i64)> = held_by_dead
         .keys()
@@ -196,7 +201,7 @@ async fn takeover(names: &[&str], after: After) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !ends
         .iter()
-        .all(|&(p, end)| committed(&app, &input)[p as usize] >= end)
+        .all(|&(p, end)| committed(&app, &input, 4)[p as usize] >= end)
     {
         assert!(
             Instant::now() < deadline,
@@ -227,6 +232,7 @@ async fn takeover(names: &[&str], after: After) {
             &dir.0.join(format!("state-{}", names[0])),
             &name,
             &log(&name),
+            &[],
         )));
         survivors.push(name);
     }
@@ -352,16 +358,16 @@ fn assignments(log: &str) -> Vec<(i32, u64)> {
 }
 
 /// A directory that survives a failing test (its logs explain the failure).
-struct KeptDir(std::path::PathBuf);
+pub(crate) struct KeptDir(pub(crate) std::path::PathBuf);
 
 impl KeptDir {
-    fn remove(self) {
+    pub(crate) fn remove(self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
 /// A `chatpulse run` child process, killed if the test ends while it still runs.
-struct Instance(Child);
+pub(crate) struct Instance(pub(crate) Child);
 
 impl Drop for Instance {
     fn drop(&mut self) {
