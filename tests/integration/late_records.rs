@@ -65,6 +65,7 @@ fn start_run(
         shutdown_timeout: Duration::from_secs(30),
         replication_factor: 1,
         schema_registry: None,
+        restore_stall_timeout: chatpulse::kafka::restore::DEFAULT_STALL_TIMEOUT,
     };
     let control = RunControl::new();
     let shared = control.clone();
