@@ -440,7 +440,9 @@ fn check_crash_restore(kind: Kind, ops: &[Op], cut: usize, context: &dyn Fn() ->
     original.updates(&mut Vec::new());
     before.commits.push(original.take_dirty());
 
-    let mut store: BTreeMap<(String, i64), Option<(Acc, Option<u32>)>> = BTreeMap::new();
+    // (key, window start) -> the stored accumulator and revision (None: deleted).
+    type Stored = Option<(Acc, Option<u32>)>;
+    let mut store: BTreeMap<(String, i64), Stored> = BTreeMap::new();
     for (key, start, stored) in before.commits.into_iter().flatten() {
         store.insert((key, start), stored);
     }

@@ -34,7 +34,7 @@ use crate::store::{Checkpoint, StateBackend};
 use crate::time::clock::{Clock, SystemClock};
 use crate::topology::query::{key_partition, QueryAnswer};
 use crate::topology::spec::ProcessingGuarantee;
-use crate::topology::task::{DeadLetter, LateRecord, Task, TaskOutput};
+use crate::topology::task::{DeadLetter, LateRecord, StateChange, Task, TaskOutput};
 use crate::topology::Topology;
 
 /// How to run a topology on Kafka.
@@ -136,7 +136,7 @@ struct Engine {
     /// Per partition, the committed `(store, key, value)` of keys its changelog holds unapplied
     /// records of (see [`super::restore::RestoreReport::orphaned_keys`]): the next flush writes
     /// them first, so a restore that reads past those records gets the committed values back.
-    restated: BTreeMap<i32, Vec<(String, Vec<u8>, Option<Vec<u8>>)>>,
+    restated: BTreeMap<i32, Vec<StateChange>>,
     /// `chatpulse_records_consumed_total` per partition, looked up once.
     consumed_counters: BTreeMap<i32, prometheus::IntCounter>,
     last_store_stats: Option<Instant>,
@@ -939,9 +939,7 @@ pub fn run(
         .collect();
     let mut others: Vec<String> = topology.sinks.iter().map(|s| s.topic.clone()).collect();
     others.push(topology.dlq_topic());
-    // The late topic is not created here: asking for it made CreateTopics time out on tansu and on
-    // librdkafka's mock cluster (cause not found yet); brokers that auto-create topics make it on the
-    // first late record.
+    others.push(topology.late_topic.clone());
     plans.extend(others.into_iter().map(|name| TopicPlan {
         name,
         partitions,

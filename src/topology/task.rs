@@ -79,11 +79,14 @@ impl TaskOutput {
     }
 }
 
+/// One state change of a commit: `(store, key, value)`; a `None` value deletes the key.
+pub type StateChange = (String, Vec<u8>, Option<Vec<u8>>);
+
 /// The state changes of one commit and the position they correspond to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Commit {
-    /// `(store, key, value)`; `None` deletes.
-    pub writes: Vec<(String, Vec<u8>, Option<Vec<u8>>)>,
+    /// The state changes, in order.
+    pub writes: Vec<StateChange>,
     /// Increases by one per commit.
     pub generation: u64,
     /// The next input offset to process: everything before it is reflected in the state.

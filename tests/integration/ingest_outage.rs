@@ -15,9 +15,9 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::Message;
 use tokio::sync::watch;
 
+use crate::broker_process::Broker;
 use crate::harness::{data_dir, free_port, init_logs, unique, wait_until};
 use crate::ingest::test_config;
-use crate::broker_process::Broker;
 use crate::support::irc_server::{real_lines, IrcServer};
 
 async fn create(settings: &KafkaSettings, topic: &str) {

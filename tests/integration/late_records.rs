@@ -22,6 +22,7 @@ use rdkafka::Message;
 use serde_json::Value;
 use tokio::sync::watch;
 
+use crate::broker_process::Broker;
 use crate::engine::{start, wait_for_committed, wait_for_committed_on};
 use crate::engine_support::{end_markers, offline_minutes, produce, real_lines};
 use crate::harness::{
@@ -29,7 +30,6 @@ use crate::harness::{
 };
 use crate::ingest::test_config;
 use crate::minutes::{brute_force_minutes, latest_minutes, Minutes};
-use crate::broker_process::Broker;
 use crate::support::irc_server::{self, IrcServer};
 use crate::support::tcp_proxy::{Fault, TcpProxy};
 

@@ -260,7 +260,9 @@ fn a_kafka_property_the_client_refuses_is_named_without_its_value() {
     )
     .unwrap();
     // This build has no OpenSSL, so librdkafka refuses ssl.key.password, quoting its value.
-    let runs: [(&str, Vec<&str>, Option<(&str, &str)>); 3] = [
+    // (the secret, extra flags, an environment variable to set)
+    type Run<'a> = (&'a str, Vec<&'a str>, Option<(&'a str, &'a str)>);
+    let runs: [Run; 3] = [
         ("file-key-password-k7q", vec![], None),
         (
             "env-key-password-k7q",

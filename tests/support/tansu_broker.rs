@@ -107,6 +107,14 @@ impl Drop for TansuBroker {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            eprintln!("tansu on {} (last lines):", self.addr);
+            for line in tail.iter().rev() {
+                eprintln!("  {line}");
+            }
+        }
         let _ = std::fs::remove_file(&self.log);
     }
 }
