@@ -9,10 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chatpulse::ingest::{start_sink, IngestMetrics, SinkOptions};
-use chatpulse::kafka::runner::{run, RunControl, RunOptions, RunStats};
 use chatpulse::kafka::topics::ensure_topic;
 use chatpulse::kafka::KafkaSettings;
-use chatpulse::store::rocks::{RocksBackend, RocksOptions};
 use chatpulse::time::clock::{Clock, SystemClock};
 use chatpulse::topology::Topology;
 use chatpulse::twitch::irc::run_client;
@@ -30,6 +28,7 @@ use crate::harness::{
 };
 use crate::ingest::test_config;
 use crate::minutes::{brute_force_minutes, latest_minutes, Minutes};
+use crate::own_broker::start_run;
 use crate::support::irc_server::{self, IrcServer};
 use crate::support::tcp_proxy::{Fault, TcpProxy};
 
@@ -48,30 +47,6 @@ fn engagement_basic(app: &str, input: &str, output: &str) -> Topology {
         .replace("\"twitch.chat.raw\"", &format!("{input:?}"))
         .replace("\"twitch.engagement.basic.minute\"", &format!("{output:?}"));
     Topology::parse(&text).unwrap()
-}
-
-/// Runs `topology` against `kafka` on a thread, with RocksDB state in `state`.
-fn start_run(
-    topology: Topology,
-    kafka: KafkaSettings,
-    state: &std::path::Path,
-) -> (Arc<RunControl>, std::thread::JoinHandle<RunStats>) {
-    let stores = topology.stores();
-    let refs: Vec<&str> = stores.iter().map(String::as_str).collect();
-    let backend = RocksBackend::open(state, &refs, &RocksOptions::default()).unwrap();
-    let options = RunOptions {
-        kafka,
-        instance_id: unique("instance"),
-        shutdown_timeout: Duration::from_secs(30),
-        replication_factor: 1,
-        schema_registry: None,
-        restore_stall_timeout: chatpulse::kafka::restore::DEFAULT_STALL_TIMEOUT,
-    };
-    let control = RunControl::new();
-    let shared = control.clone();
-    let handle =
-        std::thread::spawn(move || run(topology, options, Box::new(backend), shared).expect("run"));
-    (control, handle)
 }
 
 /// Every record of `topic`, read from the start until none came for 3 s (at most 60 s).
@@ -153,7 +128,7 @@ async fn a_two_minute_outage_between_ingest_and_the_broker_leaves_every_minute_e
     ensure_topic(&kafka, &raw, 1, 1).await.expect("topic");
     let topology = engagement_basic(&app, &raw, &out);
     let state = tempfile::tempdir().unwrap();
-    let (control, handle) = start_run(topology.clone(), kafka.clone(), state.path());
+    let (control, handle) = start_run(kafka.clone(), topology.clone(), state.path());
 
     let mut ingest_kafka = kafka.clone();
     ingest_kafka
@@ -272,7 +247,7 @@ async fn a_two_minute_outage_between_ingest_and_the_broker_leaves_every_minute_e
     wait_for_committed_on(&kafka, &app, &raw, 1, lines.len() as i64).await;
     let results = values(&read_all(&kafka, &out));
     control.stop();
-    let stats = handle.join().unwrap();
+    let stats = handle.join().unwrap().expect("run");
 
     assert_eq!(stats.late, 0, "nothing is dropped as late: {stats:?}");
     assert!(

@@ -1,12 +1,10 @@
 //! Helpers for tests that need a broker of their own (a fresh tansu, or one behind the Kafka fault
 //! proxy): starting a run on it, and checking results against a brute-force count of the input.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use chatpulse::chat::{ChatEvent, EventKind};
 use chatpulse::kafka::restore::DEFAULT_STALL_TIMEOUT;
 use chatpulse::kafka::runner::{run, RunControl, RunOptions, RunStats};
 use chatpulse::kafka::{KafkaError, KafkaSettings};
@@ -17,6 +15,7 @@ use serde_json::Value;
 
 use crate::engine_support::{add_minute, Minutes};
 use crate::harness::unique;
+use crate::minutes::brute_force_minutes;
 use crate::support::kafka_fault_proxy::{Faults, KafkaFaultProxy};
 use crate::support::tansu_broker::TansuBroker;
 
@@ -107,32 +106,6 @@ pub fn join_within<T>(handle: JoinHandle<T>, timeout: Duration) -> T {
         "the run did not end within {timeout:?}"
     );
     handle.join().expect("the run thread panicked")
-}
-
-/// Per (channel, minute start): messages and distinct chatters of `lines`, counted by brute force.
-pub fn brute_force_minutes(lines: &[String]) -> Minutes {
-    let mut chatters: std::collections::BTreeMap<(String, i64), (u64, BTreeSet<String>)> =
-        Default::default();
-    for line in lines {
-        let Ok(e) = ChatEvent::parse(line) else {
-            continue;
-        };
-        let (EventKind::Message(m), Some(ts)) = (&e.kind, e.ts_ms) else {
-            continue;
-        };
-        if e.is_shared_copy() {
-            continue;
-        }
-        let slot = chatters
-            .entry((e.channel.to_owned(), ts.div_euclid(60_000) * 60_000))
-            .or_default();
-        slot.0 += 1;
-        slot.1.insert(m.user.login.to_owned());
-    }
-    chatters
-        .into_iter()
-        .map(|(k, (n, users))| (k, (n, users.len() as u64)))
-        .collect()
 }
 
 /// The per-minute results in `topic` once `expected.len()` of them arrived (60 s at most).
