@@ -14,30 +14,32 @@ use std::time::Instant;
 
 use chatpulse::chat::import::{import, Format, ImportOptions};
 use chatpulse::chat::ChatEvent;
+use chatpulse::processor::Output;
 use chatpulse::store::rocks::{RocksBackend, RocksOptions};
 use chatpulse::store::{apply_commit, StateBackend};
-use chatpulse::topology::offline::RecordSink;
+use chatpulse::topology::route::Destination;
 use chatpulse::topology::task::{DeadLetter, InputRecord, LateRecord, Task, TaskOutput};
 use chatpulse::topology::Topology;
-use serde_json::Value;
 
 const CHANNELS: usize = 10_000;
 
 /// Counts results without keeping them.
 #[derive(Default)]
-struct CountingSink {
+struct CountingDestination {
     outputs: u64,
 }
 
-impl RecordSink for CountingSink {
-    fn output(&mut self, _: &str, _: &str, _: &Value, _: i64) -> std::io::Result<()> {
+impl Destination for CountingDestination {
+    type Error = std::io::Error;
+
+    fn output(&mut self, _: &str, _: Output) -> std::io::Result<()> {
         self.outputs += 1;
         Ok(())
     }
-    fn dead_letter(&mut self, _: &str, _: &DeadLetter) -> std::io::Result<()> {
+    fn dead_letter(&mut self, _: &str, _: DeadLetter) -> std::io::Result<()> {
         Ok(())
     }
-    fn late(&mut self, _: &str, _: &LateRecord) -> std::io::Result<()> {
+    fn late(&mut self, _: &str, _: LateRecord) -> std::io::Result<()> {
         Ok(())
     }
 }
@@ -149,7 +151,7 @@ topic = "out"
         rounds * span / 60_000
     );
     let rss_before = status_kib("VmRSS:");
-    let mut sink = CountingSink::default();
+    let mut counted = CountingDestination::default();
     let mut task = Task::new(topology.clone(), 0, 0);
     let mut out = TaskOutput::default();
     let sample_every = (lines.len() / 10).max(1);
@@ -167,7 +169,7 @@ topic = "out"
             value: line.as_bytes(),
         };
         task.process(&rec, 0, &mut out);
-        sink.outputs += out.outputs.len() as u64;
+        counted.outputs += out.outputs.len() as u64;
         out.outputs.clear();
         if (i + 1) % 100_000 == 0 {
             commit(&mut task, &mut backend, &mut out);
@@ -187,7 +189,7 @@ topic = "out"
         }
     }
     task.finish(&mut out);
-    sink.outputs += out.outputs.len() as u64;
+    counted.outputs += out.outputs.len() as u64;
     out.outputs.clear();
     commit(&mut task, &mut backend, &mut out);
     commits += 1;
@@ -198,7 +200,7 @@ topic = "out"
         "throughput: {:.0} records/s wall, {:.2} CPU s per million records; {} window results, {} commits",
         records / wall,
         cpu * 1e6 / records,
-        sink.outputs,
+        counted.outputs,
         commits
     );
     println!(

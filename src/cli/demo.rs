@@ -30,7 +30,8 @@ use crate::store::changelog::changelog_topic;
 use crate::store::memory::MemoryBackend;
 use crate::store::rocks::{RocksBackend, RocksOptions};
 use crate::time::civil::format_timestamp_ms;
-use crate::topology::offline::{run_offline, MemorySink};
+use crate::topology::offline::run_offline;
+use crate::topology::route::MemoryDestination;
 use crate::topology::Topology;
 
 /// The input topic of the demo.
@@ -215,16 +216,22 @@ fn offline(topologies: &[Topology], lines: &[String], marker: &str) -> Result<Re
         let stores = t.stores();
         let refs: Vec<&str> = stores.iter().map(String::as_str).collect();
         let mut backend = MemoryBackend::new(&refs)?;
-        let mut sink = MemorySink::default();
+        let mut results = MemoryDestination::default();
         let values = lines
             .iter()
             .map(String::as_str)
             .chain(std::iter::once(marker));
-        run_offline(Arc::new(t.clone()), values, &mut backend, &mut sink, 10_000)?;
+        run_offline(
+            Arc::new(t.clone()),
+            values,
+            &mut backend,
+            &mut results,
+            10_000,
+        )?;
         for s in &t.sinks {
             out.entry(s.topic.clone()).or_default();
         }
-        for (topic, _, value, _) in sink.outputs {
+        for (topic, _, value, _) in results.outputs {
             out.entry(topic).or_default().push(value.to_string());
         }
     }

@@ -15,7 +15,7 @@ use super::kafka_args::KafkaArgs;
 use super::serve_args::ServeArgs;
 use super::shutdown::on_signal;
 use crate::http::Stateless;
-use crate::ingest::{register_metrics, start_sink, SinkOptions, DEFAULT_TOPIC};
+use crate::ingest::{register_metrics, start_producer, ProducerOptions, DEFAULT_TOPIC};
 use crate::metrics::Metrics;
 use crate::secret::Secret;
 use crate::twitch::irc::channels::normalize;
@@ -112,10 +112,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     config.tls = !args.no_tls;
     config.channels_per_connection = args.channels_per_connection;
     config.joins_per_window = args.joins_per_10s;
-    let mut sink_options = SinkOptions::new(args.kafka.settings()?, &args.topic);
-    sink_options.capacity = args.buffer;
-    sink_options.partitions = args.partitions;
-    sink_options.replication_factor = args.kafka.replication_factor;
+    let mut producer_options = ProducerOptions::new(args.kafka.settings()?, &args.topic);
+    producer_options.capacity = args.buffer;
+    producer_options.partitions = args.partitions;
+    producer_options.replication_factor = args.kafka.replication_factor;
 
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let served = Arc::new(Metrics::new());
@@ -128,7 +128,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let _ = stop_tx.send(true);
     });
     runtime.block_on(async move {
-        let (sink, sink_task) = start_sink(sink_options, metrics.clone()).await?;
+        let (lines, producer_task) = start_producer(producer_options, metrics.clone()).await?;
         let (channels_tx, channels) = watch::channel(initial);
         if let Some(path) = args.channels_file.clone() {
             let poll = Duration::from_secs_f64(args.channels_poll_s.max(0.1));
@@ -159,8 +159,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 );
             }
         });
-        let client = run_client(config, channels, sink, stop).await;
-        let stats = sink_task.await.context("the producer task failed")?;
+        let client = run_client(config, channels, lines, stop).await;
+        let stats = producer_task.await.context("the producer task failed")?;
         let t = metrics.totals();
         eprintln!(
             "stopped: {} received, {} produced, {} dropped, {} reconnects, {} unflushed",

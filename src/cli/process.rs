@@ -16,8 +16,10 @@ use serde_json::{json, Value};
 use super::input;
 use crate::chat::import::line_reader::LineReader;
 use crate::chat::import::{import, Format, Records};
+use crate::processor::Output;
 use crate::store::rocks::{RocksBackend, RocksOptions};
-use crate::topology::offline::{run_offline_from, RecordSink, RecordSource};
+use crate::topology::offline::{run_offline_from, RecordSource};
+use crate::topology::route::Destination;
 use crate::topology::task::{DeadLetter, LateRecord};
 use crate::topology::Topology;
 
@@ -144,24 +146,20 @@ impl JsonLinesDir {
     }
 }
 
-impl RecordSink for JsonLinesDir {
-    fn output(
-        &mut self,
-        topic: &str,
-        _key: &str,
-        value: &Value,
-        _ts_ms: i64,
-    ) -> std::io::Result<()> {
-        self.line(topic, value)
+impl Destination for JsonLinesDir {
+    type Error = std::io::Error;
+
+    fn output(&mut self, topic: &str, output: Output) -> std::io::Result<()> {
+        self.line(topic, &output.value)
     }
-    fn dead_letter(&mut self, topic: &str, d: &DeadLetter) -> std::io::Result<()> {
+    fn dead_letter(&mut self, topic: &str, d: DeadLetter) -> std::io::Result<()> {
         let v = json!({
             "reason": d.reason, "source_topic": d.source_topic, "partition": d.partition,
             "offset": d.offset, "value": String::from_utf8_lossy(&d.value),
         });
         self.line(topic, &v)
     }
-    fn late(&mut self, topic: &str, l: &LateRecord) -> std::io::Result<()> {
+    fn late(&mut self, topic: &str, l: LateRecord) -> std::io::Result<()> {
         let v = json!({
             "processor": l.late.processor, "ts_ms": l.late.ts_ms, "watermark_ms": l.late.watermark_ms,
             "offset": l.late.offset, "value": String::from_utf8_lossy(&l.value),
@@ -185,7 +183,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let stores = topology.stores();
     let store_refs: Vec<&str> = stores.iter().map(String::as_str).collect();
     let mut backend = RocksBackend::open(&state_dir, &store_refs, &RocksOptions::default())?;
-    let mut sink = JsonLinesDir::new(&args.out)?;
+    let mut results = JsonLinesDir::new(&args.out)?;
     // Raw IRC logs are read through one buffer and their lines lent to the task (no copy per line;
     // a line that is not UTF-8 goes to the dead-letter file); other formats are converted to IRC
     // lines by their importer, which skips unreadable records.
@@ -216,11 +214,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         topology.clone(),
         source,
         &mut backend,
-        &mut sink,
+        &mut results,
         args.commit_every,
     )?;
     let import_errors = skipped.get();
-    sink.flush().context("cannot write results")?;
+    results.flush().context("cannot write results")?;
     eprintln!(
         "processed {} records ({} unreadable log records skipped): {} windows closed, {} late, {} dead letters",
         report.records, import_errors, report.windows_closed, report.late, report.dead_letters

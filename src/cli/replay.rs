@@ -16,7 +16,7 @@ use crate::http::Stateless;
 use crate::ingest::pace::{Pacer, Speed};
 use crate::ingest::record::sent_ts_ms;
 use crate::ingest::{
-    register_metrics, start_sink, IngestMetrics, RawLine, SinkOptions, DEFAULT_TOPIC,
+    register_metrics, start_producer, IngestMetrics, ProducerOptions, RawLine, DEFAULT_TOPIC,
 };
 use crate::metrics::Metrics;
 use crate::time::civil::format_timestamp_ms;
@@ -58,10 +58,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     } else {
         args.speed
     };
-    let mut sink_options = SinkOptions::new(args.kafka.settings()?, &args.topic);
-    sink_options.capacity = args.buffer;
-    sink_options.partitions = args.partitions;
-    sink_options.replication_factor = args.kafka.replication_factor;
+    let mut producer_options = ProducerOptions::new(args.kafka.settings()?, &args.topic);
+    producer_options.capacity = args.buffer;
+    producer_options.partitions = args.partitions;
+    producer_options.replication_factor = args.kafka.replication_factor;
 
     // Files are read on their own thread; the async side paces and produces.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<RawLine>>(1024);
@@ -75,7 +75,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .serve
         .start(Some(runtime.handle()), served, Arc::new(Stateless))?;
     let totals = runtime.block_on(async {
-        let (sink, handle) = start_sink(sink_options, metrics.clone()).await?;
+        let (queue, handle) = start_producer(producer_options, metrics.clone()).await?;
         let mut pacer = Pacer::new(speed);
         let mut progress = Progress::new();
         let started = Instant::now();
@@ -86,10 +86,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
             if !wait.is_zero() {
                 tokio::time::sleep(wait).await;
             }
-            sink.send(line).await?;
+            queue.send(line).await?;
             progress.line(ts, &metrics);
         }
-        drop(sink);
+        drop(queue);
         let stats = handle.await.context("the producer task failed")?;
         progress.report(&metrics);
         anyhow::Ok((metrics.totals(), stats))

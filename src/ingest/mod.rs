@@ -1,15 +1,15 @@
 //! The Kafka side of ingestion, shared by `chatpulse ingest` and `chatpulse replay`: raw IRC lines go
-//! through a bounded queue ([`sink`]) to an idempotent producer on `twitch.chat.raw`, counted in
+//! through a bounded queue ([`producer`]) to an idempotent producer on `twitch.chat.raw`, counted in
 //! Prometheus metrics ([`metrics`]). What a record looks like (key, timestamp, headers) is in [`record`].
 
 pub mod metrics;
 pub mod pace;
+pub mod producer;
 pub mod record;
-pub mod sink;
 
 pub use metrics::{register_metrics, IngestMetrics, IngestTotals};
+pub use producer::{start_producer, LineQueue, ProducerOptions, ProducerStats};
 pub use record::RawLine;
-pub use sink::{start_sink, RawSink, SinkOptions, SinkStats};
 
 /// The topic raw chat lines go to unless told otherwise.
 pub const DEFAULT_TOPIC: &str = "twitch.chat.raw";
@@ -23,7 +23,7 @@ pub enum IngestError {
     /// The metrics could not be registered.
     #[error("cannot register the ingest metrics: {0} (a registry may hold them only once)")]
     Metrics(#[from] prometheus::Error),
-    /// The sink stopped before the line could be queued.
+    /// The producer task stopped before the line could be queued.
     #[error("the Kafka producer stopped: see the earlier errors in the log")]
-    SinkClosed,
+    ProducerStopped,
 }

@@ -52,7 +52,7 @@ pub enum KafkaError {
     Store(#[from] crate::store::StoreError),
     /// A sink's schema could not be loaded or registered.
     #[error(transparent)]
-    Sink(#[from] crate::avro::SinkError),
+    Encoder(#[from] crate::avro::EncoderError),
     /// Restored state could not be read.
     #[error(transparent)]
     Process(#[from] crate::processor::ProcessError),

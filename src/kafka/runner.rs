@@ -27,7 +27,7 @@ use super::membership::member_prefix;
 use super::restore::{restore_partition_observed, RestoreProgress};
 use super::topics::{ensure_topics, partition_count, TopicPlan};
 use super::{KafkaError, KafkaSettings};
-use crate::avro::sink::{output_dead_letter, SinkEncoders};
+use crate::avro::value_encoder::{output_dead_letter, ValueEncoders};
 use crate::metrics::{consumer_lag, Metrics};
 use crate::store::changelog::changelog_topic;
 use crate::store::{Checkpoint, StateBackend};
@@ -131,7 +131,7 @@ struct Engine {
     in_transaction: bool,
     failed: Option<KafkaError>,
     control: Arc<RunControl>,
-    encoders: SinkEncoders,
+    encoders: ValueEncoders,
     metrics: Arc<Metrics>,
     /// Per partition, the committed `(store, key, value)` of keys its changelog holds unapplied
     /// records of (see [`super::restore::RestoreReport::orphaned_keys`]): the next flush writes
@@ -956,7 +956,7 @@ pub fn run(
     tracing::info!(topic = %input_topic, partitions, "topics ready");
     // Avro sinks register their schemas before anything is consumed: while the registry is down,
     // this waits, and nothing is processed or committed.
-    let encoders = match runtime.block_on(SinkEncoders::prepare(
+    let encoders = match runtime.block_on(ValueEncoders::prepare(
         &topology,
         options.schema_registry.as_deref(),
         &|| control.is_stopping(),

@@ -7,9 +7,33 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::route::{route, Destination, MemoryDestination};
 use super::task::{DeadLetter, InputRecord, LateRecord, Task, TaskOutput};
 use super::validate::Topology;
 use crate::processor::{Output, ProcessError};
+
+/// What the sinks received (by sink, as two sinks may share a topic), then the dead letters and
+/// late records.
+#[derive(Default)]
+struct Received {
+    outputs: Vec<Output>,
+    others: MemoryDestination,
+}
+
+impl Destination for Received {
+    type Error = std::io::Error;
+
+    fn output(&mut self, _topic: &str, output: Output) -> std::io::Result<()> {
+        self.outputs.push(output);
+        Ok(())
+    }
+    fn dead_letter(&mut self, topic: &str, dead: DeadLetter) -> std::io::Result<()> {
+        self.others.dead_letter(topic, dead)
+    }
+    fn late(&mut self, topic: &str, late: LateRecord) -> std::io::Result<()> {
+        self.others.late(topic, late)
+    }
+}
 
 /// Drives one task (partition 0) of a topology in memory.
 pub struct TestDriver {
@@ -17,9 +41,7 @@ pub struct TestDriver {
     task: Task,
     now_ms: i64,
     next_offset: i64,
-    outputs: Vec<Output>,
-    dead_letters: Vec<DeadLetter>,
-    late: Vec<LateRecord>,
+    received: Received,
     /// Committed state: (store, key) -> value, plus the committed position.
     state: BTreeMap<(String, Vec<u8>), Vec<u8>>,
     position: (u64, i64, i64),
@@ -35,9 +57,7 @@ impl TestDriver {
             topology,
             now_ms,
             next_offset: 0,
-            outputs: Vec::new(),
-            dead_letters: Vec::new(),
-            late: Vec::new(),
+            received: Received::default(),
             state: BTreeMap::new(),
             position: (0, 0, i64::MIN),
             windows_closed: 0,
@@ -45,9 +65,7 @@ impl TestDriver {
     }
 
     fn take(&mut self, mut out: TaskOutput) {
-        self.outputs.append(&mut out.outputs);
-        self.dead_letters.append(&mut out.dead_letters);
-        self.late.append(&mut out.late);
+        route(&self.topology, &mut out, &mut self.received).expect("memory does not fail");
         self.windows_closed += out.windows_closed;
     }
 
@@ -129,7 +147,8 @@ impl TestDriver {
     /// Every value sink `name` received, in order.
     pub fn output(&self, name: &str) -> Vec<Value> {
         let index = self.topology.sinks.iter().position(|s| s.name == name);
-        self.outputs
+        self.received
+            .outputs
             .iter()
             .filter(|o| Some(o.sink) == index)
             .map(|o| o.value.clone())
@@ -138,12 +157,12 @@ impl TestDriver {
 
     /// Dead letters so far.
     pub fn dead_letters(&self) -> &[DeadLetter] {
-        &self.dead_letters
+        &self.received.others.dead_letters
     }
 
     /// Late records so far.
     pub fn late(&self) -> &[LateRecord] {
-        &self.late
+        &self.received.others.late
     }
 
     /// Windows closed so far.

@@ -1,53 +1,17 @@
 //! Offline runs: a topology over recorded logs instead of Kafka, with the same tasks, processors and
 //! state backend, for backfills and tests. Input is one partition in file order, the wall clock stands
-//! still at the start, and at the end every window closes. Results go to a [`RecordSink`].
+//! still at the start, and at the end every window closes. Results go to a [`Destination`] through
+//! [`route`], counted on the way into an [`OfflineReport`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde_json::Value;
-
+use super::route::{route, Destination};
 use super::task::{DeadLetter, InputRecord, LateRecord, Task, TaskOutput};
 use super::validate::Topology;
+use crate::processor::Output;
 use crate::store::{apply_commit, StateBackend, StoreError};
 use crate::time::clock::{Clock, SystemClock};
-
-/// Where an offline run puts what it produces.
-pub trait RecordSink {
-    /// A result for sink topic `topic`.
-    fn output(&mut self, topic: &str, key: &str, value: &Value, ts_ms: i64) -> std::io::Result<()>;
-    /// A record that could not be processed.
-    fn dead_letter(&mut self, topic: &str, dead: &DeadLetter) -> std::io::Result<()>;
-    /// A record past grace and allowed lateness, for the topology's late topic.
-    fn late(&mut self, topic: &str, late: &LateRecord) -> std::io::Result<()>;
-}
-
-/// Collects everything in memory (tests).
-#[derive(Debug, Default)]
-pub struct MemorySink {
-    /// `(topic, key, value, ts)` in order.
-    pub outputs: Vec<(String, String, Value, i64)>,
-    /// Dead letters.
-    pub dead_letters: Vec<DeadLetter>,
-    /// Late records.
-    pub late: Vec<LateRecord>,
-}
-
-impl RecordSink for MemorySink {
-    fn output(&mut self, topic: &str, key: &str, value: &Value, ts_ms: i64) -> std::io::Result<()> {
-        self.outputs
-            .push((topic.to_owned(), key.to_owned(), value.clone(), ts_ms));
-        Ok(())
-    }
-    fn dead_letter(&mut self, _topic: &str, dead: &DeadLetter) -> std::io::Result<()> {
-        self.dead_letters.push(dead.clone());
-        Ok(())
-    }
-    fn late(&mut self, _topic: &str, late: &LateRecord) -> std::io::Result<()> {
-        self.late.push(late.clone());
-        Ok(())
-    }
-}
 
 /// Counters of an offline run.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -112,7 +76,7 @@ pub fn run_offline<I, V>(
     topology: Arc<Topology>,
     values: I,
     backend: &mut dyn StateBackend,
-    sink: &mut dyn RecordSink,
+    to: &mut dyn Destination<Error = std::io::Error>,
     commit_every: u64,
 ) -> Result<OfflineReport, OfflineError>
 where
@@ -123,7 +87,7 @@ where
         values: values.into_iter(),
         current: None,
     };
-    run_offline_from(topology, &mut source, backend, sink, commit_every)
+    run_offline_from(topology, &mut source, backend, to, commit_every)
 }
 
 /// [`run_offline`] over the records of `source`.
@@ -131,7 +95,7 @@ pub fn run_offline_from(
     topology: Arc<Topology>,
     source: &mut dyn RecordSource,
     backend: &mut dyn StateBackend,
-    sink: &mut dyn RecordSink,
+    to: &mut dyn Destination<Error = std::io::Error>,
     commit_every: u64,
 ) -> Result<OfflineReport, OfflineError> {
     // The wall clock is read once: records from after the start are judged against it for
@@ -156,16 +120,16 @@ pub fn run_offline_from(
         task.process(&rec, now_ms, &mut out);
         since_commit += 1;
         if !out.is_empty() {
-            drain(&topology, &mut out, sink, &mut report)?;
+            drain(&topology, &mut out, to, &mut report)?;
         }
         if since_commit >= commit_every {
-            commit(&mut task, backend, &topology, sink, &mut report)?;
+            commit(&mut task, backend, &topology, to, &mut report)?;
             since_commit = 0;
         }
     }
     task.finish(&mut out);
-    drain(&topology, &mut out, sink, &mut report)?;
-    commit(&mut task, backend, &topology, sink, &mut report)?;
+    drain(&topology, &mut out, to, &mut report)?;
+    commit(&mut task, backend, &topology, to, &mut report)?;
     Ok(report)
 }
 
@@ -173,12 +137,12 @@ fn commit(
     task: &mut Task,
     backend: &mut dyn StateBackend,
     topology: &Topology,
-    sink: &mut dyn RecordSink,
+    to: &mut dyn Destination<Error = std::io::Error>,
     report: &mut OfflineReport,
 ) -> Result<(), OfflineError> {
     let mut out = TaskOutput::default();
     let commit = task.commit(&mut out);
-    drain(topology, &mut out, sink, report)?;
+    drain(topology, &mut out, to, report)?;
     apply_commit(backend, 0, commit, BTreeMap::new())?;
     report.commits += 1;
     Ok(())
@@ -187,24 +151,36 @@ fn commit(
 fn drain(
     topology: &Topology,
     out: &mut TaskOutput,
-    sink: &mut dyn RecordSink,
+    to: &mut dyn Destination<Error = std::io::Error>,
     report: &mut OfflineReport,
 ) -> Result<(), OfflineError> {
     report.records += std::mem::take(&mut out.processed);
     report.windows_closed += std::mem::take(&mut out.windows_closed);
-    for o in out.outputs.drain(..) {
-        let topic = &topology.sinks[o.sink].topic;
-        sink.output(topic, &o.key, &o.value, o.ts_ms)?;
-        *report.outputs.entry(topic.clone()).or_default() += 1;
-    }
-    let dlq = topology.dlq_topic();
-    for d in out.dead_letters.drain(..) {
-        sink.dead_letter(&dlq, &d)?;
-        report.dead_letters += 1;
-    }
-    for l in out.late.drain(..) {
-        report.late += 1;
-        sink.late(&topology.late_topic, &l)?;
-    }
+    route(topology, out, &mut Counted { to, report })?;
     Ok(())
+}
+
+/// A destination that counts what passes into the run's report.
+struct Counted<'a> {
+    to: &'a mut dyn Destination<Error = std::io::Error>,
+    report: &'a mut OfflineReport,
+}
+
+impl Destination for Counted<'_> {
+    type Error = std::io::Error;
+
+    fn output(&mut self, topic: &str, output: Output) -> std::io::Result<()> {
+        self.to.output(topic, output)?;
+        *self.report.outputs.entry(topic.to_owned()).or_default() += 1;
+        Ok(())
+    }
+    fn dead_letter(&mut self, topic: &str, dead: DeadLetter) -> std::io::Result<()> {
+        self.to.dead_letter(topic, dead)?;
+        self.report.dead_letters += 1;
+        Ok(())
+    }
+    fn late(&mut self, topic: &str, late: LateRecord) -> std::io::Result<()> {
+        self.report.late += 1;
+        self.to.late(topic, late)
+    }
 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 use chatpulse::chat::import::{import, Format, ImportOptions};
 use chatpulse::chat::ChatEvent;
 use chatpulse::store::memory::MemoryBackend;
-use chatpulse::topology::offline::{run_offline, MemorySink};
+use chatpulse::topology::offline::run_offline;
+use chatpulse::topology::route::MemoryDestination;
 use chatpulse::topology::Topology;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::Value;
@@ -154,8 +155,8 @@ pub fn offline_minutes(
     lines: &[String],
     markers: &[(i32, String)],
 ) -> Minutes {
-    let sink = offline_outputs(topology, lines, markers);
-    minutes(sink.outputs.iter().map(|(_, _, v, _)| v))
+    let results = offline_outputs(topology, lines, markers);
+    minutes(results.outputs.iter().map(|(_, _, v, _)| v))
 }
 
 /// The offline run of `lines` then `markers` through `topology`, in memory.
@@ -163,11 +164,11 @@ pub fn offline_outputs(
     topology: &Topology,
     lines: &[String],
     markers: &[(i32, String)],
-) -> MemorySink {
+) -> MemoryDestination {
     let stores = topology.stores();
     let refs: Vec<&str> = stores.iter().map(String::as_str).collect();
     let mut backend = MemoryBackend::new(&refs).unwrap();
-    let mut sink = MemorySink::default();
+    let mut results = MemoryDestination::default();
     let values = lines
         .iter()
         .map(String::as_str)
@@ -176,9 +177,9 @@ pub fn offline_outputs(
         Arc::new(topology.clone()),
         values,
         &mut backend,
-        &mut sink,
+        &mut results,
         1_000,
     )
     .unwrap();
-    sink
+    results
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use chatpulse::ingest::record::CONNECTION_HEADER;
-use chatpulse::ingest::{start_sink, IngestMetrics, RawSink, SinkOptions, SinkStats};
+use chatpulse::ingest::{start_producer, IngestMetrics, LineQueue, ProducerOptions, ProducerStats};
 use chatpulse::twitch::irc::channels_file::watch_channels_file;
 use chatpulse::twitch::irc::{run_client, IrcConfig, Login};
 use rdkafka::message::{Headers, Message};
@@ -32,11 +32,11 @@ pub async fn test_sink(
     topic: &str,
     partitions: i32,
     metrics: IngestMetrics,
-) -> (RawSink, tokio::task::JoinHandle<SinkStats>) {
+) -> (LineQueue, tokio::task::JoinHandle<ProducerStats>) {
     create_topic(topic, partitions).await;
-    let mut options = SinkOptions::new(settings(), topic);
+    let mut options = ProducerOptions::new(settings(), topic);
     options.replication_factor = 1;
-    start_sink(options, metrics).await.unwrap()
+    start_producer(options, metrics).await.unwrap()
 }
 
 fn channels(names: &[&str]) -> BTreeSet<String> {
@@ -76,9 +76,9 @@ async fn every_line_arrives_once_across_a_reconnect_and_a_dropped_connection() {
     let topic = unique("ingest-raw");
     create_topic(&topic, 2).await;
     let metrics = IngestMetrics::new();
-    let mut options = SinkOptions::new(settings(), &topic);
+    let mut options = ProducerOptions::new(settings(), &topic);
     options.replication_factor = 1;
-    let (sink, sink_task) = start_sink(options, metrics.clone()).await.unwrap();
+    let (sink, sink_task) = start_producer(options, metrics.clone()).await.unwrap();
     let (_channels_tx, channels_rx) = watch::channel(channels(&["nymn", "forsen"]));
     let (stop_tx, stop_rx) = watch::channel(false);
     let client = tokio::spawn(run_client(test_config(&server), channels_rx, sink, stop_rx));

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chatpulse::ingest::{start_sink, IngestMetrics, SinkOptions};
+use chatpulse::ingest::{start_producer, IngestMetrics, ProducerOptions};
 use chatpulse::kafka::topics::ensure_topic;
 use chatpulse::kafka::KafkaSettings;
 use chatpulse::twitch::irc::run_client;
@@ -32,10 +32,10 @@ async fn a_broker_away_for_30_s_loses_no_line() {
     let topic = unique("outage-raw");
     create(&settings, &topic).await;
     let metrics = IngestMetrics::new();
-    let mut options = SinkOptions::new(settings.clone(), &topic);
+    let mut options = ProducerOptions::new(settings.clone(), &topic);
     options.partitions = 1;
     options.replication_factor = 1;
-    let (sink, sink_task) = start_sink(options, metrics.clone()).await.unwrap();
+    let (sink, sink_task) = start_producer(options, metrics.clone()).await.unwrap();
     let server = IrcServer::start().await;
     let (_ch_tx, ch_rx) = watch::channel(BTreeSet::from(["nymn".to_owned()]));
     let (stop_tx, stop_rx) = watch::channel(false);

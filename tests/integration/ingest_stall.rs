@@ -5,7 +5,7 @@
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
-use chatpulse::ingest::{IngestMetrics, SinkStats};
+use chatpulse::ingest::{IngestMetrics, ProducerStats};
 use chatpulse::twitch::irc::{run_client, IrcConfig, IrcError};
 use tokio::sync::watch;
 
@@ -37,7 +37,7 @@ async fn wait_until_blocked(server: &IrcServer, timeout: Duration) {
 type Started = (
     tokio::task::JoinHandle<Result<(), IrcError>>,
     watch::Sender<bool>,
-    tokio::task::JoinHandle<SinkStats>,
+    tokio::task::JoinHandle<ProducerStats>,
 );
 
 /// A client of `nymn` on `server` with `config`, once the server answered its JOIN.

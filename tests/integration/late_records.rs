@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chatpulse::ingest::{start_sink, IngestMetrics, SinkOptions};
+use chatpulse::ingest::{start_producer, IngestMetrics, ProducerOptions};
 use chatpulse::kafka::topics::ensure_topic;
 use chatpulse::kafka::KafkaSettings;
 use chatpulse::time::clock::{Clock, SystemClock};
@@ -135,10 +135,10 @@ async fn a_two_minute_outage_between_ingest_and_the_broker_leaves_every_minute_e
         .librdkafka_options
         .insert("client.id".into(), INGEST_ID.into());
     let metrics = IngestMetrics::new();
-    let mut options = SinkOptions::new(ingest_kafka, &raw);
+    let mut options = ProducerOptions::new(ingest_kafka, &raw);
     options.partitions = 1;
     options.replication_factor = 1;
-    let (sink, sink_task) = start_sink(options, metrics.clone()).await.unwrap();
+    let (sink, sink_task) = start_producer(options, metrics.clone()).await.unwrap();
     let server = IrcServer::start().await;
     let channels: BTreeSet<String> = CHANNELS.iter().map(|c| c.to_string()).collect();
     let (_ch_tx, ch_rx) = watch::channel(channels);

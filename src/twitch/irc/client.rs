@@ -10,14 +10,14 @@ use tokio::task::JoinSet;
 use super::channels::assign;
 use super::connection::{Connection, SharedLimits};
 use super::{IrcConfig, IrcError};
-use crate::ingest::RawSink;
+use crate::ingest::LineQueue;
 
 /// Reads the channels in `channels` (which may change while running) until `stop` turns true.
 /// Returns an error only when Twitch refuses the login.
 pub async fn run_client(
     config: IrcConfig,
     mut channels: watch::Receiver<BTreeSet<String>>,
-    sink: RawSink,
+    lines: LineQueue,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), IrcError> {
     let config = Arc::new(config);
@@ -44,7 +44,7 @@ pub async fn run_client(
                 index,
                 config: config.clone(),
                 limits: limits.clone(),
-                sink: sink.clone(),
+                lines: lines.clone(),
             };
             tasks.spawn(connection.run(rx, stop.clone()));
             tracing::info!(

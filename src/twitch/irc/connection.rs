@@ -1,7 +1,7 @@
 //! One chat connection's socket loop: connect (TLS or plain), register, JOIN paced by the shared
-//! limiter, read lines into the sink, answer PING, and on RECONNECT, EOF, error, silence or a write
-//! blocked past the write timeout connect again after a jittered backoff and re-join. Ends when told
-//! to stop (even mid-write), or when the login is refused.
+//! limiter, read lines into the ingest queue, answer PING, and on RECONNECT, EOF, error, silence or
+//! a write blocked past the write timeout connect again after a jittered backoff and re-join. Ends
+//! when told to stop (even mid-write), or when the login is refused.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -16,7 +16,7 @@ use super::framing::{Frame, LineFramer};
 use super::join_pacer::JoinPacer;
 use super::session::{Action, Session};
 use super::{IrcConfig, IrcError};
-use crate::ingest::{RawLine, RawSink};
+use crate::ingest::{LineQueue, RawLine};
 
 /// Limiters shared by all connections of one login, on one monotonic clock.
 #[derive(Debug, Clone)]
@@ -62,7 +62,7 @@ pub struct Connection {
     /// Limiters shared with the other connections.
     pub limits: SharedLimits,
     /// Where chat lines go.
-    pub sink: RawSink,
+    pub lines: LineQueue,
 }
 
 impl Connection {
@@ -82,7 +82,7 @@ impl Connection {
                 return Ok(());
             }
             if socket_no > 0 {
-                self.sink.metrics().reconnect();
+                self.lines.metrics().reconnect();
                 let delay = backoff.next_delay(jitter.unit());
                 tracing::info!(connection = self.index, ?delay, "reconnecting");
                 if wait_or_stop(delay, &mut stop).await {
@@ -225,7 +225,7 @@ impl Connection {
                         match session.on_line(&line) {
                             Action::Chat => {
                                 if let Some(raw) = RawLine::new(line, now_ms(), id) {
-                                    self.sink.offer(raw);
+                                    self.lines.offer(raw);
                                 }
                             }
                             Action::Send(reply) => push_line(&mut out, &reply),

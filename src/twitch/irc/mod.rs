@@ -1,6 +1,6 @@
 //! The Twitch chat client: IRC over TLS (or plain TCP for tests), anonymous or with a token, that
 //! joins channels within Twitch's rate limits, answers PING, honours RECONNECT, reconnects with
-//! jittered backoff and hands every chat line to the ingest sink. The protocol parts ([`framing`],
+//! jittered backoff and hands every chat line to the ingest queue. The protocol parts ([`framing`],
 //! [`session`], [`join_pacer`], [`backoff`], [`channels`]) are pure; [`connection`] and [`client`]
 //! hold the sockets.
 

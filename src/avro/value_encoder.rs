@@ -15,9 +15,9 @@ use crate::topology::spec::ValueFormat;
 use crate::topology::task::DeadLetter;
 use crate::topology::Topology;
 
-/// Why a topology's sinks could not be prepared.
+/// Why the value encoders of a topology's sinks could not be prepared.
 #[derive(Debug, thiserror::Error)]
-pub enum SinkError {
+pub enum EncoderError {
     /// Avro sinks need a registry and none was given.
     #[error("the topology has Avro sinks ({sinks}): give --schema-registry URL or set CHATPULSE_SCHEMA_REGISTRY_URL (http://host:port, or mock://NAME for an in-process registry)")]
     NoRegistry {
@@ -44,7 +44,7 @@ pub enum SinkError {
 
 /// How one sink's values become bytes.
 #[derive(Debug, Clone)]
-pub enum SinkEncoder {
+pub enum ValueEncoder {
     /// JSON text.
     Json,
     /// Avro of `schema`, registered with `id`, in the Confluent wire format.
@@ -56,20 +56,22 @@ pub enum SinkEncoder {
     },
 }
 
-impl SinkEncoder {
+impl ValueEncoder {
     /// The record value bytes for `value`.
     pub fn encode(&self, value: &Json) -> Result<Vec<u8>, EncodeError> {
         match self {
-            SinkEncoder::Json => Ok(serde_json::to_vec(value).expect("JSON values serialize")),
-            SinkEncoder::Avro { id, schema } => Ok(wire::frame(*id, &encode_datum(value, schema)?)),
+            ValueEncoder::Json => Ok(serde_json::to_vec(value).expect("JSON values serialize")),
+            ValueEncoder::Avro { id, schema } => {
+                Ok(wire::frame(*id, &encode_datum(value, schema)?))
+            }
         }
     }
 }
 
 /// One encoder per sink of a topology, by sink index.
 #[derive(Debug, Clone)]
-pub struct SinkEncoders {
-    encoders: Vec<SinkEncoder>,
+pub struct ValueEncoders {
+    encoders: Vec<ValueEncoder>,
 }
 
 /// The names of `topology`'s Avro sinks.
@@ -82,15 +84,15 @@ pub fn avro_sinks(topology: &Topology) -> Vec<&str> {
         .collect()
 }
 
-impl SinkEncoders {
+impl ValueEncoders {
     /// Fails when `topology` has Avro sinks and no registry URL is given.
     pub fn require_registry(
         topology: &Topology,
         registry_url: Option<&str>,
-    ) -> Result<(), SinkError> {
+    ) -> Result<(), EncoderError> {
         let avro = avro_sinks(topology);
         if registry_url.is_none() && !avro.is_empty() {
-            return Err(SinkError::NoRegistry {
+            return Err(EncoderError::NoRegistry {
                 sinks: avro.join(", "),
             });
         }
@@ -104,20 +106,20 @@ impl SinkEncoders {
         registry_url: Option<&str>,
         stopping: &(dyn Fn() -> bool + Sync),
         on_failure: &(dyn Fn() + Sync),
-    ) -> Result<SinkEncoders, SinkError> {
-        SinkEncoders::require_registry(topology, registry_url)?;
+    ) -> Result<ValueEncoders, EncoderError> {
+        ValueEncoders::require_registry(topology, registry_url)?;
         let mut encoders = Vec::with_capacity(topology.sinks.len());
         let mut registry = None;
         for sink in &topology.sinks {
             if sink.format != ValueFormat::Avro {
-                encoders.push(SinkEncoder::Json);
+                encoders.push(ValueEncoder::Json);
                 continue;
             }
-            let schema_error = |source| SinkError::Schema {
+            let schema_error = |source| EncoderError::Schema {
                 sink: sink.name.clone(),
                 source,
             };
-            let registry_error = |source| SinkError::Registry {
+            let registry_error = |source| EncoderError::Registry {
                 sink: sink.name.clone(),
                 source,
             };
@@ -143,12 +145,12 @@ impl SinkEncoders {
             .await
             .map_err(registry_error)?;
             tracing::info!(sink = %sink.name, %subject, id, "Avro sink ready");
-            encoders.push(SinkEncoder::Avro {
+            encoders.push(ValueEncoder::Avro {
                 id,
                 schema: Box::new(schema),
             });
         }
-        Ok(SinkEncoders { encoders })
+        Ok(ValueEncoders { encoders })
     }
 
     /// The value bytes of `output`.
@@ -199,11 +201,11 @@ schema = "engagement_basic_minute"
     async fn avro_sinks_register_once_and_frame_values() {
         let t = Topology::parse(TOPOLOGY).unwrap();
         let never = || false;
-        let e = SinkEncoders::prepare(&t, None, &never, &|| {})
+        let e = ValueEncoders::prepare(&t, None, &never, &|| {})
             .await
             .unwrap_err();
         assert!(e.to_string().contains("--schema-registry"), "{e}");
-        let enc = SinkEncoders::prepare(&t, Some("mock://sink-test"), &never, &|| {})
+        let enc = ValueEncoders::prepare(&t, Some("mock://sink-test"), &never, &|| {})
             .await
             .unwrap();
         let value = json!({"channel": "nymn", "window_start": 0, "window_end": 60_000,
@@ -218,7 +220,7 @@ schema = "engagement_basic_minute"
         let (id, datum) = wire::unframe(&bytes).unwrap();
         let schema = AvroSchema::builtin("engagement_basic_minute").unwrap();
         assert_eq!(decode_datum(&schema.schema, datum, None).unwrap(), value);
-        let again = SinkEncoders::prepare(&t, Some("mock://sink-test"), &never, &|| {})
+        let again = ValueEncoders::prepare(&t, Some("mock://sink-test"), &never, &|| {})
             .await
             .unwrap();
         assert_eq!(wire::unframe(&again.encode(&out).unwrap()).unwrap().0, id);

@@ -1,7 +1,7 @@
-//! The bounded path from readers to Kafka: [`RawSink`] handles put lines on a bounded queue, and one
+//! The bounded path from readers to Kafka: [`LineQueue`] handles put lines on a bounded queue, and one
 //! task moves them into an idempotent producer (acks=all) whose delivery reports feed the counters.
-//! Live ingestion uses [`RawSink::offer`], which drops and counts a line when the queue is full so the
-//! socket is never blocked; replay uses [`RawSink::send`], which waits for room instead.
+//! Live ingestion uses [`LineQueue::offer`], which drops and counts a line when the queue is full so the
+//! socket is never blocked; replay uses [`LineQueue::send`], which waits for room instead.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -18,9 +18,9 @@ use super::{IngestError, IngestMetrics};
 use crate::kafka::topics::ensure_topic;
 use crate::kafka::{KafkaError, KafkaSettings};
 
-/// How to run the sink.
+/// How to run the producer.
 #[derive(Debug, Clone)]
-pub struct SinkOptions {
+pub struct ProducerOptions {
     /// Cluster settings.
     pub kafka: KafkaSettings,
     /// The topic lines go to.
@@ -31,14 +31,14 @@ pub struct SinkOptions {
     pub partitions: i32,
     /// Replication factor of the topic when chatpulse creates it (-1: the broker's default).
     pub replication_factor: i32,
-    /// How long the final flush may take when the sink stops.
+    /// How long the final flush may take when the producer stops.
     pub flush_timeout: Duration,
 }
 
-impl SinkOptions {
+impl ProducerOptions {
     /// Defaults for `kafka` and `topic`: 100,000 lines of buffer, 6 partitions, 60 s final flush.
-    pub fn new(kafka: KafkaSettings, topic: impl Into<String>) -> SinkOptions {
-        SinkOptions {
+    pub fn new(kafka: KafkaSettings, topic: impl Into<String>) -> ProducerOptions {
+        ProducerOptions {
             kafka,
             topic: topic.into(),
             capacity: 100_000,
@@ -49,29 +49,30 @@ impl SinkOptions {
     }
 }
 
-/// What the sink did, returned when it stops.
+/// What the producer did, returned when it stops.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SinkStats {
+pub struct ProducerStats {
     /// Lines handed to the producer.
     pub enqueued: u64,
     /// Lines still undelivered when the final flush timed out.
     pub unflushed: u64,
 }
 
-/// A handle that queues lines for Kafka; clone it freely. The sink stops when every handle is dropped.
+/// A handle that queues lines for Kafka; clone it freely. The producer stops when every handle is
+/// dropped.
 #[derive(Debug, Clone)]
-pub struct RawSink {
+pub struct LineQueue {
     tx: mpsc::Sender<RawLine>,
     metrics: IngestMetrics,
     last_drop_warning_ms: Arc<AtomicI64>,
 }
 
-/// Starts the sink: makes sure the topic exists, creates the producer and spawns the task that feeds
-/// it. Await the handle, after dropping every [`RawSink`], to flush and get the stats.
-pub async fn start_sink(
-    options: SinkOptions,
+/// Starts the producer: makes sure the topic exists, creates the producer and spawns the task that feeds
+/// it. Await the handle, after dropping every [`LineQueue`], to flush and get the stats.
+pub async fn start_producer(
+    options: ProducerOptions,
     metrics: IngestMetrics,
-) -> Result<(RawSink, tokio::task::JoinHandle<SinkStats>), IngestError> {
+) -> Result<(LineQueue, tokio::task::JoinHandle<ProducerStats>), IngestError> {
     ensure_topic(
         &options.kafka,
         &options.topic,
@@ -89,7 +90,7 @@ pub async fn start_sink(
     let (tx, rx) = mpsc::channel(options.capacity.max(1));
     let handle = tokio::spawn(feed(producer, rx, options));
     Ok((
-        RawSink {
+        LineQueue {
             tx,
             metrics,
             last_drop_warning_ms: Arc::new(AtomicI64::new(i64::MIN)),
@@ -98,7 +99,7 @@ pub async fn start_sink(
     ))
 }
 
-impl RawSink {
+impl LineQueue {
     /// Queues `line` if there is room; otherwise counts it as dropped, warns at most every 10 s, and
     /// returns false. Never waits.
     pub fn offer(&self, line: RawLine) -> bool {
@@ -121,11 +122,11 @@ impl RawSink {
         let channel = line.channel.clone();
         self.tx.send(line).await.map_err(|_| {
             self.metrics.dropped(&channel);
-            IngestError::SinkClosed
+            IngestError::ProducerStopped
         })
     }
 
-    /// The counters this sink updates.
+    /// The counters this queue updates.
     pub fn metrics(&self) -> &IngestMetrics {
         &self.metrics
     }
@@ -156,9 +157,9 @@ impl RawSink {
 async fn feed(
     producer: ThreadedProducer<CountingContext>,
     mut rx: mpsc::Receiver<RawLine>,
-    options: SinkOptions,
-) -> SinkStats {
-    let mut stats = SinkStats::default();
+    options: ProducerOptions,
+) -> ProducerStats {
+    let mut stats = ProducerStats::default();
     while let Some(line) = rx.recv().await {
         let headers = OwnedHeaders::new()
             .insert(Header {
