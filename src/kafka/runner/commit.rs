@@ -2,17 +2,17 @@
 //! data first; flush markers only once the broker acknowledged all of them; then RocksDB; then the
 //! input offsets. A failed delivery stops the commit before any marker, so a restart re-produces.
 //! A partition's first flush after a restore re-states the keys of changelog records the restore
-//! left unapplied. Exactly once: the same records, markers and offsets in one transaction.
+//! left unapplied. Exactly once: the same records, markers and offsets in one transaction; a failed
+//! step aborts it and rewinds every task to the local state ([`Engine::rewind`]).
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::producer::{BaseRecord, Producer};
+use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::producer::{Producer, PurgeConfig};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use super::{Delivery, Engine, RebalanceContext};
+use super::{Engine, EngineConsumer, MarkerOffsets};
 use crate::kafka::KafkaError;
 use crate::store::apply_commit;
 use crate::store::changelog::{changelog_topic, ChangelogRecord, Marker};
@@ -21,14 +21,11 @@ use crate::topology::task::{Commit, TaskOutput};
 /// How long a commit waits for the broker to acknowledge what it produced.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The changelog offset of each flush marker delivered, by (store index, partition).
-type MarkerOffsets = HashMap<(usize, i32), i64>;
-
 impl Engine {
     /// Flushes every task (or only `only`), waits for the broker, writes state, commits offsets.
     pub(super) fn commit(
         &mut self,
-        consumer: &BaseConsumer<RebalanceContext>,
+        consumer: &EngineConsumer,
         only: Option<&[i32]>,
     ) -> Result<(), KafkaError> {
         let started = Instant::now();
@@ -67,14 +64,14 @@ impl Engine {
             for (p, commit) in &pending {
                 self.send_markers(*p, commit)?;
             }
-            self.producer.send_offsets_to_transaction(
+            self.producer.client.send_offsets_to_transaction(
                 &offsets,
                 &consumer.group_metadata().ok_or_else(|| {
                     KafkaError::Delivery(1, "the consumer has no group metadata".into())
                 })?,
                 Duration::from_secs(30),
             )?;
-            self.producer.commit_transaction(DELIVERY_TIMEOUT)?;
+            self.producer.client.commit_transaction(DELIVERY_TIMEOUT)?;
             self.take_deliveries()?
         } else {
             // A marker says "everything before me is complete": it may only follow records the
@@ -96,7 +93,7 @@ impl Engine {
             apply_commit(self.backend.as_mut(), p, commit, changelog_offsets)?;
         }
         if self.in_transaction {
-            self.producer.begin_transaction()?;
+            self.producer.client.begin_transaction()?;
         } else {
             consumer.commit(&offsets, CommitMode::Sync)?;
         }
@@ -125,13 +122,8 @@ impl Engine {
                 .with_label_values(&[&topic])
                 .inc_by(writes.len() as u64);
             for (_, key, value) in writes {
-                let mut record = BaseRecord::with_opaque_to(&topic, Box::new(Delivery::Changelog))
-                    .key(&key[..])
-                    .partition(partition);
-                if let Some(v) = value {
-                    record = record.payload(&v[..]);
-                }
-                self.send(record)?;
+                self.producer
+                    .send_changelog(&topic, partition, key, value.as_deref())?;
             }
         }
         Ok(())
@@ -151,18 +143,8 @@ impl Engine {
                 .records_produced
                 .with_label_values(&[&topic])
                 .inc();
-            self.send(
-                BaseRecord::with_opaque_to(
-                    &topic,
-                    Box::new(Delivery::Marker {
-                        store: store_index,
-                        partition,
-                    }),
-                )
-                .key(&record.key[..])
-                .payload(&value[..])
-                .partition(partition),
-            )?;
+            self.producer
+                .send_marker(&topic, store_index, partition, &record.key, &value)?;
         }
         Ok(())
     }
@@ -170,9 +152,9 @@ impl Engine {
     /// Waits until the broker acknowledged (or refused) everything produced so far, then
     /// [`Engine::take_deliveries`].
     fn await_deliveries(&mut self) -> Result<MarkerOffsets, KafkaError> {
-        if let Err(e) = self.producer.flush(DELIVERY_TIMEOUT) {
+        if let Err(e) = self.producer.client.flush(DELIVERY_TIMEOUT) {
             let e = KafkaError::Delivery(
-                self.producer.in_flight_count().max(1) as usize,
+                self.producer.client.in_flight_count().max(1) as usize,
                 format!("not acknowledged within {DELIVERY_TIMEOUT:?} ({e})"),
             );
             self.control.set_producer_error(Some(e.to_string()));
@@ -183,18 +165,58 @@ impl Engine {
 
     /// The offsets of the markers delivered since the last call, or the first delivery failure.
     fn take_deliveries(&mut self) -> Result<MarkerOffsets, KafkaError> {
-        let (failures, markers) = {
-            let mut log = self.deliveries.lock().expect("delivery log");
-            (
-                std::mem::take(&mut log.failures),
-                std::mem::take(&mut log.markers),
-            )
-        };
+        let (failures, markers) = self.producer.take_log();
         if let Some(first) = failures.first() {
             self.control
                 .set_producer_error(Some(format!("delivery failed: {first}")));
             return Err(KafkaError::Delivery(failures.len(), first.clone()));
         }
         Ok(markers)
+    }
+
+    /// Exactly-once recovery: aborts the open transaction, rebuilds every task from the local state
+    /// (which holds only committed flushes) and seeks the input back to where that state ends.
+    pub(super) fn rewind(&mut self, consumer: &EngineConsumer) -> Result<(), KafkaError> {
+        // The aborted transaction's records are discarded; their delivery reports must be served
+        // before the abort can complete.
+        self.producer
+            .client
+            .purge(PurgeConfig::default().queue().inflight());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.producer.client.in_flight_count() > 0 && Instant::now() < deadline {
+            self.producer.client.poll(Duration::from_millis(50));
+        }
+        self.producer
+            .client
+            .abort_transaction(Duration::from_secs(30))?;
+        self.producer.take_log();
+        self.stats.aborts += 1;
+        self.metrics.transaction_aborts.inc();
+        let now = self.clock.now_ms();
+        let partitions: Vec<i32> = self.tasks.keys().copied().collect();
+        let mut committed = TopicPartitionList::new();
+        for p in &partitions {
+            committed.add_partition(&self.input_topic, *p);
+        }
+        let committed = consumer.committed_offsets(committed, Duration::from_secs(30))?;
+        for p in partitions {
+            let (task, checkpoint) = self.task_from_local_state(p, now)?;
+            let offset = match checkpoint {
+                Some(c) => Offset::Offset(c.input_offset),
+                None => match committed
+                    .find_partition(&self.input_topic, p)
+                    .map(|e| e.offset())
+                {
+                    Some(Offset::Offset(o)) => Offset::Offset(o),
+                    _ => Offset::Beginning,
+                },
+            };
+            consumer.seek(&self.input_topic, p, offset, Duration::from_secs(30))?;
+            self.tasks.insert(p, task);
+            tracing::warn!(partition = p, offset = ?offset, "transaction aborted: rewound to the last committed state");
+        }
+        drop(committed);
+        self.producer.client.begin_transaction()?;
+        Ok(())
     }
 }
