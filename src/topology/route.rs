@@ -72,3 +72,62 @@ impl Destination for MemoryDestination {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::processor::Late;
+
+    #[test]
+    fn results_go_to_their_sink_topics_and_every_record_leaves_the_output() {
+        let topology = Topology::parse(include_str!("../../topologies/engagement.toml")).unwrap();
+        let dead = DeadLetter {
+            source_topic: "in".into(),
+            partition: 0,
+            offset: 3,
+            reason: "not UTF-8".into(),
+            key: None,
+            value: vec![0xff],
+        };
+        let late = LateRecord {
+            late: Late {
+                processor: "minutes".into(),
+                partition: 0,
+                offset: 4,
+                ts_ms: 1,
+                watermark_ms: 60_000,
+            },
+            key: None,
+            value: b"line".to_vec(),
+        };
+        let mut out = TaskOutput {
+            outputs: vec![Output {
+                sink: 1,
+                key: "nymn".into(),
+                value: json!({"messages": 1}),
+                ts_ms: 3_600_000,
+            }],
+            dead_letters: vec![dead.clone()],
+            late: vec![late.clone()],
+            processed: 5,
+            windows_closed: 1,
+        };
+        let mut to = MemoryDestination::default();
+        route(&topology, &mut out, &mut to).unwrap();
+        assert_eq!(
+            to.outputs,
+            vec![(
+                "twitch.engagement.hour".to_owned(),
+                "nymn".to_owned(),
+                json!({"messages": 1}),
+                3_600_000
+            )]
+        );
+        assert_eq!(to.dead_letters, vec![dead]);
+        assert_eq!(to.late, vec![late]);
+        assert!(out.is_empty());
+        assert_eq!((out.processed, out.windows_closed), (5, 1));
+    }
+}

@@ -1,9 +1,8 @@
 //! Rebalance and restore: the consumer context that restores assigned partitions from local state
-//! and changelog and commits revoked ones, and the check for an instance the group left stranded.
+//! and changelog, commits and drops revoked ones, and keeps the lag statistics.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaResult;
@@ -11,8 +10,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::ClientContext;
 
-use super::{Engine, EngineConsumer, RebalanceContext};
-use crate::kafka::group_watch::{rank, stranded, GroupView};
+use super::{Engine, RebalanceContext};
 use crate::kafka::restore::{restore_partition_observed, RestoreProgress};
 use crate::kafka::KafkaError;
 use crate::metrics::consumer_lag;
@@ -122,42 +120,6 @@ impl Engine {
 /// at most `batch.num.messages` (default 10,000) records in one batch, so the batch holding the
 /// restored position starts at most this far before it.
 const BATCH_REWIND: i64 = 10_000;
-
-/// How often an instance holding part of the input asks the coordinator whether it is stranded.
-pub(super) const GROUP_LOOK_INTERVAL: Duration = Duration::from_secs(3);
-
-/// Asks the coordinator (`DescribeGroups`) whether this instance is stranded: see [`super::group_watch`].
-/// `Some(rank)` when it is, with `rank` members sorting before it. A failed look counts as "not
-/// stranded"; the next one asks again. This instance's member id starts with `member_prefix`: its
-/// `group.instance.id` (static member) or `client.id`.
-pub(super) fn look_at_group(
-    consumer: &EngineConsumer,
-    group: &str,
-    member_prefix: &str,
-    owned: usize,
-    total: usize,
-) -> Option<usize> {
-    match consumer.fetch_group_list(Some(group), Duration::from_secs(2)) {
-        Ok(list) => list
-            .groups()
-            .iter()
-            .filter(|g| g.name() == group)
-            .find_map(|g| {
-                let view = GroupView {
-                    state: g.state(),
-                    members: g.members().iter().map(|m| m.id()).collect(),
-                };
-                tracing::debug!(?view, owned, total, "consumer group");
-                stranded(&view, member_prefix, owned, total)
-                    .then(|| rank(&view, member_prefix))
-                    .flatten()
-            }),
-        Err(e) => {
-            tracing::debug!(error = %e, "cannot describe the consumer group");
-            None
-        }
-    }
-}
 
 impl ClientContext for RebalanceContext {
     fn stats(&self, statistics: rdkafka::Statistics) {
