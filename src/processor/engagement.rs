@@ -7,7 +7,8 @@ use serde_json::{Map, Value};
 use super::gift_state::GiftState;
 use super::windowed::{ranked, Windowed, WindowedKind};
 use super::{Input, StateWrite};
-use crate::score::engagement::{Engagement, EngagementInput, EngagementMetrics};
+use crate::analysis::Contribution;
+use crate::score::engagement::{Engagement, EngagementMetrics};
 use crate::window::{EmitMode, Window, WindowSpec};
 
 /// The `engagement` kind.
@@ -77,7 +78,7 @@ pub fn engagement_fields(m: &EngagementMetrics, out: &mut Map<String, Value>) {
 impl WindowedKind for EngagementKind {
     type Agg = Engagement;
 
-    fn extract(&mut self, input: &Input<'_>, add: &mut dyn FnMut(&str, &EngagementInput)) {
+    fn extract(&mut self, input: &Input<'_>, add: &mut dyn FnMut(&str, &Contribution)) {
         let tally = self.gifts.count(input.event);
         input.with_contribution(tally, |contribution| add(input.event.channel, contribution));
     }

@@ -6,11 +6,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::persist::apply_commit;
 use super::route::{route, Destination};
 use super::task::{DeadLetter, InputRecord, LateRecord, Task, TaskOutput};
 use super::validate::Topology;
 use crate::processor::Output;
-use crate::store::{apply_commit, StateBackend, StoreError};
+use crate::store::{StateBackend, StoreError};
 use crate::time::clock::{Clock, SystemClock};
 
 /// Counters of an offline run.
