@@ -11,11 +11,11 @@ use anyhow::{Context, Result};
 use super::kafka_args::KafkaArgs;
 use super::serve_args::{parse_timeout, ServeArgs};
 use super::shutdown::on_signal;
-use crate::avro::ValueEncoders;
 use crate::http::RunInstance;
 use crate::kafka::instances::InstanceDirectory;
 use crate::kafka::membership::default_instance_id;
 use crate::kafka::runner::{run as run_topology, RunControl, RunOptions};
+use crate::kafka::sink_encoders::SinkEncoders;
 use crate::metrics::Metrics;
 use crate::store::rocks::{RocksBackend, RocksOptions};
 use crate::topology::Topology;
@@ -60,7 +60,7 @@ pub struct Args {
 /// Runs `chatpulse run`.
 pub fn run(args: Args) -> Result<ExitCode> {
     let topology = Topology::load(&args.topology)?;
-    ValueEncoders::require_registry(&topology, args.schema_registry.as_deref())?;
+    SinkEncoders::require_registry(&topology, args.schema_registry.as_deref())?;
     let kafka = args.kafka.settings()?;
     let stores = topology.stores();
     let store_refs: Vec<&str> = stores.iter().map(String::as_str).collect();

@@ -28,9 +28,9 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::Producer;
 
+use super::sink_encoders::SinkEncoders;
 use super::topics::{ensure_topics, partition_count, TopicPlan};
 use super::{KafkaError, KafkaSettings};
-use crate::avro::value_encoder::ValueEncoders;
 use crate::metrics::Metrics;
 use crate::store::changelog::changelog_topic;
 use crate::store::StateBackend;
@@ -104,7 +104,7 @@ struct Engine {
     in_transaction: bool,
     failed: Option<KafkaError>,
     control: Arc<RunControl>,
-    encoders: ValueEncoders,
+    encoders: SinkEncoders,
     metrics: Arc<Metrics>,
     /// Per partition, the committed `(store, key, value)` of keys its changelog holds unapplied
     /// records of (see [`super::restore::RestoreReport::orphaned_keys`]): the next flush writes
@@ -151,7 +151,7 @@ pub fn run(
     tracing::info!(topic = %input_topic, partitions, "topics ready");
     // Avro sinks register their schemas before anything is consumed: while the registry is down,
     // this waits, and nothing is processed or committed.
-    let encoders = match runtime.block_on(ValueEncoders::prepare(
+    let encoders = match runtime.block_on(SinkEncoders::prepare(
         &topology,
         options.schema_registry.as_deref(),
         &|| control.is_stopping(),
@@ -224,8 +224,8 @@ pub fn run(
     result.map(|()| engine.stats)
 }
 
-/// The topics a run of `topology` makes sure of: a compacted changelog per store, the sinks' topics
-/// and the dead-letter topic, each with `partitions` partitions.
+/// The topics a run of `topology` makes sure of: a compacted changelog per store, the sinks' topics,
+/// the dead-letter topic and the late topic, each with `partitions` partitions.
 fn topic_plans(topology: &Topology, stores: &[String], partitions: i32, rf: i32) -> Vec<TopicPlan> {
     let mut plans: Vec<TopicPlan> = stores
         .iter()
@@ -243,9 +243,7 @@ fn topic_plans(topology: &Topology, stores: &[String], partitions: i32, rf: i32)
         .collect();
     let mut others: Vec<String> = topology.sinks.iter().map(|s| s.topic.clone()).collect();
     others.push(topology.dlq_topic());
-    // The late topic is not created here: asking for it made CreateTopics time out on librdkafka's
-    // mock cluster (the demo and the exactly-once test; cause not found yet). Brokers that
-    // auto-create topics make it on the first late record; elsewhere create it beforehand.
+    others.push(topology.late_topic.clone());
     plans.extend(others.into_iter().map(|name| TopicPlan {
         name,
         partitions,

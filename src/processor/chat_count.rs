@@ -10,10 +10,7 @@ use serde_json::{Map, Value};
 use super::windowed::{Windowed, WindowedKind};
 use super::Input;
 use crate::chat::EventKind;
-use crate::window::hopping::HoppingWindows;
-use crate::window::sliding::SlidingWindows;
-use crate::window::tumbling::TumblingWindows;
-use crate::window::{Aggregate, EmitMode, Window, WindowOperator, WindowSpec};
+use crate::window::{Aggregate, EmitMode, Window, WindowSpec};
 
 /// Messages and the set of distinct chatters.
 #[derive(Debug, Clone, Copy, Default)]
@@ -63,35 +60,6 @@ impl Aggregate for CountChatters {
             messages: acc.messages,
             unique_chatters: acc.chatters.len() as u64,
         }
-    }
-}
-
-/// Builds the window operator a spec asks for.
-pub fn window_operator<A>(aggregate: A, spec: WindowSpec) -> Box<dyn WindowOperator<A> + Send>
-where
-    A: Aggregate + Send + 'static,
-    A::Acc: Send,
-{
-    match spec {
-        WindowSpec::Tumbling {
-            size_ms,
-            grace_ms,
-            allowed_lateness_ms,
-        } => Box::new(
-            TumblingWindows::new(aggregate, size_ms, grace_ms)
-                .with_allowed_lateness(allowed_lateness_ms),
-        ),
-        WindowSpec::Hopping {
-            size_ms,
-            advance_ms,
-            grace_ms,
-        } => Box::new(HoppingWindows::new(
-            aggregate, size_ms, advance_ms, grace_ms,
-        )),
-        WindowSpec::Sliding {
-            difference_ms,
-            grace_ms,
-        } => Box::new(SlidingWindows::new(aggregate, difference_ms, grace_ms)),
     }
 }
 

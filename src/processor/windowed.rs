@@ -4,15 +4,11 @@
 
 use serde_json::{Map, Value};
 
-use super::state::{restore_window, window_writes};
+use super::state::{restore_window, window_writes, KIND_STATE_TAG};
 use super::{window_fields, Emitter, Input, Late, Output, ProcessError, Processor, StateWrite};
 use crate::window::{
     Admission, Aggregate, EmitMode, Window, WindowOperator, WindowResult, WindowSpec,
 };
-
-/// Tag byte that starts the state keys a kind keeps beside its windows (window keys start with a
-/// channel name, never with a control byte).
-pub const KIND_STATE_TAG: u8 = 1;
 
 /// What a windowed processor kind adds to [`Windowed`].
 pub trait WindowedKind: Send + 'static {
@@ -90,7 +86,7 @@ where
             sink,
             emit,
             kind,
-            windows: super::chat_count::window_operator(aggregate, window),
+            windows: crate::window::window_operator(aggregate, window),
             results: Vec::new(),
         }
     }

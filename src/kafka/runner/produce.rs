@@ -10,7 +10,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 use rdkafka::{ClientContext, Message};
 
 use super::{Engine, MarkerOffsets, RunOptions, RunStats};
-use crate::avro::value_encoder::{output_dead_letter, ValueEncoders};
+use crate::kafka::sink_encoders::{output_dead_letter, SinkEncoders};
 use crate::kafka::KafkaError;
 use crate::metrics::Metrics;
 use crate::processor::Output;
@@ -166,7 +166,7 @@ impl EngineProducer {
 /// encoder (one that does not encode becomes a dead letter) and every record counted.
 struct ProducerDestination<'a> {
     producer: &'a EngineProducer,
-    encoders: &'a ValueEncoders,
+    encoders: &'a SinkEncoders,
     metrics: &'a Metrics,
     stats: &'a mut RunStats,
     dlq_topic: &'a str,
