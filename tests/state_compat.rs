@@ -41,6 +41,9 @@ topic = "out"
 
 const T0: i64 = 1_700_000_000_000;
 
+/// One state change: store, key and value (`None` deletes).
+type Write<'a> = (&'a str, &'a [u8], Option<&'a [u8]>);
+
 /// What the earlier code committed (store, key, value) at generation 1, offset 73,
 /// watermark 1700000148000, after [`first_input`] at wall time `T0 + 200 s`.
 const COMMITTED: &[(&str, &[u8], &[u8])] = &[
@@ -62,7 +65,7 @@ const COMMITTED: &[(&str, &[u8], &[u8])] = &[
 ];
 
 /// The earlier code's next commit after [`second_input`] (at wall time `T0 + 500 s`); `None` deletes.
-const NEXT_COMMIT: &[(&str, &[u8], Option<&[u8]>)] = &[
+const NEXT_COMMIT: &[Write] = &[
     ("counts", b"nymn\x00\x80\x00\x01\x8b\xcf\xe5\x19\xe0", Some(b"R2 {\"messages\":32,\"chatters\":[\"late\",\"late2\",\"u0\",\"u1\",\"u2\",\"u3\"]}")),
     ("counts", b"nymn\x00\x80\x00\x01\x8b\xcf\xe6\xee\xa0", Some(b"R0 {\"messages\":28,\"chatters\":[\"u0\",\"u1\",\"u2\"]}")),
     ("counts", b"nymn\x00\x80\x00\x01\x8b\xcf\xe7\xd9\x00", Some(b"R0 {\"messages\":20,\"chatters\":[\"u0\",\"u1\",\"u2\",\"u3\",\"u4\",\"u5\"]}")),
@@ -205,9 +208,7 @@ fn value(v: &[u8]) -> (Vec<u8>, Value) {
 
 type Entry = (String, Vec<u8>, Option<(Vec<u8>, Value)>);
 
-fn entries<'a>(
-    writes: impl IntoIterator<Item = (&'a str, &'a [u8], Option<&'a [u8]>)>,
-) -> Vec<Entry> {
+fn entries<'a>(writes: impl IntoIterator<Item = Write<'a>>) -> Vec<Entry> {
     let mut e: Vec<Entry> = writes
         .into_iter()
         .map(|(store, key, v)| (store.to_owned(), key.to_vec(), v.map(value)))
