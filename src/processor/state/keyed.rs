@@ -9,7 +9,8 @@ use std::hash::Hash;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{StateWrite, Table, TableName};
+use super::name::TableName;
+use super::table::{StateWrite, Table};
 
 /// A key of a [`KeyedTable`] and how it is written after the table's prefix.
 pub trait TableKey: Clone + Eq + Hash + Ord {

@@ -15,7 +15,7 @@ pub struct TableName {
 
 impl TableName {
     /// The windows of a windowed processor (`chat_count`, `engagement`, `sub_trend`): keys are the
-    /// bare [`window_key`](super::window_key), no prefix.
+    /// bare [`window_key`](super::window::window_key), no prefix.
     pub const WINDOWS: TableName = TableName {
         name: "windows",
         prefix: &[],

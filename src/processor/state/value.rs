@@ -4,7 +4,8 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{StateWrite, Table, TableName};
+use super::name::TableName;
+use super::table::{StateWrite, Table};
 
 /// One value; changing it writes it at the next commit.
 #[derive(Debug)]

@@ -6,7 +6,8 @@
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 
-use super::{StateWrite, Table, TableName};
+use super::name::TableName;
+use super::table::{StateWrite, Table};
 use crate::window::{Aggregate, WindowOperator, WindowState};
 
 /// Encodes a window-state key: the channel, a zero byte, then the window start (order-preserving).
