@@ -4,14 +4,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::gift_state::GiftState;
 use super::spike_tracker::SpikeTracker;
-use super::state::tagged;
+use super::state::{StateTables, Table, TableName, ValueTable};
 use super::subscriptions::plan_name;
 use super::windowed::{ranked, Windowed, WindowedKind};
-use super::{Input, StateWrite};
+use super::Input;
 use crate::chat::event::SubPlan;
 use crate::detect::spike::{SpikeConfig, SpikeEvent};
 use crate::score::subs::{SubTrend, SubTrendMetrics, SubscriptionEvent};
@@ -23,8 +24,6 @@ pub const SUB_SPIKE_MIN: u64 = 5;
 pub const SUB_SPIKE_LIFT: f64 = 3.0;
 /// Weight of the newest window in the usual subs per window (EWMA).
 const USUAL_WEIGHT: f64 = 0.2;
-/// Tag of the usual-subs state entry.
-const USUAL: u8 = b'u';
 /// Chat spikes are remembered this long after they end, to link windows to them.
 const SPIKE_MEMORY_MS: i64 = 6 * 3_600_000;
 
@@ -32,14 +31,19 @@ const SPIKE_MEMORY_MS: i64 = 6 * 3_600_000;
 pub struct SubTrendKind {
     gifts: GiftState,
     tracker: SpikeTracker,
-    /// Chat spikes per channel: onset -> end (`None` while in progress).
-    spikes: HashMap<String, BTreeMap<i64, Option<i64>>>,
-    /// Usual subs per window per channel.
-    usual: BTreeMap<String, f64>,
-    usual_dirty: bool,
+    memory: ValueTable<TrendMemory>,
     /// The hour of event time old spikes were last forgotten in.
     pruned_hour: i64,
 }
+
+/// What `sub_trend` remembers per channel beside its windows, stored as one entry (a JSON array).
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct TrendMemory(
+    /// Usual subs per window per channel.
+    BTreeMap<String, f64>,
+    /// Chat spikes per channel: onset -> end (`None` while in progress).
+    HashMap<String, BTreeMap<i64, Option<i64>>>,
+);
 
 /// The `sub_trend` processor of one task.
 pub type SubTrendProcessor = Windowed<SubTrendKind>;
@@ -57,9 +61,7 @@ impl SubTrendProcessor {
             SubTrendKind {
                 gifts: GiftState::default(),
                 tracker: SpikeTracker::new(SpikeConfig::default(), grace),
-                spikes: HashMap::new(),
-                usual: BTreeMap::new(),
-                usual_dirty: false,
+                memory: ValueTable::new(TableName::SUB_TREND_MEMORY, TrendMemory::default()),
                 pruned_hour: i64::MIN,
             },
         )
@@ -111,7 +113,8 @@ impl WindowedKind for SubTrendKind {
             "top_gifters".into(),
             ranked(&m.top_gifters, "gifter", "gifts"),
         );
-        let usual = self.usual.get(key).copied();
+        let TrendMemory(usual, spikes) = self.memory.get();
+        let usual = usual.get(key).copied();
         let total = m.total as f64;
         let is_spike =
             m.total >= SUB_SPIKE_MIN && usual.is_none_or(|u| total >= SUB_SPIKE_LIFT * u);
@@ -120,7 +123,7 @@ impl WindowedKind for SubTrendKind {
             usual.map_or(Value::Null, |u| ((u * 100.0).round() / 100.0).into()),
         );
         out.insert("sub_spike".into(), is_spike.into());
-        let linked = self.spikes.get(key).and_then(|s| {
+        let linked = spikes.get(key).and_then(|s| {
             s.range(..window.end_ms)
                 .rev()
                 .find(|(_, end)| end.is_none_or(|e| e >= window.start_ms))
@@ -134,26 +137,25 @@ impl WindowedKind for SubTrendKind {
 
     fn emitted(&mut self, key: &str, m: &SubTrendMetrics) {
         let total = m.total as f64;
-        let next = self
-            .usual
+        let usual = &mut self.memory.get_mut().0;
+        let next = usual
             .get(key)
             .map_or(total, |u| u + USUAL_WEIGHT * (total - u));
-        self.usual.insert(key.to_owned(), next);
-        self.usual_dirty = true;
+        usual.insert(key.to_owned(), next);
     }
 
     fn advance(&mut self, watermark_ms: i64) {
         for e in self.tracker.advance(watermark_ms) {
-            self.usual_dirty = true;
+            let spikes = &mut self.memory.get_mut().1;
             match e {
                 SpikeEvent::Onset(o) => {
-                    self.spikes
+                    spikes
                         .entry(o.channel)
                         .or_default()
                         .insert(o.onset_ms, None);
                 }
                 SpikeEvent::End(s) => {
-                    self.spikes
+                    spikes
                         .entry(s.channel)
                         .or_default()
                         .insert(s.onset_ms, Some(s.end_ms));
@@ -166,36 +168,21 @@ impl WindowedKind for SubTrendKind {
         if hour != self.pruned_hour {
             self.pruned_hour = hour;
             let horizon = watermark_ms.saturating_sub(SPIKE_MEMORY_MS);
-            self.spikes.retain(|_, spikes| {
-                spikes.retain(|_, end| end.is_none_or(|e| e >= horizon));
-                !spikes.is_empty()
-            });
+            let kept = |end: &Option<i64>| end.is_none_or(|e| e >= horizon);
+            // Only a change marks the memory for writing.
+            if !self.memory.get().1.values().all(|s| s.values().all(kept)) {
+                self.memory.get_mut().1.retain(|_, spikes| {
+                    spikes.retain(|_, end| kept(end));
+                    !spikes.is_empty()
+                });
+            }
         }
     }
 
-    fn flush_state(&mut self) -> Vec<StateWrite> {
-        let mut writes = self.tracker.flush();
-        writes.extend(self.gifts.flush());
-        if std::mem::take(&mut self.usual_dirty) {
-            let state = (&self.usual, &self.spikes);
-            writes.push((
-                tagged(USUAL, b""),
-                Some(serde_json::to_vec(&state).expect("trend state serializes")),
-            ));
-        }
-        writes
-    }
-
-    fn restore_state(&mut self, key: &[u8], value: &[u8]) -> Result<(), String> {
-        if self.gifts.restore(key, value)? || self.tracker.restore(key, value)? {
-            return Ok(());
-        }
-        if key == tagged(USUAL, b"") {
-            (self.usual, self.spikes) =
-                serde_json::from_slice(value).map_err(|e| format!("trend state: {e}"))?;
-            return Ok(());
-        }
-        Err("unknown sub_trend state entry".into())
+    fn tables(&mut self, visit: &mut dyn FnMut(&mut dyn Table)) {
+        self.tracker.tables(visit);
+        self.gifts.tables(visit);
+        visit(&mut self.memory);
     }
 
     fn set_watermark(&mut self, watermark_ms: i64) {
