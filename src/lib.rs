@@ -1,11 +1,16 @@
 //! # chatpulse
 //!
-//! A Kafka Streams-style stream processor for Twitch chat. The crate is layered:
+//! A Kafka Streams-style stream processor for Twitch chat. The crate is layered; a module uses only
+//! modules below it (`tests/module_cycles.rs` fails on a cycle):
 //!
 //! - **Pure core** (no I/O, no clock): [`chat`] turns IRC lines and recorded logs into typed
-//!   [`chat::ChatEvent`]s; [`time`] does calendar arithmetic on event time.
-//! - **Edges** (behind the `runtime` feature): Kafka clients, RocksDB state, HTTP, and the
-//!   command line in `cli`.
+//!   [`chat::ChatEvent`]s; [`time`] does calendar arithmetic on event time; [`window`] holds the
+//!   event-time windows; [`analysis`] reads what one record contributes (emotes, sentiment, terms);
+//!   [`detect`] finds chat spikes and [`score`] scores engagement, subscriptions and ad slots;
+//!   [`processor`] holds the processor kinds and their state tables; [`topology`] validates topology
+//!   files, runs tasks and routes their results ([`topology::route`]).
+//! - **Edges** (behind the `runtime` feature): `store` (RocksDB and in-memory state), `kafka` (clients,
+//!   restore and `run`), `avro`, `http`, `ingest`, `twitch`, `metrics`, and the command line in `cli`.
 //!
 //! ```
 //! use chatpulse::chat::{ChatEvent, EventKind};

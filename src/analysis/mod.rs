@@ -4,7 +4,7 @@
 //!
 //! [`tokens`] splits a message and [`word_table`] looks its tokens up in the [`sentiment`] lexicon;
 //! [`short_str`] and [`emote_list`] keep short strings and lists off the heap; [`term`] holds the
-//! shared vocabulary; [`chatter_hash`] is the stable hash distinct-chatter sets persist.
+//! shared vocabulary; [`chatter_hash()`] is the stable hash distinct-chatter sets persist.
 
 pub mod chatter_hash;
 pub mod contribution;

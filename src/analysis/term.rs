@@ -12,7 +12,7 @@ pub type ShortMap<V> = WordMap<ShortStr, V>;
 
 /// An emote-shaped token becomes an emote of the window once this many distinct chatters used it.
 pub const EMOTE_MIN_CHATTERS: usize = 3;
-/// Distinct emotes (or terms) tracked per window by default; see [`TermCounter`].
+/// Distinct emotes (or terms) tracked per window by default; see [`TermCounter`](super::TermCounter).
 pub const DEFAULT_MAX_TERMS: usize = 256;
 /// How a term was recognised. The order is the precedence when one name comes from two sources.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -91,7 +91,7 @@ impl<'de> Deserialize<'de> for ChatterSample {
 /// Terms sit in a hash map (one hash and one comparison per lookup); the state serializes them as a
 /// map in name order, as a sorted map would.
 ///
-/// The least-used terms are indexed ([`LeastUsed`]), so forgetting one at capacity does not scan
+/// The least-used terms are indexed (`LeastUsed`), so forgetting one at capacity does not scan
 /// every term.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TermCounter {

@@ -179,7 +179,7 @@ impl SpikeConfig {
 pub struct BucketStats {
     /// Chat messages.
     pub messages: u64,
-    /// Distinct chatters as [`chatter_hash`]es, ascending.
+    /// Distinct chatters as [`chatter_hash()`]es, ascending.
     pub chatters: Vec<u64>,
     /// Messages with a hype emote.
     pub hype_messages: u64,
