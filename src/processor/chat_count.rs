@@ -7,13 +7,12 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::kind::{BuildContext, KindConfig, WindowRule};
+use super::options::options;
 use super::windowed::{Windowed, WindowedKind};
-use super::Input;
+use super::{Input, Processor};
 use crate::chat::EventKind;
-use crate::window::hopping::HoppingWindows;
-use crate::window::sliding::SlidingWindows;
-use crate::window::tumbling::TumblingWindows;
-use crate::window::{Aggregate, EmitMode, Window, WindowOperator, WindowSpec};
+use crate::window::{Aggregate, EmitMode, Window, WindowSpec};
 
 /// Messages and the set of distinct chatters.
 #[derive(Debug, Clone, Copy, Default)]
@@ -66,32 +65,23 @@ impl Aggregate for CountChatters {
     }
 }
 
-/// Builds the window operator a spec asks for.
-pub fn window_operator<A>(aggregate: A, spec: WindowSpec) -> Box<dyn WindowOperator<A> + Send>
-where
-    A: Aggregate + Send + 'static,
-    A::Acc: Send,
-{
-    match spec {
-        WindowSpec::Tumbling {
-            size_ms,
-            grace_ms,
-            allowed_lateness_ms,
-        } => Box::new(
-            TumblingWindows::new(aggregate, size_ms, grace_ms)
-                .with_allowed_lateness(allowed_lateness_ms),
-        ),
-        WindowSpec::Hopping {
-            size_ms,
-            advance_ms,
-            grace_ms,
-        } => Box::new(HoppingWindows::new(
-            aggregate, size_ms, advance_ms, grace_ms,
-        )),
-        WindowSpec::Sliding {
-            difference_ms,
-            grace_ms,
-        } => Box::new(SlidingWindows::new(aggregate, difference_ms, grace_ms)),
+options! {
+    /// The options of `chat_count`: none, its window says it all.
+    pub struct ChatCountConfig {}
+}
+
+impl KindConfig for ChatCountConfig {
+    const NAME: &'static str = "chat_count";
+    const SUMMARY: &'static str = "messages and exact unique chatters per channel per window";
+    const WINDOW: WindowRule = WindowRule::Required;
+
+    fn build(&self, ctx: &BuildContext<'_>) -> Box<dyn Processor> {
+        Box::new(ChatCount::chat_count(
+            ctx.name,
+            ctx.sink,
+            ctx.window(),
+            ctx.emit,
+        ))
     }
 }
 

@@ -1,7 +1,7 @@
 //! A task's [`GiftCounter`] as processor state: gifted subs are counted once even when a gift bomb's
 //! follow-up lines straddle a commit or a restart, because the counter is persisted when it changes.
 
-use super::windowed::KIND_STATE_TAG;
+use super::state::KIND_STATE_TAG;
 use super::StateWrite;
 use crate::chat::event::{EventKind, NoticeKind};
 use crate::chat::gifts::{GiftCounter, GiftTally};

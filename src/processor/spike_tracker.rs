@@ -4,8 +4,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use super::state::KIND_STATE_TAG;
 use super::state::{channel_writes, restore_channel, restore_window, window_writes};
-use super::windowed::KIND_STATE_TAG;
 use super::StateWrite;
 use crate::detect::spike::{
     Bucket, BucketAggregate, BucketStats, SpikeConfig, SpikeDetector, SpikeEvent,

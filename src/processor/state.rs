@@ -7,9 +7,12 @@ use std::collections::{BTreeSet, HashMap};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::windowed::KIND_STATE_TAG;
 use super::{parse_window_key, window_key, StateWrite};
 use crate::window::{Aggregate, WindowOperator, WindowState};
+
+/// Tag byte that starts the state keys a kind keeps beside its windows (window keys start with a
+/// channel name, never with a control byte).
+pub const KIND_STATE_TAG: u8 = 1;
 
 /// `[KIND_STATE_TAG, tag, rest...]`: the key of a kind's own state entry.
 pub fn tagged(tag: u8, rest: &[u8]) -> Vec<u8> {

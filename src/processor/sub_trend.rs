@@ -7,14 +7,18 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::{Map, Value};
 
 use super::gift_state::GiftState;
+use super::kind::{BuildContext, KindConfig, WindowRule};
+use super::options::options;
 use super::spike_tracker::SpikeTracker;
+use super::spikes::SpikeOptions;
 use super::state::tagged;
 use super::subscriptions::plan_name;
 use super::windowed::{ranked, Windowed, WindowedKind};
-use super::{Input, StateWrite};
+use super::{Input, Processor, StateWrite};
 use crate::chat::event::SubPlan;
-use crate::detect::spike::{SpikeConfig, SpikeEvent};
+use crate::detect::spike::SpikeEvent;
 use crate::score::subs::{SubTrend, SubTrendMetrics, SubscriptionEvent};
+use crate::time::duration::DurationMs;
 use crate::window::{EmitMode, Window, WindowSpec};
 
 /// A window is a sub spike when it has at least this many subs...
@@ -22,14 +26,59 @@ pub const SUB_SPIKE_MIN: u64 = 5;
 /// ...and at least this many times the channel's usual subs per window.
 pub const SUB_SPIKE_LIFT: f64 = 3.0;
 /// Weight of the newest window in the usual subs per window (EWMA).
-const USUAL_WEIGHT: f64 = 0.2;
+pub const USUAL_WEIGHT: f64 = 0.2;
 /// Tag of the usual-subs state entry.
 const USUAL: u8 = b'u';
 /// Chat spikes are remembered this long after they end, to link windows to them.
-const SPIKE_MEMORY_MS: i64 = 6 * 3_600_000;
+pub const SPIKE_MEMORY_MS: i64 = 6 * 3_600_000;
+
+options! {
+    /// The options of `sub_trend`.
+    pub struct SubTrendConfig {
+        /// A window is a sub spike when it has at least this many subs...
+        pub sub_spike_min: u64 = SUB_SPIKE_MIN,
+        /// ...and at least this many times the channel's usual subs per window.
+        pub sub_spike_lift: f64 = SUB_SPIKE_LIFT,
+        /// Weight of the newest window in the usual subs per window (EWMA, above 0 and at most 1).
+        pub usual_weight: f64 = USUAL_WEIGHT,
+        /// Chat spikes are remembered this long after they end, to link windows to them.
+        pub spike_memory: DurationMs = DurationMs(SPIKE_MEMORY_MS),
+        /// The chat spike detector whose spikes windows are linked to.
+        pub spike: SpikeOptions = SpikeOptions::default(),
+    }
+}
+
+impl KindConfig for SubTrendConfig {
+    const NAME: &'static str = "sub_trend";
+    const SUMMARY: &'static str =
+        "subscriptions per window, sub spikes linked to the chat spike they fall in";
+    const WINDOW: WindowRule = WindowRule::Required;
+
+    fn problems(&self) -> Vec<String> {
+        let mut problems = self.spike.problems();
+        if !(self.usual_weight > 0.0 && self.usual_weight <= 1.0) {
+            problems.push(format!(
+                "options.usual_weight {} must be above 0 and at most 1 (0.2 is usual)",
+                self.usual_weight
+            ));
+        }
+        problems
+    }
+
+    fn build(&self, ctx: &BuildContext<'_>) -> Box<dyn Processor> {
+        Box::new(SubTrendProcessor::sub_trend(
+            ctx.name,
+            ctx.sink,
+            ctx.window(),
+            ctx.emit,
+            self,
+        ))
+    }
+}
 
 /// The `sub_trend` kind.
 pub struct SubTrendKind {
+    options: SubTrendConfig,
     gifts: GiftState,
     tracker: SpikeTracker,
     /// Chat spikes per channel: onset -> end (`None` while in progress).
@@ -46,7 +95,13 @@ pub type SubTrendProcessor = Windowed<SubTrendKind>;
 
 impl SubTrendProcessor {
     /// A `sub_trend` processor named `name` writing to sink `sink`.
-    pub fn sub_trend(name: &str, sink: usize, window: WindowSpec, emit: EmitMode) -> Self {
+    pub fn sub_trend(
+        name: &str,
+        sink: usize,
+        window: WindowSpec,
+        emit: EmitMode,
+        options: &SubTrendConfig,
+    ) -> Self {
         let grace = window.grace_ms();
         Windowed::new(
             name,
@@ -55,8 +110,9 @@ impl SubTrendProcessor {
             emit,
             SubTrend::default(),
             SubTrendKind {
+                options: options.clone(),
                 gifts: GiftState::default(),
-                tracker: SpikeTracker::new(SpikeConfig::default(), grace),
+                tracker: SpikeTracker::new(options.spike.config(), grace),
                 spikes: HashMap::new(),
                 usual: BTreeMap::new(),
                 usual_dirty: false,
@@ -113,8 +169,9 @@ impl WindowedKind for SubTrendKind {
         );
         let usual = self.usual.get(key).copied();
         let total = m.total as f64;
+        let o = &self.options;
         let is_spike =
-            m.total >= SUB_SPIKE_MIN && usual.is_none_or(|u| total >= SUB_SPIKE_LIFT * u);
+            m.total >= o.sub_spike_min && usual.is_none_or(|u| total >= o.sub_spike_lift * u);
         out.insert(
             "usual_total".into(),
             usual.map_or(Value::Null, |u| ((u * 100.0).round() / 100.0).into()),
@@ -137,7 +194,7 @@ impl WindowedKind for SubTrendKind {
         let next = self
             .usual
             .get(key)
-            .map_or(total, |u| u + USUAL_WEIGHT * (total - u));
+            .map_or(total, |u| u + self.options.usual_weight * (total - u));
         self.usual.insert(key.to_owned(), next);
         self.usual_dirty = true;
     }
@@ -165,7 +222,7 @@ impl WindowedKind for SubTrendKind {
         let hour = watermark_ms.div_euclid(3_600_000);
         if hour != self.pruned_hour {
             self.pruned_hour = hour;
-            let horizon = watermark_ms.saturating_sub(SPIKE_MEMORY_MS);
+            let horizon = watermark_ms.saturating_sub(self.options.spike_memory.ms());
             self.spikes.retain(|_, spikes| {
                 spikes.retain(|_, end| end.is_none_or(|e| e >= horizon));
                 !spikes.is_empty()

@@ -4,15 +4,14 @@
 
 use serde_json::{Map, Value};
 
-use super::state::{restore_window, window_writes};
+use super::state::{restore_window, window_writes, KIND_STATE_TAG};
 use super::{window_fields, Emitter, Input, Late, Output, ProcessError, Processor, StateWrite};
+use crate::window::hopping::HoppingWindows;
+use crate::window::sliding::SlidingWindows;
+use crate::window::tumbling::TumblingWindows;
 use crate::window::{
     Admission, Aggregate, EmitMode, Window, WindowOperator, WindowResult, WindowSpec,
 };
-
-/// Tag byte that starts the state keys a kind keeps beside its windows (window keys start with a
-/// channel name, never with a control byte).
-pub const KIND_STATE_TAG: u8 = 1;
 
 /// What a windowed processor kind adds to [`Windowed`].
 pub trait WindowedKind: Send + 'static {
@@ -90,7 +89,7 @@ where
             sink,
             emit,
             kind,
-            windows: super::chat_count::window_operator(aggregate, window),
+            windows: window_operator(aggregate, window),
             results: Vec::new(),
         }
     }
@@ -203,6 +202,35 @@ where
             })
             .collect();
         Some(Value::Array(results))
+    }
+}
+
+/// Builds the window operator a spec asks for.
+pub fn window_operator<A>(aggregate: A, spec: WindowSpec) -> Box<dyn WindowOperator<A> + Send>
+where
+    A: Aggregate + Send + 'static,
+    A::Acc: Send,
+{
+    match spec {
+        WindowSpec::Tumbling {
+            size_ms,
+            grace_ms,
+            allowed_lateness_ms,
+        } => Box::new(
+            TumblingWindows::new(aggregate, size_ms, grace_ms)
+                .with_allowed_lateness(allowed_lateness_ms),
+        ),
+        WindowSpec::Hopping {
+            size_ms,
+            advance_ms,
+            grace_ms,
+        } => Box::new(HoppingWindows::new(
+            aggregate, size_ms, advance_ms, grace_ms,
+        )),
+        WindowSpec::Sliding {
+            difference_ms,
+            grace_ms,
+        } => Box::new(SlidingWindows::new(aggregate, difference_ms, grace_ms)),
     }
 }
 
