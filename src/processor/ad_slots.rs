@@ -83,7 +83,7 @@ options! {
 
 impl AdSlotsConfig {
     /// The recommender's config, or the problems of the options in whole seconds.
-    fn recommender(&self) -> Result<AdSlotConfig, Vec<String>> {
+    pub fn recommender(&self) -> Result<AdSlotConfig, Vec<String>> {
         let mut problems = Vec::new();
         let mut whole = |name: &str, d: DurationMs| {
             d.whole_secs().unwrap_or_else(|| {

@@ -562,6 +562,64 @@ topic = "twitch.engagement.minute"
         assert!(e.contains("schemas are for format = \"avro\""), "{e}");
     }
 
+    const SPIKES: &str = r#"
+application_id = "spikes"
+
+[[source]]
+name = "chat"
+topic = "twitch.chat.raw"
+
+[[processor]]
+name = "spikes"
+kind = "spikes"
+source = "chat"
+sink = "out"
+options = { grace = "5s" }
+
+[[sink]]
+name = "out"
+topic = "twitch.spikes"
+"#;
+
+    fn spike_options(t: &Topology) -> &crate::processor::spikes::SpikesConfig {
+        t.processors[0].config.as_any().downcast_ref().unwrap()
+    }
+
+    #[test]
+    fn a_non_default_spike_threshold_reaches_the_built_config() {
+        let default = Topology::parse(SPIKES).unwrap();
+        assert_eq!(
+            spike_options(&default).spike.config(),
+            crate::detect::spike::SpikeConfig::default()
+        );
+        let tuned = Topology::parse(&SPIKES.replace(
+            "options = { grace = \"5s\" }",
+            "options = { grace = \"2s\", spike.k_on = 3.5, spike.window = \"1m\" }",
+        ))
+        .unwrap();
+        let options = spike_options(&tuned);
+        assert_eq!(options.grace.ms(), 2_000);
+        let spike = options.spike.config();
+        assert_eq!((spike.k_on, spike.window_ms), (3.5, 60_000));
+        assert_ne!(tuned.processors[0], default.processors[0]);
+    }
+
+    #[test]
+    fn option_problems_name_the_processor() {
+        let err =
+            Topology::parse(&SPIKES.replace("grace = \"5s\"", "grace = \"soon\", spike.k_onn = 3"))
+                .unwrap_err();
+        assert_eq!(err.problems.len(), 2, "{err}");
+        assert_eq!(
+            err.problems[0],
+            "processor \"spikes\": options.grace \"soon\" is not a duration: use a number and ms, s, m, h or d"
+        );
+        assert!(
+            err.problems[1].starts_with("processor \"spikes\": option \"spike.k_onn\" is unknown for kind spikes: use spike.bucket"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn unknown_fields_are_rejected() {
         let err = Topology::parse(&GOOD.replace("topic = \"twitch.chat.raw\"", "topik = \"x\""))
