@@ -90,6 +90,9 @@ impl<C: KindConfig> Configured for C {
     }
 }
 
+/// A kind's options read and checked, or every problem with them.
+pub type Parsed = Result<Arc<dyn Configured>, Vec<String>>;
+
 /// A kind as the registry lists it.
 #[derive(Debug, Clone, Copy)]
 pub struct Kind {
@@ -100,7 +103,7 @@ pub struct Kind {
     /// Whether it takes a window.
     pub window: WindowRule,
     /// Checks an options table and reads it into the kind's config; every problem on error.
-    pub parse: fn(&toml::Table) -> Result<Arc<dyn Configured>, Vec<String>>,
+    pub parse: fn(&toml::Table) -> Parsed,
     /// Its options with their types, defaults and docs.
     pub options: fn() -> Vec<OptionDoc>,
 }
@@ -152,7 +155,7 @@ impl Kind {
     }
 }
 
-fn parse<C: KindConfig>(table: &toml::Table) -> Result<Arc<dyn Configured>, Vec<String>> {
+fn parse<C: KindConfig>(table: &toml::Table) -> Parsed {
     let mut problems = Vec::new();
     check(&mut problems, C::NAME, "", table, &C::describe());
     if !problems.is_empty() {

@@ -86,10 +86,7 @@ mod tests {
         assert_eq!(ad.spike.config(), SpikeConfig::default());
     }
 
-    fn parse(
-        kind: &str,
-        options: &str,
-    ) -> Result<std::sync::Arc<dyn crate::processor::kind::Configured>, Vec<String>> {
+    fn parse(kind: &str, options: &str) -> crate::processor::kind::Parsed {
         (find(kind).unwrap().parse)(&toml::from_str(options).unwrap())
     }
 

@@ -119,7 +119,9 @@ impl AdSlotConfig {
                 self.min_duration_s, self.max_duration_s
             ));
         }
-        if !(self.rate_calm_until < self.rate_calm_zero_at) {
+        if self.rate_calm_until.partial_cmp(&self.rate_calm_zero_at)
+            != Some(std::cmp::Ordering::Less)
+        {
             errors.push(format!(
                 "rate_calm_until {} must be below rate_calm_zero_at {}",
                 self.rate_calm_until, self.rate_calm_zero_at
