@@ -13,6 +13,7 @@ use std::fs::File;
 use std::io::BufReader;
 use std::sync::OnceLock;
 
+use chatpulse::analysis::Contribution;
 use chatpulse::chat::gifts::GiftCounter;
 use chatpulse::chat::import::{import, Format, ImportOptions};
 use chatpulse::chat::{ChatEvent, EventKind};
@@ -20,7 +21,7 @@ use chatpulse::detect::spike::{
     Bucket, BucketAcc, BucketAggregate, Cause, Spike, SpikeConfig, SpikeDetector, SpikeEvent,
 };
 use chatpulse::score::ad_slot::{recommend, AdSlotConfig, AudienceMinute};
-use chatpulse::score::engagement::{Engagement, EngagementInput};
+use chatpulse::score::engagement::Engagement;
 use chatpulse::score::subs::{SubKind, SubTrend, SubscriptionEvent};
 use chatpulse::time::civil::{format_timestamp_ms, parse_timestamp_ms};
 use chatpulse::window::Aggregate;
@@ -131,7 +132,7 @@ fn detect_with(lines: &[String], channel: &str, config: SpikeConfig) -> Vec<Spik
             continue;
         }
         let tally = gifts.count(&e);
-        let (Some(ts), Some(input)) = (e.ts_ms, EngagementInput::from_event(&e, tally)) else {
+        let (Some(ts), Some(input)) = (e.ts_ms, Contribution::from_event(&e, tally)) else {
             continue;
         };
         let start = ts.div_euclid(width) * width;
@@ -452,7 +453,7 @@ fn engagement_minutes(
             continue;
         }
         let tally = gifts.count(&e);
-        if let (Some(ts), Some(input)) = (e.ts_ms, EngagementInput::from_event(&e, tally)) {
+        if let (Some(ts), Some(input)) = (e.ts_ms, Contribution::from_event(&e, tally)) {
             let acc = accs
                 .entry(ts.div_euclid(MINUTE) * MINUTE)
                 .or_insert_with(|| agg.init());
@@ -612,7 +613,7 @@ fn gifted_subs_of_the_tagged_fixtures_are_counted_once() {
             gift_events += u64::from(matches!(s.kind, SubKind::SubGift | SubKind::SubMysteryGift));
             trend.add(&mut t, &s);
         }
-        if let Some(i) = EngagementInput::from_event(&e, tally) {
+        if let Some(i) = Contribution::from_event(&e, tally) {
             engagement.add(&mut g, &i);
         }
     }

@@ -113,16 +113,6 @@ impl AvroSchema {
         })?;
         AvroSchema::parse(&path.display().to_string(), &text)
     }
-
-    /// A sink's `schema` setting: a path when it ends in `.avsc` or contains a `/`, else a built-in
-    /// name.
-    pub fn from_reference(reference: &str) -> Result<AvroSchema, SchemaError> {
-        if crate::topology::spec::schema_reference_is_path(reference) {
-            AvroSchema::from_file(Path::new(reference))
-        } else {
-            AvroSchema::builtin(reference)
-        }
-    }
 }
 
 /// The names of the built-in schemas.
@@ -150,7 +140,7 @@ mod tests {
 
     #[test]
     fn unknown_builtin_lists_the_known_ones() {
-        let e = AvroSchema::from_reference("nope").unwrap_err().to_string();
+        let e = AvroSchema::builtin("nope").unwrap_err().to_string();
         assert!(e.contains("engagement_basic_minute"), "{e}");
     }
 
@@ -159,12 +149,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let good = dir.path().join("x.avsc");
         std::fs::write(&good, BUILTIN[0].1).unwrap();
-        assert!(AvroSchema::from_reference(good.to_str().unwrap()).is_ok());
+        assert!(AvroSchema::from_file(&good).is_ok());
         let bad = dir.path().join("bad.avsc");
         std::fs::write(&bad, r#"{"type": "record", "name": "X"}"#).unwrap();
-        let e = AvroSchema::from_reference(bad.to_str().unwrap()).unwrap_err();
+        let e = AvroSchema::from_file(&bad).unwrap_err();
         assert!(matches!(e, SchemaError::Parse { .. }), "{e}");
-        let missing = AvroSchema::from_reference("/nonexistent/x.avsc").unwrap_err();
+        let missing = AvroSchema::from_file(Path::new("/nonexistent/x.avsc")).unwrap_err();
         assert!(matches!(missing, SchemaError::Read { .. }), "{missing}");
     }
 }

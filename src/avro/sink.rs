@@ -122,7 +122,7 @@ impl SinkEncoders {
                 source,
             };
             let reference = sink.schema.as_deref().unwrap_or_default();
-            let schema = AvroSchema::from_reference(reference).map_err(schema_error)?;
+            let schema = crate::topology::spec::load_schema(reference).map_err(schema_error)?;
             let registry = match &registry {
                 Some(r) => Arc::clone(r),
                 None => {

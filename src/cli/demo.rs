@@ -105,7 +105,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .sinks
             .iter()
             .map(|s| s.topic.clone())
-            .chain([t.dlq_topic()])
+            // librdkafka's mock cluster has no CreateTopics: every topic `run` would create is
+            // made here.
+            .chain([t.dlq_topic(), t.late_topic.clone()])
             .chain(
                 t.stores()
                     .iter()

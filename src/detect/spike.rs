@@ -41,9 +41,9 @@ use std::collections::{BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
+use crate::analysis::sentiment::Lexicon;
+use crate::analysis::{chatter_hash, Contribution, TermCounter, TermKind};
 use crate::detect::baseline::{poisson_tail, Baseline};
-use crate::score::engagement::{chatter_hash, EngagementInput, TermCounter, TermKind};
-use crate::score::sentiment::Lexicon;
 use crate::time::civil::format_timestamp_ms;
 use crate::window::Aggregate;
 
@@ -208,7 +208,7 @@ pub struct Bucket {
     pub stats: BucketStats,
 }
 
-/// Builds [`BucketStats`] from [`EngagementInput`]s, for a tumbling window of `bucket_ms`.
+/// Builds [`BucketStats`] from [`Contribution`]s, for a tumbling window of `bucket_ms`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BucketAggregate {
     /// Distinct terms tracked per bucket.
@@ -245,7 +245,7 @@ pub struct BucketAcc {
 }
 
 impl Aggregate for BucketAggregate {
-    type Input = EngagementInput;
+    type Input = Contribution;
     type Acc = BucketAcc;
     type Output = BucketStats;
 
@@ -263,9 +263,9 @@ impl Aggregate for BucketAggregate {
         }
     }
 
-    fn add(&self, acc: &mut BucketAcc, input: &EngagementInput) {
+    fn add(&self, acc: &mut BucketAcc, input: &Contribution) {
         match input {
-            EngagementInput::Message(m) => {
+            Contribution::Message(m) => {
                 acc.messages += 1;
                 let who = chatter_hash(&m.chatter);
                 acc.chatters.insert(who);
@@ -274,16 +274,16 @@ impl Aggregate for BucketAggregate {
                     acc.terms.add(term, *kind, who, 1);
                 }
             }
-            EngagementInput::Sub | EngagementInput::Resub => acc.subs += 1,
-            EngagementInput::Gifts { gifts, bombs } => {
+            Contribution::Sub | Contribution::Resub => acc.subs += 1,
+            Contribution::Gifts { gifts, bombs } => {
                 acc.gifted_subs += u64::from(*gifts);
                 acc.gift_bombs += u64::from(*bombs);
             }
-            EngagementInput::Raid { viewers } => {
+            Contribution::Raid { viewers } => {
                 acc.raids += 1;
                 acc.raid_viewers += u64::from(*viewers);
             }
-            EngagementInput::Timeout | EngagementInput::Ban => {}
+            Contribution::Timeout | Contribution::Ban => {}
         }
     }
 

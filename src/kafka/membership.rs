@@ -7,7 +7,7 @@ use std::path::Path;
 
 use rdkafka::ClientConfig;
 
-use crate::score::engagement::chatter_hash;
+use crate::analysis::chatter_hash;
 
 /// The id of an instance started without `--instance-id`: the host name and a hash of the state
 /// dir's absolute path. Both outlast a restart, and two instances on one host need two state dirs.

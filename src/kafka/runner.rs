@@ -939,9 +939,7 @@ pub fn run(
         .collect();
     let mut others: Vec<String> = topology.sinks.iter().map(|s| s.topic.clone()).collect();
     others.push(topology.dlq_topic());
-    // The late topic is not created here: asking for it made CreateTopics time out on librdkafka's
-    // mock cluster (the demo and the exactly-once test; cause not found yet). Brokers that
-    // auto-create topics make it on the first late record; elsewhere create it beforehand.
+    others.push(topology.late_topic.clone());
     plans.extend(others.into_iter().map(|name| TopicPlan {
         name,
         partitions,

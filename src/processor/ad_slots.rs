@@ -16,9 +16,9 @@ use super::state::KIND_STATE_TAG;
 use super::state::{channel_writes, restore_channel, restore_window, window_writes};
 use super::{Emitter, Input, Output, ProcessError, Processor};
 use super::{Late, StateWrite};
+use crate::analysis::{chatter_hash, Contribution};
 use crate::detect::spike::{SpikeConfig, SpikeEvent};
 use crate::score::ad_slot::{AdSlot, AdSlotConfig, AdSlotRecommender, AudienceMinute};
-use crate::score::engagement::{chatter_hash, EngagementInput};
 use crate::time::duration::DurationMs;
 use crate::window::tumbling::TumblingWindows;
 use crate::window::{Admission, Aggregate, WindowOperator, WindowResult};
@@ -173,7 +173,7 @@ pub struct AudienceAcc {
 }
 
 impl Aggregate for Audience {
-    type Input = EngagementInput;
+    type Input = Contribution;
     type Acc = AudienceAcc;
     type Output = AudienceAcc;
 
@@ -181,8 +181,8 @@ impl Aggregate for Audience {
         AudienceAcc::default()
     }
 
-    fn add(&self, acc: &mut AudienceAcc, input: &EngagementInput) {
-        if let EngagementInput::Message(m) = input {
+    fn add(&self, acc: &mut AudienceAcc, input: &Contribution) {
+        if let Contribution::Message(m) = input {
             acc.messages += 1;
             acc.chatters.insert(chatter_hash(&m.chatter));
         }
@@ -322,8 +322,7 @@ pub fn ad_slot_record(s: &AdSlot) -> Value {
 impl Processor for AdSlotsProcessor {
     fn process(&mut self, input: &Input<'_>, out: &mut Emitter) {
         let contribution = track(&self.name, &mut self.gifts, &mut self.tracker, input, out);
-        let Some(message) = contribution.filter(|c| matches!(**c, EngagementInput::Message(_)))
-        else {
+        let Some(message) = contribution.filter(|c| matches!(**c, Contribution::Message(_))) else {
             return;
         };
         let late = self.minutes.add(input.event.channel, input.ts_ms, &message) == Admission::Late;

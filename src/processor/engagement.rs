@@ -9,9 +9,8 @@ use super::kind::{BuildContext, KindConfig, WindowRule};
 use super::options::options;
 use super::windowed::{ranked, Windowed, WindowedKind};
 use super::{Input, Processor, StateWrite};
-use crate::score::engagement::{
-    Engagement, EngagementInput, EngagementMetrics, DEFAULT_MAX_TERMS, TOP_EMOTES,
-};
+use crate::analysis::{Contribution, DEFAULT_MAX_TERMS};
+use crate::score::engagement::{Engagement, EngagementMetrics, TOP_EMOTES};
 use crate::window::{EmitMode, Window, WindowSpec};
 
 options! {
@@ -126,7 +125,7 @@ pub fn engagement_fields(m: &EngagementMetrics, out: &mut Map<String, Value>) {
 impl WindowedKind for EngagementKind {
     type Agg = Engagement;
 
-    fn extract(&mut self, input: &Input<'_>, add: &mut dyn FnMut(&str, &EngagementInput)) {
+    fn extract(&mut self, input: &Input<'_>, add: &mut dyn FnMut(&str, &Contribution)) {
         let tally = self.gifts.count(input.event);
         input.with_contribution(tally, |contribution| add(input.event.channel, contribution));
     }

@@ -23,10 +23,10 @@ use std::cell::OnceCell;
 
 use serde_json::Value;
 
+use crate::analysis::sentiment::Lexicon;
+use crate::analysis::Contribution;
 use crate::chat::gifts::GiftTally;
 use crate::chat::{ChatEvent, EventKind};
-use crate::score::engagement::EngagementInput;
-use crate::score::sentiment::Lexicon;
 use crate::window::Window;
 
 /// One input record, decoded.
@@ -42,7 +42,7 @@ pub struct Input<'a> {
     pub event: &'a ChatEvent<'a>,
     /// What a chat message contributes to engagement (tokens, emotes, sentiment), read once per
     /// record and shared by every processor of the record's source.
-    pub message: &'a OnceCell<Option<EngagementInput>>,
+    pub message: &'a OnceCell<Option<Contribution>>,
     /// Whether a processor of the task reads a message's terms ([`Processor::reads_terms`]); when
     /// none does, the shared analysis skips them.
     pub terms: bool,
@@ -52,16 +52,16 @@ impl Input<'_> {
     /// What the event contributes to engagement. `tally` is the caller's gift count for the event
     /// (it matters only for gift notices). A chat message's text is analysed once per record, however
     /// many processors ask.
-    pub fn contribution(&self, tally: GiftTally) -> Option<Cow<'_, EngagementInput>> {
+    pub fn contribution(&self, tally: GiftTally) -> Option<Cow<'_, Contribution>> {
         match self.event.kind {
             EventKind::Message(_) => self.message_contribution().map(Cow::Borrowed),
-            _ => EngagementInput::from_event(self.event, tally).map(Cow::Owned),
+            _ => Contribution::from_event(self.event, tally).map(Cow::Owned),
         }
     }
 
     /// Calls `f` with what the event contributes, if anything: [`Input::contribution`] without
     /// building a `Cow` of the (large) contribution on the way.
-    pub fn with_contribution(&self, tally: GiftTally, f: impl FnOnce(&EngagementInput)) {
+    pub fn with_contribution(&self, tally: GiftTally, f: impl FnOnce(&Contribution)) {
         match self.event.kind {
             EventKind::Message(_) => {
                 if let Some(c) = self.message_contribution() {
@@ -69,7 +69,7 @@ impl Input<'_> {
                 }
             }
             _ => {
-                if let Some(c) = EngagementInput::from_event(self.event, tally) {
+                if let Some(c) = Contribution::from_event(self.event, tally) {
                     f(&c);
                 }
             }
@@ -77,11 +77,11 @@ impl Input<'_> {
     }
 
     /// A chat message's contribution, read once per record.
-    fn message_contribution(&self) -> Option<&EngagementInput> {
+    fn message_contribution(&self) -> Option<&Contribution> {
         // The gift tally matters only for gift notices, never for a message.
         self.message
             .get_or_init(|| {
-                EngagementInput::read(
+                Contribution::read(
                     self.event,
                     GiftTally::default(),
                     Lexicon::builtin(),

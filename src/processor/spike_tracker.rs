@@ -7,10 +7,10 @@ use std::collections::{BTreeSet, HashMap};
 use super::state::KIND_STATE_TAG;
 use super::state::{channel_writes, restore_channel, restore_window, window_writes};
 use super::StateWrite;
+use crate::analysis::Contribution;
 use crate::detect::spike::{
     Bucket, BucketAggregate, BucketStats, SpikeConfig, SpikeDetector, SpikeEvent,
 };
-use crate::score::engagement::EngagementInput;
 use crate::window::tumbling::TumblingWindows;
 use crate::window::{Admission, WindowOperator, WindowResult};
 
@@ -53,7 +53,7 @@ impl SpikeTracker {
     }
 
     /// Adds what one event contributes to `channel`'s bucket at `ts_ms`.
-    pub fn add(&mut self, channel: &str, ts_ms: i64, input: &EngagementInput) -> Admission {
+    pub fn add(&mut self, channel: &str, ts_ms: i64, input: &Contribution) -> Admission {
         self.buckets.add(channel, ts_ms, input)
     }
 

@@ -12,8 +12,8 @@ use super::options::options;
 use super::spike_tracker::SpikeTracker;
 use super::windowed::ranked;
 use super::{Emitter, Input, Late, Output, ProcessError, Processor, StateWrite};
+use crate::analysis::Contribution;
 use crate::detect::spike::{Cause, SpikeConfig, SpikeEvent};
-use crate::score::engagement::EngagementInput;
 use crate::time::duration::DurationMs;
 use crate::window::Admission;
 
@@ -170,7 +170,7 @@ pub fn track<'i>(
     tracker: &mut SpikeTracker,
     input: &'i Input<'_>,
     out: &mut Emitter,
-) -> Option<Cow<'i, EngagementInput>> {
+) -> Option<Cow<'i, Contribution>> {
     let tally = gifts.count(input.event);
     let contribution = input.contribution(tally)?;
     if tracker.add(input.event.channel, input.ts_ms, &contribution) == Admission::Late {

@@ -1,293 +1,17 @@
 //! Engagement of a channel per window: messages, exact unique, new and returning chatters, emotes,
-//! bits, subs, gifts, raids, moderation and sentiment, as an [`Aggregate`] whose accumulator
-//! serializes and merges. One chat event becomes one [`EngagementInput`] through a pure function.
-//!
-//! Emotes are counted from two sources. Twitch emotes come from the `emotes` tag and are read with
-//! [`crate::chat::event::Emotes::names`]. BTTV, FFZ and 7TV emotes carry no tag. A token counts as one of
-//! them when it is a known emote of the lexicon ([`Lexicon::is_known_emote`]). It also counts when it is
-//! *emote-shaped* ([`is_emote_shaped`]: 2 to 25 ASCII letters and digits with an upper-case letter after
-//! the first character, like `monkaS`, `OMEGALUL` or `GIGACHAD`) and at least [`EMOTE_MIN_CHATTERS`]
-//! distinct chatters used it in the same window.
-
-use std::borrow::Cow;
-use std::hash::Hash;
+//! bits, subs, gifts, raids, moderation and sentiment, as an [`Aggregate`] over each record's
+//! [`Contribution`], whose accumulator serializes and merges. Which tokens count as emotes is
+//! [`crate::analysis::contribution`]'s rule; a window adds the chatter threshold for emote-shaped ones.
 
 use serde::{Deserialize, Serialize};
 
-use crate::chat::event::{ChatEvent, ClearChat, EventKind, Message, NoticeKind};
-use crate::chat::gifts::GiftTally;
-use crate::score::emote_list::EmoteList;
-use crate::score::sentiment::{lower, trim_punctuation, EntryKind, Lexicon};
-use crate::score::short_str::ShortStr;
-use crate::score::term_counter::sorted_map;
-pub use crate::score::term_counter::{ChatterSample, TermCounter, TermStat};
-use crate::score::tokens::{Token, Tokens};
-
-/// A map keyed by short strings stored inline, hashed with [`WordHasher`](crate::word_hash::WordHasher).
-pub type ShortMap<V> = WordMap<ShortStr, V>;
+use crate::analysis::chatter_hash::chatter_hash_bytes;
+use crate::analysis::term_counter::{sorted_map, TermCounter, TermStat};
+use crate::analysis::{Contribution, ShortMap, TermKind, DEFAULT_MAX_TERMS, EMOTE_MIN_CHATTERS};
 use crate::window::Aggregate;
-use crate::word_hash::WordMap;
 
-/// An emote-shaped token becomes an emote of the window once this many distinct chatters used it.
-pub const EMOTE_MIN_CHATTERS: usize = 3;
 /// Emotes reported per window.
 pub const TOP_EMOTES: usize = 5;
-/// Distinct emotes (or terms) tracked per window by default; see [`TermCounter`].
-pub const DEFAULT_MAX_TERMS: usize = 256;
-
-/// How a term was recognised. The order is the precedence when one name comes from two sources.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum TermKind {
-    /// A Twitch emote from the `emotes` tag.
-    Twitch,
-    /// A known emote of the lexicon (BTTV, FFZ, 7TV or a Twitch emote in an untagged log).
-    Known,
-    /// An emote-shaped token; an emote once enough chatters use it.
-    Shaped,
-    /// A plain word (lower case).
-    Word,
-}
-
-impl TermKind {
-    /// True for the kinds that count as emote uses without a chatter threshold.
-    pub fn is_certain_emote(self) -> bool {
-        matches!(self, TermKind::Twitch | TermKind::Known)
-    }
-}
-
-/// One emote (or emote candidate) in a message and how often it appears there.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EmoteUse {
-    /// The emote's text.
-    pub name: ShortStr,
-    /// How it was recognised (never [`TermKind::Word`]).
-    pub kind: TermKind,
-    /// Uses in this message.
-    pub uses: u32,
-}
-
-/// What one chat message contributes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MessageActivity {
-    /// The sender's login.
-    pub chatter: ShortStr,
-    /// The sender's first message ever in the channel (`first-msg=1`).
-    pub first_msg: bool,
-    /// The sender is a returning chatter (`returning-chatter=1`).
-    pub returning: bool,
-    /// Bits cheered.
-    pub bits: u32,
-    /// Emotes and emote candidates, in order of first appearance.
-    pub emotes: EmoteList,
-    /// The message uses at least one hype emote of the lexicon.
-    pub hype: bool,
-    /// The message's sentiment, when a token matched the lexicon.
-    pub sentiment: Option<f32>,
-    /// The distinct terms of the message, for the top terms of spikes: emotes and mixed-case
-    /// emote-shaped tokens as written, other words in lower case without punctuation and stop words.
-    pub terms: Vec<(String, TermKind)>,
-}
-
-/// What one chat event contributes to engagement.
-// A message is the common case and is built once per record (the task keeps it in a `OnceCell`);
-// boxing it to shrink the rare variants would put an allocation back on every message.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum EngagementInput {
-    /// A chat message.
-    Message(MessageActivity),
-    /// A first subscription.
-    Sub,
-    /// A renewed subscription.
-    Resub,
-    /// Gifted subs and gift bombs, counted once by the caller's [`crate::chat::gifts::GiftCounter`].
-    Gifts {
-        /// Gifted subs this event adds.
-        gifts: u32,
-        /// 1 for a gift bomb announcement.
-        bombs: u32,
-    },
-    /// A raid and the viewers it brought.
-    Raid {
-        /// Viewers that came with the raid.
-        viewers: u32,
-    },
-    /// A timeout.
-    Timeout,
-    /// A permanent ban.
-    Ban,
-}
-
-impl EngagementInput {
-    /// What `event` contributes, scored with the built-in lexicon; `gifts` is what the caller's
-    /// `GiftCounter` returned for this event. `None` for events that do not count (PING, ROOMSTATE,
-    /// a gift line already counted with its bomb...) and for Shared Chat copies, which count in their
-    /// source channel.
-    pub fn from_event(event: &ChatEvent<'_>, gifts: GiftTally) -> Option<EngagementInput> {
-        EngagementInput::from_event_with(event, gifts, Lexicon::builtin())
-    }
-
-    /// [`EngagementInput::from_event`] with another lexicon.
-    pub fn from_event_with(
-        event: &ChatEvent<'_>,
-        gifts: GiftTally,
-        lexicon: &Lexicon,
-    ) -> Option<EngagementInput> {
-        EngagementInput::read(event, gifts, lexicon, true)
-    }
-
-    /// [`EngagementInput::from_event_with`]; with `with_terms` false, a message's
-    /// [`MessageActivity::terms`] stay empty (for readers that never look at them).
-    pub fn read(
-        event: &ChatEvent<'_>,
-        gifts: GiftTally,
-        lexicon: &Lexicon,
-        with_terms: bool,
-    ) -> Option<EngagementInput> {
-        if event.is_shared_copy() {
-            return None;
-        }
-        match &event.kind {
-            EventKind::Message(m) => Some(EngagementInput::Message(MessageActivity::read_with(
-                m, lexicon, with_terms,
-            ))),
-            EventKind::UserNotice(n) => match &n.notice {
-                NoticeKind::Sub(_) => Some(EngagementInput::Sub),
-                NoticeKind::Resub(_) => Some(EngagementInput::Resub),
-                NoticeKind::SubGift(_) | NoticeKind::SubMysteryGift(_) => {
-                    (gifts != GiftTally::default()).then_some(EngagementInput::Gifts {
-                        gifts: gifts.gifts,
-                        bombs: gifts.bombs,
-                    })
-                }
-                NoticeKind::Raid { viewers, .. } => {
-                    Some(EngagementInput::Raid { viewers: *viewers })
-                }
-                _ => None,
-            },
-            EventKind::ClearChat(ClearChat::Timeout { .. }) => Some(EngagementInput::Timeout),
-            EventKind::ClearChat(ClearChat::Ban { .. }) => Some(EngagementInput::Ban),
-            _ => None,
-        }
-    }
-}
-
-impl MessageActivity {
-    /// Reads one message: emotes from the tag, the lexicon and the emote shape; sentiment; terms.
-    pub fn read(m: &Message<'_>, lexicon: &Lexicon) -> MessageActivity {
-        MessageActivity::read_with(m, lexicon, true)
-    }
-
-    /// [`MessageActivity::read`]; with `with_terms` false, `terms` stays empty and costs nothing.
-    pub fn read_with(m: &Message<'_>, lexicon: &Lexicon, with_terms: bool) -> MessageActivity {
-        let mut emotes = EmoteList::new();
-        let tagged = m.emotes.names(m.text);
-        for (_, name) in &tagged {
-            emotes.count(name, TermKind::Twitch);
-        }
-        let mut terms: Vec<(String, TermKind)> = Vec::new();
-        let mut hype = false;
-        let mut sentiment_sum = 0.0f64;
-        let mut matched = 0u32;
-        for token in Tokens::of(m.text) {
-            let info = lexicon.token_shaped(token);
-            let text = token.text;
-            if let Some(s) = info.score {
-                sentiment_sum += f64::from(s);
-                matched += 1;
-            }
-            let is_tagged = !tagged.is_empty() && tagged.iter().any(|(_, name)| *name == text);
-            let kind = if is_tagged {
-                TermKind::Twitch
-            } else if info.emote.is_some() {
-                TermKind::Known
-            } else if token.is_emote_shaped() {
-                TermKind::Shaped
-            } else {
-                TermKind::Word
-            };
-            if kind.is_certain_emote() && info.emote.is_some_and(|e| e.kind == EntryKind::Hype) {
-                hype = true;
-            }
-            if matches!(kind, TermKind::Known | TermKind::Shaped) {
-                emotes.count(text, kind);
-            }
-            if !with_terms {
-                continue;
-            }
-            // Emotes and mixed-case shaped tokens (probably emotes) keep their case; shouted words
-            // (`SHANGHAI`) and plain words join their lower-case spelling.
-            let (term, term_kind) = match kind {
-                TermKind::Twitch | TermKind::Known => (Cow::Borrowed(text), kind),
-                TermKind::Shaped if token.shape.has_lower() => (Cow::Borrowed(text), kind),
-                TermKind::Shaped | TermKind::Word => {
-                    let word = lower(trim_punctuation(text));
-                    if !is_term(&word) {
-                        continue;
-                    }
-                    (word, TermKind::Word)
-                }
-            };
-            if !terms.iter().any(|(t, _)| *t == *term) {
-                terms.push((term.into_owned(), term_kind));
-            }
-        }
-        MessageActivity {
-            chatter: ShortStr::new(m.user.login),
-            first_msg: m.first_msg,
-            returning: m.returning_chatter,
-            bits: m.bits,
-            emotes,
-            hype,
-            sentiment: (matched > 0).then(|| (sentiment_sum / f64::from(matched)) as f32),
-            terms,
-        }
-    }
-}
-
-/// True for a token that looks like a third-party emote: 2 to 25 ASCII letters and digits, at least
-/// one letter, and an upper-case letter after the first character (`monkaS`, `KEKW`, `5Head`, also
-/// shouted words such as `GG`). Such a token is an emote of a window once [`EMOTE_MIN_CHATTERS`]
-/// distinct chatters used it there.
-pub fn is_emote_shaped(token: &str) -> bool {
-    Token::new(token).is_emote_shaped()
-}
-
-/// Words too common to be a spike's top term.
-const STOP_WORDS: &[&str] = &[
-    "a", "about", "all", "am", "an", "and", "any", "are", "as", "at", "be", "been", "but", "by",
-    "can", "could", "did", "do", "does", "dont", "for", "from", "get", "got", "had", "has", "have",
-    "he", "her", "here", "him", "his", "how", "i", "if", "im", "in", "into", "is", "it", "its",
-    "just", "me", "my", "of", "oh", "on", "one", "or", "our", "out", "she", "so", "than", "that",
-    "thats", "the", "their", "them", "then", "there", "they", "this", "to", "too", "u", "up", "us",
-    "was", "we", "were", "what", "when", "where", "which", "who", "why", "will", "with", "would",
-    "you", "your",
-];
-
-fn is_term(word: &str) -> bool {
-    !word.is_empty()
-        && word.chars().count() <= 30
-        && word.chars().any(char::is_alphabetic)
-        && !word.starts_with('@')
-        && !word.contains("://")
-        && !word.starts_with("www.")
-        && STOP_WORDS.binary_search(&word).is_err()
-}
-
-/// A stable 64-bit hash of a login (FNV-1a), for distinct-chatter sets that must persist and merge.
-pub fn chatter_hash(login: &str) -> u64 {
-    chatter_hash_bytes(login.as_bytes())
-}
-
-/// [`chatter_hash`] of a login's bytes.
-fn chatter_hash_bytes(login: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in login {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
 
 /// True when a tracked term counts as an emote of its window.
 fn is_window_emote(stat: &TermStat) -> bool {
@@ -403,7 +127,7 @@ pub struct EngagementMetrics {
 }
 
 impl Aggregate for Engagement {
-    type Input = EngagementInput;
+    type Input = Contribution;
     type Acc = EngagementAcc;
     type Output = EngagementMetrics;
 
@@ -435,9 +159,9 @@ impl Aggregate for Engagement {
         acc
     }
 
-    fn add(&self, acc: &mut EngagementAcc, input: &EngagementInput) {
+    fn add(&self, acc: &mut EngagementAcc, input: &Contribution) {
         match input {
-            EngagementInput::Message(m) => {
+            Contribution::Message(m) => {
                 acc.messages += 1;
                 let flags = (u8::from(m.first_msg) * NEW) | (u8::from(m.returning) * RETURNING);
                 match acc.chatters.get_mut(&m.chatter) {
@@ -466,18 +190,18 @@ impl Aggregate for Engagement {
                     acc.sentiment_messages += 1;
                 }
             }
-            EngagementInput::Sub => acc.subs += 1,
-            EngagementInput::Resub => acc.resubs += 1,
-            EngagementInput::Gifts { gifts, bombs } => {
+            Contribution::Sub => acc.subs += 1,
+            Contribution::Resub => acc.resubs += 1,
+            Contribution::Gifts { gifts, bombs } => {
                 acc.gifted_subs += u64::from(*gifts);
                 acc.gift_bombs += u64::from(*bombs);
             }
-            EngagementInput::Raid { viewers } => {
+            Contribution::Raid { viewers } => {
                 acc.raids += 1;
                 acc.raid_viewers += u64::from(*viewers);
             }
-            EngagementInput::Timeout => acc.timeouts += 1,
-            EngagementInput::Ban => acc.bans += 1,
+            Contribution::Timeout => acc.timeouts += 1,
+            Contribution::Ban => acc.bans += 1,
         }
     }
 
@@ -547,21 +271,23 @@ impl Aggregate for Engagement {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chat::gifts::GiftCounter;
+    use crate::analysis::EmoteUse;
+    use crate::chat::gifts::{GiftCounter, GiftTally};
+    use crate::chat::ChatEvent;
 
-    fn input(line: &str) -> EngagementInput {
+    fn input(line: &str) -> Contribution {
         let e = ChatEvent::parse(line).unwrap();
         let tally = GiftCounter::default().count(&e);
-        EngagementInput::from_event(&e, tally).unwrap()
+        Contribution::from_event(&e, tally).unwrap()
     }
 
-    fn msg(user: &str, text: &str) -> EngagementInput {
+    fn msg(user: &str, text: &str) -> Contribution {
         input(&format!(
             ":{user}!{user}@{user}.tmi.twitch.tv PRIVMSG #c :{text}"
         ))
     }
 
-    fn run(inputs: &[EngagementInput]) -> EngagementMetrics {
+    fn run(inputs: &[Contribution]) -> EngagementMetrics {
         let agg = Engagement::default();
         let mut acc = agg.init();
         for i in inputs {
@@ -571,37 +297,12 @@ mod tests {
     }
 
     #[test]
-    fn stop_words_are_sorted_for_binary_search() {
-        assert!(STOP_WORDS.windows(2).all(|w| w[0] < w[1]));
-    }
-
-    #[test]
-    fn emote_shape_rule() {
-        for t in ["monkaS", "KEKW", "OMEGALUL", "5Head", "GG", "PepeHands"] {
-            assert!(is_emote_shaped(t), "{t}");
-        }
-        for t in [
-            "hello",
-            "Hello",
-            "a",
-            "B",
-            "1234",
-            "it's",
-            "GG!",
-            "x".repeat(26).as_str(),
-            "ÄÖ",
-        ] {
-            assert!(!is_emote_shaped(t), "{t}");
-        }
-    }
-
-    #[test]
     fn twitch_known_and_shaped_emotes_are_counted_by_their_rules() {
         // Kappa from the emotes tag (real id 25), KEKW from the lexicon, widepeepoBlanket is shaped
         // and only becomes an emote with a third distinct chatter.
         let tagged =
             input("@emotes=25:0-4,6-10 :a!a@a PRIVMSG #c :Kappa Kappa KEKW widepeepoBlanket");
-        let EngagementInput::Message(m) = &tagged else {
+        let Contribution::Message(m) = &tagged else {
             panic!()
         };
         assert_eq!(
@@ -692,23 +393,20 @@ mod tests {
                     :tmi.twitch.tv USERNOTICE #c";
         let e = ChatEvent::parse(copy).unwrap();
         assert!(e.is_shared_copy());
-        assert_eq!(EngagementInput::from_event(&e, GiftTally::default()), None);
+        assert_eq!(Contribution::from_event(&e, GiftTally::default()), None);
         let gift = "@msg-id=subgift;login=g;msg-param-recipient-user-name=r;msg-param-community-gift-id=X \
                     :tmi.twitch.tv USERNOTICE #c";
         let e = ChatEvent::parse(gift).unwrap();
-        assert_eq!(EngagementInput::from_event(&e, GiftTally::default()), None);
+        assert_eq!(Contribution::from_event(&e, GiftTally::default()), None);
         assert_eq!(
-            EngagementInput::from_event(
-                &ChatEvent::parse("PING :x").unwrap(),
-                GiftTally::default()
-            ),
+            Contribution::from_event(&ChatEvent::parse("PING :x").unwrap(), GiftTally::default()),
             None
         );
     }
 
     #[test]
     fn merge_equals_adding_everything_to_one_accumulator() {
-        let inputs: Vec<EngagementInput> = (0..40)
+        let inputs: Vec<Contribution> = (0..40)
             .map(|i| {
                 let user = format!("u{}", i % 7);
                 let text = match i % 4 {

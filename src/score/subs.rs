@@ -4,10 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::analysis::{TermCounter, TermKind};
 use crate::chat::event::{ChatEvent, EventKind, NoticeKind, SubPlan};
 use crate::chat::gifts::GiftTally;
 use crate::detect::spike::Spike;
-use crate::score::engagement::{TermCounter, TermKind};
 use crate::window::Aggregate;
 
 /// The kinds of subscription notice.

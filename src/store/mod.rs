@@ -279,25 +279,3 @@ pub(crate) fn unknown_store<'a>(
         declared: declared.into_iter().collect::<Vec<_>>().join(", "),
     }
 }
-
-/// Applies one task commit (its state changes and position) to `backend` for `partition`, in one
-/// batch, with the changelog offsets its flush markers got (empty when there is no changelog).
-pub fn apply_commit(
-    backend: &mut dyn StateBackend,
-    partition: i32,
-    commit: crate::topology::task::Commit,
-    changelog_offsets: BTreeMap<String, i64>,
-) -> Result<()> {
-    let writes: Vec<StoreWrite> = commit
-        .writes
-        .into_iter()
-        .map(|(store, key, value)| StoreWrite { store, key, value })
-        .collect();
-    let checkpoint = Checkpoint {
-        generation: commit.generation,
-        input_offset: commit.input_offset,
-        watermark_ms: commit.watermark_ms,
-        changelog_offsets,
-    };
-    backend.apply(partition, &writes, &checkpoint)
-}

@@ -13,3 +13,5 @@ pub use task::{InputRecord, Task, TaskOutput};
 pub use validate::{Topology, TopologyError};
 #[cfg(feature = "runtime")]
 pub mod offline;
+#[cfg(feature = "runtime")]
+pub mod persist;

@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::persist::apply_commit;
 use super::task::{DeadLetter, InputRecord, LateRecord, Task, TaskOutput};
 use super::validate::Topology;
-use crate::store::{apply_commit, StateBackend, StoreError};
+use crate::store::{StateBackend, StoreError};
 use crate::time::clock::{Clock, SystemClock};
 
 /// Where an offline run puts what it produces.

@@ -145,6 +145,17 @@ pub fn schema_reference_is_path(reference: &str) -> bool {
     reference.ends_with(".avsc") || reference.contains('/')
 }
 
+/// Loads the schema a sink's `schema` setting names: the `.avsc` file when it is a path
+/// ([`schema_reference_is_path`]), else the built-in schema of that name.
+#[cfg(feature = "runtime")]
+pub fn load_schema(reference: &str) -> Result<crate::avro::AvroSchema, crate::avro::SchemaError> {
+    if schema_reference_is_path(reference) {
+        crate::avro::AvroSchema::from_file(std::path::Path::new(reference))
+    } else {
+        crate::avro::AvroSchema::builtin(reference)
+    }
+}
+
 fn default_sink_format() -> ValueFormat {
     ValueFormat::Json
 }

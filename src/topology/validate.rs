@@ -198,7 +198,7 @@ fn sink_problems(problems: &mut Vec<String>, sink: &SinkSpec) {
         )),
         (ValueFormat::Avro, Some(_reference)) => {
             #[cfg(feature = "runtime")]
-            if let Err(e) = crate::avro::AvroSchema::from_reference(_reference) {
+            if let Err(e) = super::spec::load_schema(_reference) {
                 problems.push(format!("{owner}: {e}"));
             }
         }

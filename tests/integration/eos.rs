@@ -52,6 +52,8 @@ processing_guarantee = "exactly_once_v2"
         input.to_owned(),
         output.to_owned(),
         topology.dlq_topic(),
+        // librdkafka's mock cluster has no CreateTopics: every topic `run` creates is made here.
+        topology.late_topic.clone(),
         changelog_topic(&app, "counts"),
     ] {
         mock.create_topic(&topic, 2, 1).unwrap();

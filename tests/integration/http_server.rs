@@ -1,6 +1,7 @@
 //! The operations server against hostile clients, over real sockets on 127.0.0.1: a client that
 //! trickles its request one byte at a time is cut off at the request deadline, 1,000 idle
-//! connections neither stop `/healthz` nor cost a thread each.
+//! connections neither stop `/healthz` nor cost a thread each, and a process out of file
+//! descriptors backs off instead of spinning, then serves again.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -94,9 +95,8 @@ fn threads() -> usize {
     line["Threads:".len()..].trim().parse().unwrap()
 }
 
-/// Raises this process's soft limit on open files to `want` (up to the hard limit) with
-/// util-linux's `prlimit`, when it is lower.
-fn ensure_open_files(want: u64) {
+/// This process's (soft, hard) limits on open files, from /proc/self/limits.
+fn open_files_limits() -> (u64, u64) {
     let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
     let line = limits
         .lines()
@@ -106,16 +106,39 @@ fn ensure_open_files(want: u64) {
         .split_whitespace()
         .filter_map(|w| w.parse().ok())
         .collect();
-    let (soft, hard) = (numbers[0], numbers[1]);
-    if soft >= want {
-        return;
-    }
+    (numbers[0], numbers[1])
+}
+
+/// Sets this process's soft limit on open files with util-linux's `prlimit`.
+fn set_open_files(soft: u64) {
+    let (_, hard) = open_files_limits();
     let status = Command::new("prlimit")
         .arg(format!("--pid={}", std::process::id()))
-        .arg(format!("--nofile={}:{hard}", want.min(hard)))
+        .arg(format!("--nofile={}:{hard}", soft.min(hard)))
         .status()
-        .expect("prlimit (util-linux) raises the open-files limit");
+        .expect("prlimit (util-linux) sets the open-files limit");
     assert!(status.success());
+}
+
+/// Raises this process's soft limit on open files to `want` (up to the hard limit) when it is lower.
+fn ensure_open_files(want: u64) {
+    if open_files_limits().0 < want {
+        set_open_files(want);
+    }
+}
+
+/// CPU time this process has used (user + system, every thread), read from `stat`, an open
+/// /proc/self/stat (kept open: the test reads it while no descriptor is free).
+fn cpu_time(stat: &std::fs::File) -> Duration {
+    use std::os::unix::fs::FileExt;
+    let mut buf = [0u8; 4096];
+    let n = stat.read_at(&mut buf, 0).unwrap();
+    let stat = std::str::from_utf8(&buf[..n]).unwrap();
+    // Fields after the command name (which may hold spaces) start at the state, field 3.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // Linux reports these in USER_HZ, 100 per second on every platform it runs on.
+    Duration::from_millis(ticks * 10)
 }
 
 #[test]
@@ -152,5 +175,69 @@ fn a_thousand_idle_connections_neither_stop_healthz_nor_cost_a_thread_each() {
         "idle connections open after {:?}",
         started.elapsed()
     );
+    healthz_answers(addr, Duration::from_secs(1));
+}
+
+/// Puts the soft open-files limit back when the test ends, however it ends.
+struct RestoreOpenFiles(u64);
+
+impl Drop for RestoreOpenFiles {
+    fn drop(&mut self) {
+        set_open_files(self.0);
+    }
+}
+
+#[test]
+fn out_of_file_descriptors_the_server_backs_off_and_recovers() {
+    let addr = start(Limits {
+        request_timeout: Duration::from_secs(30),
+        ..Limits::default()
+    });
+    healthz_answers(addr, Duration::from_secs(1));
+    // A low limit, then every descriptor but one taken by files, the last one by a client: the
+    // server's accept of that client fails with EMFILE until descriptors come back.
+    let _restore = RestoreOpenFiles(open_files_limits().0);
+    let stat = std::fs::File::open("/proc/self/stat").unwrap();
+    let open_now = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
+    set_open_files(open_now + 64);
+    let mut files = Vec::new();
+    loop {
+        match std::fs::File::open("/dev/null") {
+            Ok(f) => files.push(f),
+            Err(e) if e.raw_os_error() == Some(24) => break,
+            Err(e) => panic!("opening /dev/null: {e}"),
+        }
+        assert!(files.len() < 10_000, "the limit did not take");
+    }
+    files.pop();
+    let mut client = TcpStream::connect(addr).expect("the last descriptor connects a client");
+
+    // While accept keeps failing, the server waits between attempts instead of spinning a core.
+    let (cpu_before, wall_before) = (cpu_time(&stat), Instant::now());
+    let mut quiet = Vec::new();
+    while wall_before.elapsed() < Duration::from_secs(2) {
+        // The wait is the measurement: 2 s of accept failures.
+        std::thread::sleep(Duration::from_millis(100));
+        quiet.push(std::fs::File::open("/dev/null").is_err());
+    }
+    let (cpu, wall) = (cpu_time(&stat) - cpu_before, wall_before.elapsed());
+    assert!(
+        quiet.iter().all(|&full| full),
+        "descriptors came back during the measurement: the server did not hit EMFILE"
+    );
+    assert!(
+        cpu < wall / 10,
+        "the process used {cpu:?} of CPU in {wall:?} of failing accepts: it spins"
+    );
+
+    // Descriptors back: the waiting client is accepted and served within the back-off's 1 s cap.
+    drop(files);
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    write!(client, "GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+    let mut response = String::new();
+    client.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     healthz_answers(addr, Duration::from_secs(1));
 }

@@ -22,11 +22,14 @@ use chatpulse::store::changelog::{changelog_topic, ChangelogRecord, Marker};
 use chatpulse::topology::query::key_partition;
 use chatpulse::topology::Topology;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::Message;
 use serde_json::Value;
 
 use crate::engine::{start_with, wait_for_committed};
 use crate::engine_support::{produce_with, real_lines, topology, topology_text};
-use crate::harness::{brokers, create_topic, free_port, settings, unique};
+use crate::harness::{
+    brokers, create_topic, free_port, is_unknown_topic, reader, settings, unique,
+};
 
 /// One `GET path` over a fresh connection: the status and the body.
 pub(crate) fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
@@ -171,10 +174,8 @@ fn brute_count(lines: &[String], channel: &str, start: i64) -> (u64, u64) {
 async fn metrics_follow_a_run_and_queries_answer_from_the_owning_task() {
     let (input, output, app) = (unique("ops-in"), unique("ops-out"), unique("ops-app"));
     create_topic(&input, 2).await;
-    // `run` does not create the late topic and tansu creates no topic on produce: made beforehand,
-    // as README says for such brokers. Without it the late record below fails to deliver and stops
-    // the run.
-    create_topic(&format!("{app}-late"), 2).await;
+    // The late topic is left to `run` (tansu creates no topic on produce): the late record below
+    // must reach it.
     let lines = real_lines(3_000);
     produce_with(&murmur2_settings(), &input, &lines, &[]).await;
     let state = tempfile::tempdir().unwrap();
@@ -281,7 +282,13 @@ async fn metrics_follow_a_run_and_queries_answer_from_the_owning_task() {
         "@tmi-sent-ts={};user-id=1 :late!late@late.tmi.twitch.tv PRIVMSG #{channel} :too late",
         max_ts - 3_600_000
     );
-    produce_with(&murmur2_settings(), &input, &[late], &[]).await;
+    produce_with(
+        &murmur2_settings(),
+        &input,
+        std::slice::from_ref(&late),
+        &[],
+    )
+    .await;
     let text = eventually(
         "the late record consumed",
         Duration::from_secs(60),
@@ -299,6 +306,22 @@ async fn metrics_follow_a_run_and_queries_answer_from_the_owning_task() {
     })
     .await;
     assert_eq!(late_after, late_before + 1.0, "{text}");
+    // ... and it is in the late topic, unchanged, with why it was refused.
+    let late_topic = format!("{app}-late");
+    let consumer = reader(&late_topic);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let record = loop {
+        match consumer.poll(Duration::from_millis(500)) {
+            Some(Ok(m)) => break m.detach(),
+            Some(Err(e)) if !is_unknown_topic(&e) => panic!("reading {late_topic}: {e}"),
+            _ => assert!(
+                Instant::now() < deadline,
+                "nothing in {late_topic} within 30 s"
+            ),
+        }
+    };
+    assert_eq!(record.key(), Some(channel.as_bytes()));
+    assert_eq!(record.payload(), Some(late.as_bytes()));
 
     control.stop();
     let stats = handle.join().unwrap();

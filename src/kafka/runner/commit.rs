@@ -14,8 +14,8 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use super::{Delivery, Engine, RebalanceContext};
 use crate::kafka::KafkaError;
-use crate::store::apply_commit;
 use crate::store::changelog::{changelog_topic, ChangelogRecord, Marker};
+use crate::topology::persist::apply_commit;
 use crate::topology::task::{Commit, TaskOutput};
 
 /// How long a commit waits for the broker to acknowledge what it produced.

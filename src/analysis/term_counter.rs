@@ -8,8 +8,8 @@ use std::hash::Hash;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::engagement::{ShortMap, TermKind, DEFAULT_MAX_TERMS, EMOTE_MIN_CHATTERS};
 use super::short_str::ShortStr;
+use super::term::{ShortMap, TermKind, DEFAULT_MAX_TERMS, EMOTE_MIN_CHATTERS};
 
 /// One tracked term of a [`TermCounter`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -332,8 +332,8 @@ impl TermCounter {
 pub(crate) mod sorted_map {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    use crate::score::engagement::ShortMap;
-    use crate::score::short_str::ShortStr;
+    use crate::analysis::short_str::ShortStr;
+    use crate::analysis::ShortMap;
 
     pub fn serialize<V: Serialize, S: Serializer>(
         map: &ShortMap<V>,

@@ -6,8 +6,8 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::sync::OnceLock;
 
-use crate::score::tokens::{Shape, Token};
-use crate::score::word_table::{WordKey, WordTable};
+use crate::analysis::tokens::{Shape, Token};
+use crate::analysis::word_table::{WordKey, WordTable};
 use crate::word_hash::WordMap;
 
 /// What the lexicon knows of one token.
@@ -76,7 +76,7 @@ struct Slot {
 #[derive(Debug, Clone, Default)]
 pub struct Lexicon {
     entries: WordMap<String, Slot>,
-    /// The entries of at most [`KEY_MAX`](crate::score::word_table::KEY_MAX) bytes again, for the fast lookup of ASCII tokens.
+    /// The entries of at most [`KEY_MAX`](crate::analysis::word_table::KEY_MAX) bytes again, for the fast lookup of ASCII tokens.
     short: WordTable<Slot>,
     /// The length of the longest entry in bytes: a longer text is no entry.
     longest: usize,
@@ -411,7 +411,7 @@ pub fn with_lower<R>(text: &str, f: impl FnOnce(&str) -> R) -> R {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::score::tokens::Tokens;
+    use crate::analysis::tokens::Tokens;
 
     #[test]
     fn only_the_kelvin_sign_lower_cases_to_ascii() {

@@ -140,7 +140,7 @@ impl<'a> Token<'a> {
     }
 
     /// Whether the token looks like a third-party emote (the rule of
-    /// [`crate::score::engagement::is_emote_shaped`]), from the shape: 2 to 25 ASCII letters and
+    /// [`crate::analysis::is_emote_shaped`]), from the shape: 2 to 25 ASCII letters and
     /// digits with a capital after the first byte.
     pub fn is_emote_shaped(&self) -> bool {
         (2..=25).contains(&self.text.len())

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::score::engagement::{EmoteUse, TermKind};
+use super::term::{EmoteUse, TermKind};
 
 /// Distinct emotes held without a heap allocation; more spill to a `Vec`.
 pub const INLINE_EMOTES: usize = 4;
