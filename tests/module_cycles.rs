@@ -154,10 +154,10 @@ fn references(module: &ModPath, code: &str) -> BTreeSet<ModPath> {
         .into_iter()
         .filter_map(|p| {
             let segs: Vec<&str> = p.split("::").filter(|s| !s.is_empty()).collect();
-            let mut resolved: ModPath = match segs.first()? {
-                &"crate" => Vec::new(),
-                &"super" => module[..module.len().saturating_sub(1)].to_vec(),
-                &"self" => module.clone(),
+            let mut resolved: ModPath = match *segs.first()? {
+                "crate" => Vec::new(),
+                "super" => module[..module.len().saturating_sub(1)].to_vec(),
+                "self" => module.clone(),
                 _ => return None,
             };
             let mut rest = &segs[1..];

@@ -1,6 +1,7 @@
 //! Avro outputs in the Confluent Schema Registry wire format: the schemas chatpulse ships
 //! ([`schemas`]), the framing ([`wire`]), JSON ↔ Avro conversion ([`encode`], [`decode`]), registries
-//! ([`registry`]) and the per-sink value encoder the Kafka runner uses ([`sink`]).
+//! ([`registry`]) and the value encoder that frames a datum ([`value_encoder`]). A run binds one to
+//! each sink of its topology in `crate::kafka::sink_encoders`.
 //!
 //! Processors emit JSON values; a sink declared `format = "avro"` with a `schema` turns each value
 //! into an Avro datum of that schema, registered under `<topic>-value` (TopicNameStrategy), and
@@ -10,14 +11,14 @@ pub mod decode;
 pub mod encode;
 pub mod registry;
 pub mod schemas;
-pub mod sink;
+pub mod value_encoder;
 pub mod wire;
 
 pub use decode::{avro_to_json, decode_datum, DecodeError};
 pub use encode::{encode_datum, json_to_avro, EncodeError};
 pub use registry::{registry_for, RegistryError, SchemaRegistry};
 pub use schemas::{AvroSchema, SchemaError};
-pub use sink::{SinkEncoder, SinkEncoders, SinkError};
+pub use value_encoder::ValueEncoder;
 pub use wire::WireError;
 
 /// The subject a topic's value schema is registered under (Confluent's TopicNameStrategy).

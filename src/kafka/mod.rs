@@ -11,6 +11,7 @@ pub mod instances;
 pub mod membership;
 pub mod restore;
 pub mod runner;
+pub mod sink_encoders;
 pub mod topics;
 
 pub use client::KafkaSettings;
@@ -52,7 +53,7 @@ pub enum KafkaError {
     Store(#[from] crate::store::StoreError),
     /// A sink's schema could not be loaded or registered.
     #[error(transparent)]
-    Sink(#[from] crate::avro::SinkError),
+    Sink(#[from] sink_encoders::SinkError),
     /// Restored state could not be read.
     #[error(transparent)]
     Process(#[from] crate::processor::ProcessError),

@@ -12,10 +12,9 @@ use super::kind::{BuildContext, KindConfig, WindowRule, DEFAULT_GRACE};
 use super::options::options;
 use super::spike_tracker::SpikeTracker;
 use super::spikes::{track, SpikeOptions};
-use super::state::KIND_STATE_TAG;
-use super::state::{channel_writes, restore_channel, restore_window, window_writes};
-use super::{Emitter, Input, Output, ProcessError, Processor};
-use super::{Late, StateWrite};
+use super::state::{KeyedTable, StateTables, Table, TableName, WindowTable};
+use super::Late;
+use super::{Emitter, Input, Output, Processor};
 use crate::analysis::{chatter_hash, Contribution};
 use crate::detect::spike::{SpikeConfig, SpikeEvent};
 use crate::score::ad_slot::{AdSlot, AdSlotConfig, AdSlotRecommender, AudienceMinute};
@@ -154,10 +153,6 @@ impl KindConfig for AdSlotsConfig {
 
 /// Minutes over which active chatters are counted.
 pub const ACTIVE_MINUTES: i64 = 5;
-/// Tag of minute-window state keys.
-const MINUTE: u8 = b'm';
-/// Tag of per-channel recommender state keys.
-const CHANNEL: u8 = b'a';
 
 /// Messages and distinct chatters (hashed) of a minute.
 #[derive(Debug, Clone, Copy, Default)]
@@ -217,10 +212,9 @@ pub struct AdSlotsProcessor {
     exit_hold_ms: i64,
     gifts: GiftState,
     tracker: SpikeTracker,
-    minutes: TumblingWindows<Audience>,
+    minutes: WindowTable<Audience, TumblingWindows<Audience>>,
     closed: Vec<WindowResult<AudienceAcc>>,
-    channels: HashMap<String, ChannelState>,
-    dirty: BTreeSet<String>,
+    channels: KeyedTable<String, ChannelState>,
 }
 
 impl AdSlotsProcessor {
@@ -239,24 +233,28 @@ impl AdSlotsProcessor {
             exit_hold_ms: spikes.exit_hold_ms,
             tracker: SpikeTracker::new(spikes, grace_ms),
             // A minute is judged once the buckets up to its end + settle have closed.
-            minutes: TumblingWindows::new(Audience, 60_000, grace_ms + config.settle_ms),
+            minutes: WindowTable::new(
+                TableName::AD_SLOT_MINUTES,
+                Box::new(TumblingWindows::new(
+                    Audience,
+                    60_000,
+                    grace_ms + config.settle_ms,
+                )),
+            ),
             config,
             gifts: GiftState::default(),
             closed: Vec::new(),
-            channels: HashMap::new(),
-            dirty: BTreeSet::new(),
+            channels: KeyedTable::new(TableName::AD_SLOT_CHANNELS),
         }
     }
 
     fn channel(&mut self, channel: &str) -> &mut ChannelState {
         let config = &self.config;
-        self.channels
-            .entry(channel.to_owned())
-            .or_insert_with(|| ChannelState {
-                recommender: AdSlotRecommender::new(channel, config.clone()),
-                last_slot: None,
-                recent: VecDeque::new(),
-            })
+        self.channels.get_or_insert_with(channel, || ChannelState {
+            recommender: AdSlotRecommender::new(channel, config.clone()),
+            last_slot: None,
+            recent: VecDeque::new(),
+        })
     }
 
     fn judge(&mut self, minute: WindowResult<AudienceAcc>) -> Option<AdSlot> {
@@ -286,7 +284,6 @@ impl AdSlotsProcessor {
         if slot.is_some() {
             state.last_slot.clone_from(&slot);
         }
-        self.dirty.insert(minute.key);
         slot
     }
 }
@@ -317,6 +314,15 @@ pub fn ad_slot_record(s: &AdSlot) -> Value {
     m.insert("valid_from".into(), s.valid_from_ms.into());
     m.insert("valid_until".into(), s.valid_until_ms.into());
     Value::Object(m)
+}
+
+impl StateTables for AdSlotsProcessor {
+    fn tables(&mut self, visit: &mut dyn FnMut(&mut dyn Table)) {
+        self.tracker.tables(visit);
+        self.gifts.tables(visit);
+        visit(&mut self.minutes);
+        visit(&mut self.channels);
+    }
 }
 
 impl Processor for AdSlotsProcessor {
@@ -375,34 +381,7 @@ impl Processor for AdSlotsProcessor {
             for e in queue {
                 self.channel(&channel).recommender.on_spike(&e);
             }
-            self.dirty.insert(channel);
         }
-    }
-
-    fn flush(&mut self, _out: &mut Emitter) -> Vec<StateWrite> {
-        let mut writes = self.tracker.flush();
-        writes.extend(self.gifts.flush());
-        writes.extend(window_writes(&mut self.minutes, &[KIND_STATE_TAG, MINUTE]));
-        writes.extend(channel_writes(&self.channels, &mut self.dirty, CHANNEL));
-        writes
-    }
-
-    fn restore(&mut self, key: &[u8], value: &[u8]) -> Result<(), ProcessError> {
-        let corrupt = |reason: String| ProcessError::CorruptState {
-            processor: self.name.clone(),
-            reason,
-        };
-        if self.gifts.restore(key, value).map_err(corrupt)?
-            || self.tracker.restore(key, value).map_err(corrupt)?
-        {
-            return Ok(());
-        }
-        match key {
-            [_, MINUTE, rest @ ..] => restore_window(&mut self.minutes, rest, value),
-            [_, CHANNEL, channel @ ..] => restore_channel(&mut self.channels, channel, value),
-            _ => Err("unknown state entry".into()),
-        }
-        .map_err(corrupt)
     }
 
     fn set_watermark(&mut self, watermark_ms: i64) {

@@ -6,8 +6,9 @@ use serde_json::{Map, Value};
 
 use super::kind::{BuildContext, KindConfig, WindowRule};
 use super::options::options;
+use super::state::{StateTables, Table};
 use super::subscriptions::plan_name;
-use super::{Emitter, Input, Output, ProcessError, Processor, StateWrite};
+use super::{Emitter, Input, Output, Processor};
 use crate::chat::dedup::DuplicateFilter;
 use crate::chat::event::{ClearChat, EventKind, NoticeKind};
 use crate::chat::ChatEvent;
@@ -196,6 +197,11 @@ pub fn chat_event_record(e: &ChatEvent<'_>, ts_ms: i64) -> Value {
     Value::Object(m)
 }
 
+/// No state: the dedup memory is rebuilt from the input.
+impl StateTables for ChatEventsProcessor {
+    fn tables(&mut self, _visit: &mut dyn FnMut(&mut dyn Table)) {}
+}
+
 impl Processor for ChatEventsProcessor {
     fn process(&mut self, input: &Input<'_>, out: &mut Emitter) {
         let e = input.event;
@@ -217,14 +223,6 @@ impl Processor for ChatEventsProcessor {
     }
 
     fn on_watermark(&mut self, _watermark_ms: i64, _out: &mut Emitter) {}
-
-    fn flush(&mut self, _out: &mut Emitter) -> Vec<StateWrite> {
-        Vec::new()
-    }
-
-    fn restore(&mut self, _key: &[u8], _value: &[u8]) -> Result<(), ProcessError> {
-        Ok(())
-    }
 
     fn set_watermark(&mut self, _watermark_ms: i64) {}
 

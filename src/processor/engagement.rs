@@ -7,8 +7,9 @@ use serde_json::{Map, Value};
 use super::gift_state::GiftState;
 use super::kind::{BuildContext, KindConfig, WindowRule};
 use super::options::options;
+use super::state::{StateTables, Table};
 use super::windowed::{ranked, Windowed, WindowedKind};
-use super::{Input, Processor, StateWrite};
+use super::{Input, Processor};
 use crate::analysis::{Contribution, DEFAULT_MAX_TERMS};
 use crate::score::engagement::{Engagement, EngagementMetrics, TOP_EMOTES};
 use crate::window::{EmitMode, Window, WindowSpec};
@@ -148,15 +149,8 @@ impl WindowedKind for EngagementKind {
         false
     }
 
-    fn flush_state(&mut self) -> Vec<StateWrite> {
-        self.gifts.flush().into_iter().collect()
-    }
-
-    fn restore_state(&mut self, key: &[u8], value: &[u8]) -> Result<(), String> {
-        match self.gifts.restore(key, value)? {
-            true => Ok(()),
-            false => Err("unknown engagement state entry".into()),
-        }
+    fn tables(&mut self, visit: &mut dyn FnMut(&mut dyn Table)) {
+        self.gifts.tables(visit);
     }
 }
 

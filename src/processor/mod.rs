@@ -23,6 +23,7 @@ use std::cell::OnceCell;
 
 use serde_json::Value;
 
+use self::state::StateTables;
 use crate::analysis::sentiment::Lexicon;
 use crate::analysis::Contribution;
 use crate::chat::gifts::GiftTally;
@@ -131,9 +132,6 @@ pub struct Emitter {
     pub windows_closed: u64,
 }
 
-/// A state change for the store: `None` deletes the key.
-pub type StateWrite = (Vec<u8>, Option<Vec<u8>>);
-
 /// Why a processor could not handle a record or restore its state.
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
@@ -147,18 +145,19 @@ pub enum ProcessError {
     },
 }
 
-/// A processor of one task.
-pub trait Processor: Send {
+/// A processor of one task. Its state lives in the tables it shows through [`StateTables`]: the
+/// engine takes their changes at each commit and restores them before any record.
+pub trait Processor: StateTables + Send {
     /// Handles one record.
     fn process(&mut self, input: &Input<'_>, out: &mut Emitter);
     /// Event time reached `watermark_ms`: emit what closed.
     fn on_watermark(&mut self, watermark_ms: i64, out: &mut Emitter);
-    /// Commit time: emit updates (for `emit = "update"`) and return the state changes since the last
-    /// flush.
-    fn flush(&mut self, out: &mut Emitter) -> Vec<StateWrite>;
-    /// Restores one persisted state entry (before any record).
-    fn restore(&mut self, key: &[u8], value: &[u8]) -> Result<(), ProcessError>;
-    /// Restores the watermark without emitting.
+    /// Commit time, before the engine takes the changes of the processor's tables: emit updates (for
+    /// `emit = "update"`) and corrections that are due. Nothing by default.
+    fn on_commit(&mut self, out: &mut Emitter) {
+        let _ = out;
+    }
+    /// Restores the watermark without emitting (after the tables were restored).
     fn set_watermark(&mut self, watermark_ms: i64);
     /// Open windows or other entries held in memory.
     fn open_entries(&self) -> usize;
@@ -173,25 +172,6 @@ pub trait Processor: Send {
     fn reads_terms(&self) -> bool {
         true
     }
-}
-
-/// Encodes a window-state key: the channel, a zero byte, then the window start (order-preserving).
-pub fn window_key(channel: &str, start_ms: i64) -> Vec<u8> {
-    let mut k = Vec::with_capacity(channel.len() + 9);
-    k.extend_from_slice(channel.as_bytes());
-    k.push(0);
-    k.extend_from_slice(&((start_ms as u64) ^ (1 << 63)).to_be_bytes());
-    k
-}
-
-/// Decodes [`window_key`].
-pub fn parse_window_key(key: &[u8]) -> Option<(String, i64)> {
-    if key.len() < 9 || key[key.len() - 9] != 0 {
-        return None;
-    }
-    let (channel, rest) = key.split_at(key.len() - 9);
-    let start = u64::from_be_bytes(rest[1..].try_into().ok()?) ^ (1 << 63);
-    Some((String::from_utf8(channel.to_vec()).ok()?, start as i64))
 }
 
 /// The JSON fields every window result carries. `revision` is 0 for a window's first final (and its
@@ -210,23 +190,4 @@ pub fn window_fields(
     m.insert("final".into(), Value::from(is_final));
     m.insert("revision".into(), Value::from(revision));
     m
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn window_keys_round_trip_and_sort_by_start() {
-        for (c, s) in [
-            ("nymn", 0i64),
-            ("a", -60_000),
-            ("forsen", 1_704_557_940_000),
-        ] {
-            assert_eq!(parse_window_key(&window_key(c, s)), Some((c.to_owned(), s)));
-        }
-        assert!(window_key("x", -1) < window_key("x", 0));
-        assert!(window_key("x", 0) < window_key("x", 60_000));
-        assert_eq!(parse_window_key(b"short"), None);
-    }
 }

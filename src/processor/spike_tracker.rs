@@ -2,11 +2,9 @@
 //! tumbling windows with grace); each closed bucket feeds that channel's [`SpikeDetector`]. Used by
 //! the `spikes`, `sub_trend` and `ad_slots` processors, which all need to know when chat explodes.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
-use super::state::KIND_STATE_TAG;
-use super::state::{channel_writes, restore_channel, restore_window, window_writes};
-use super::StateWrite;
+use super::state::{KeyedTable, StateTables, Table, TableName, WindowTable};
 use crate::analysis::Contribution;
 use crate::detect::spike::{
     Bucket, BucketAggregate, BucketStats, SpikeConfig, SpikeDetector, SpikeEvent,
@@ -14,20 +12,15 @@ use crate::detect::spike::{
 use crate::window::tumbling::TumblingWindows;
 use crate::window::{Admission, WindowOperator, WindowResult};
 
-/// Tag of bucket-window state keys (after [`KIND_STATE_TAG`]).
-const BUCKET: u8 = b'b';
-/// Tag of detector state keys (after [`KIND_STATE_TAG`]).
-const DETECTOR: u8 = b'd';
-
 /// Buckets and detectors of every channel of one task.
 pub struct SpikeTracker {
     config: SpikeConfig,
     grace_ms: i64,
-    buckets: TumblingWindows<BucketAggregate>,
-    detectors: HashMap<String, SpikeDetector>,
+    buckets: WindowTable<BucketAggregate, TumblingWindows<BucketAggregate>>,
+    detectors: KeyedTable<String, SpikeDetector>,
     /// Channels whose detector is in a spike: the only ones that need empty buckets when quiet.
-    spiking: BTreeSet<String>,
-    dirty: BTreeSet<String>,
+    /// `None` until the first advance, which reads it from the (fresh or restored) detectors.
+    spiking: Option<BTreeSet<String>>,
     closed: Vec<WindowResult<BucketStats>>,
     watermark_ms: i64,
 }
@@ -36,12 +29,18 @@ impl SpikeTracker {
     /// A tracker with `config`, accepting records up to `grace_ms` after their bucket ended.
     pub fn new(config: SpikeConfig, grace_ms: i64) -> Self {
         SpikeTracker {
-            buckets: TumblingWindows::new(BucketAggregate::default(), config.bucket_ms, grace_ms),
+            buckets: WindowTable::new(
+                TableName::SPIKE_BUCKETS,
+                Box::new(TumblingWindows::new(
+                    BucketAggregate::default(),
+                    config.bucket_ms,
+                    grace_ms,
+                )),
+            ),
             config,
             grace_ms,
-            detectors: HashMap::new(),
-            spiking: BTreeSet::new(),
-            dirty: BTreeSet::new(),
+            detectors: KeyedTable::new(TableName::SPIKE_DETECTORS),
+            spiking: None,
             closed: Vec::new(),
             watermark_ms: i64::MIN,
         }
@@ -66,30 +65,36 @@ impl SpikeTracker {
             return events;
         }
         self.watermark_ms = watermark_ms;
+        let detectors = &mut self.detectors;
+        let mut spiking = self.spiking.take().unwrap_or_else(|| {
+            detectors
+                .iter()
+                .filter(|(_, d)| d.in_spike())
+                .map(|(channel, _)| channel.clone())
+                .collect()
+        });
         self.buckets.advance(watermark_ms, &mut self.closed);
         for r in self.closed.drain(..) {
-            let detector = self
-                .detectors
-                .entry(r.key.clone())
-                .or_insert_with(|| SpikeDetector::new(&r.key, self.config.clone()));
+            let config = &self.config;
+            let detector =
+                detectors.get_or_insert_with(&r.key, || SpikeDetector::new(&r.key, config.clone()));
             events.extend(detector.on_bucket(&Bucket {
                 start_ms: r.window.start_ms,
                 stats: r.value,
             }));
             if detector.in_spike() {
-                self.spiking.insert(r.key.clone());
+                spiking.insert(r.key);
             }
-            self.dirty.insert(r.key);
         }
         let bucket = self.config.bucket_ms;
-        for channel in std::mem::take(&mut self.spiking) {
-            let detector = self
-                .detectors
-                .get_mut(&channel)
-                .expect("a spiking channel has a detector");
-            if !detector.in_spike() {
+        let mut still_spiking = BTreeSet::new();
+        for channel in spiking {
+            if !detectors.get(&channel).is_some_and(SpikeDetector::in_spike) {
                 continue;
             }
+            let detector = detectors
+                .get_mut(&channel)
+                .expect("a spiking channel has a detector");
             if watermark_ms == i64::MAX {
                 events.extend(detector.finish());
             } else {
@@ -103,10 +108,10 @@ impl SpikeTracker {
                 }
             }
             if detector.in_spike() {
-                self.spiking.insert(channel.clone());
+                still_spiking.insert(channel);
             }
-            self.dirty.insert(channel);
         }
+        self.spiking = Some(still_spiking);
         events
     }
 
@@ -144,40 +149,16 @@ impl SpikeTracker {
         self.buckets.open_windows() + self.detectors.len()
     }
 
-    /// The state changed since the last flush.
-    pub fn flush(&mut self) -> Vec<StateWrite> {
-        let mut writes = window_writes(&mut self.buckets, &[KIND_STATE_TAG, BUCKET]);
-        writes.extend(channel_writes(&self.detectors, &mut self.dirty, DETECTOR));
-        writes
-    }
-
-    /// Restores one entry when it is the tracker's: `Ok(false)` when it is not.
-    pub fn restore(&mut self, key: &[u8], value: &[u8]) -> Result<bool, String> {
-        match key {
-            [KIND_STATE_TAG, BUCKET, rest @ ..] => {
-                restore_window(&mut self.buckets, rest, value)?;
-                Ok(true)
-            }
-            [KIND_STATE_TAG, DETECTOR, channel @ ..] => {
-                restore_channel(&mut self.detectors, channel, value)?;
-                // restore_channel checked the name is UTF-8.
-                let name = String::from_utf8_lossy(channel).into_owned();
-                if self
-                    .detectors
-                    .get(&name)
-                    .is_some_and(SpikeDetector::in_spike)
-                {
-                    self.spiking.insert(name);
-                }
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
-    }
-
     /// Restores the watermark without emitting.
     pub fn set_watermark(&mut self, watermark_ms: i64) {
         self.watermark_ms = watermark_ms;
         self.buckets.set_watermark(watermark_ms);
+    }
+}
+
+impl StateTables for SpikeTracker {
+    fn tables(&mut self, visit: &mut dyn FnMut(&mut dyn Table)) {
+        visit(&mut self.buckets);
+        visit(&mut self.detectors);
     }
 }

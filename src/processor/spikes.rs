@@ -10,8 +10,9 @@ use super::gift_state::GiftState;
 use super::kind::{BuildContext, KindConfig, WindowRule, DEFAULT_GRACE};
 use super::options::options;
 use super::spike_tracker::SpikeTracker;
+use super::state::{StateTables, Table};
 use super::windowed::ranked;
-use super::{Emitter, Input, Late, Output, ProcessError, Processor, StateWrite};
+use super::{Emitter, Input, Late, Output, Processor};
 use crate::analysis::Contribution;
 use crate::detect::spike::{Cause, SpikeConfig, SpikeEvent};
 use crate::time::duration::DurationMs;
@@ -260,6 +261,13 @@ pub fn spike_record(event: &SpikeEvent) -> (String, Value, i64) {
     (channel, Value::Object(m), ts)
 }
 
+impl StateTables for SpikesProcessor {
+    fn tables(&mut self, visit: &mut dyn FnMut(&mut dyn Table)) {
+        self.tracker.tables(visit);
+        self.gifts.tables(visit);
+    }
+}
+
 impl Processor for SpikesProcessor {
     fn process(&mut self, input: &Input<'_>, out: &mut Emitter) {
         track(&self.name, &mut self.gifts, &mut self.tracker, input, out);
@@ -274,27 +282,6 @@ impl Processor for SpikesProcessor {
                 value,
                 ts_ms,
             });
-        }
-    }
-
-    fn flush(&mut self, _out: &mut Emitter) -> Vec<StateWrite> {
-        let mut writes = self.tracker.flush();
-        writes.extend(self.gifts.flush());
-        writes
-    }
-
-    fn restore(&mut self, key: &[u8], value: &[u8]) -> Result<(), ProcessError> {
-        let corrupt = |reason: String| ProcessError::CorruptState {
-            processor: self.name.clone(),
-            reason,
-        };
-        if self.gifts.restore(key, value).map_err(corrupt)? {
-            return Ok(());
-        }
-        match self.tracker.restore(key, value) {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(corrupt("unknown state entry".into())),
-            Err(e) => Err(corrupt(e)),
         }
     }
 

@@ -1,113 +1,177 @@
-//! How processor state maps to store entries: window accumulators under [`window_key`]s, and
-//! per-channel state machines (detectors, recommenders) under tagged channel keys, both as JSON.
-//! One place for the encoding every processor kind shares, in both directions.
+//! Processor state as named, typed tables (Arroyo's `arroyo-state` tables): a processor keeps its
+//! state in [`KeyedTable`]s, [`ValueTable`]s and [`WindowTable`]s and shows them to the engine
+//! through [`StateTables`]; the engine saves ([`take_writes`]) and restores ([`restore`]) through them.
+//! Pure: the tables encode entries as bytes and know nothing of the store behind them.
 
-use std::collections::{BTreeSet, HashMap};
+pub mod keyed;
+pub mod name;
+pub mod table;
+pub mod value;
+pub mod window;
 
-use serde::de::DeserializeOwned;
-use serde::Serialize;
+pub use keyed::{KeyedTable, TableKey};
+pub use name::TableName;
+pub use table::{StateTables, StateWrite, Table};
+pub use value::ValueTable;
+pub use window::{parse_window_key, window_key, WindowTable};
 
-use super::{parse_window_key, window_key, StateWrite};
-use crate::window::{Aggregate, WindowOperator, WindowState};
-
-/// Tag byte that starts the state keys a kind keeps beside its windows (window keys start with a
-/// channel name, never with a control byte).
-pub const KIND_STATE_TAG: u8 = 1;
-
-/// `[KIND_STATE_TAG, tag, rest...]`: the key of a kind's own state entry.
-pub fn tagged(tag: u8, rest: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(rest.len() + 2);
-    k.push(KIND_STATE_TAG);
-    k.push(tag);
-    k.extend_from_slice(rest);
-    k
+/// The writes of every table of `owner` changed since the last call, table by table in the order
+/// `owner` shows them: what a commit hands to the store and changelog.
+pub fn take_writes<T: StateTables + ?Sized>(owner: &mut T) -> Vec<StateWrite> {
+    let mut writes = Vec::new();
+    owner.tables(&mut |table| table.take_writes(&mut writes));
+    writes
 }
 
-/// Marks the value of a closed window kept for late records: `R<revision> <accumulator JSON>`
-/// (JSON never starts with `R`, so entries written before allowed lateness existed read the same).
-const CLOSED: u8 = b'R';
-
-/// The writes for the windows `op` changed since the last call: each under `prefix` followed by its
-/// [`window_key`], the accumulator as JSON (after `R<revision> ` for a closed window kept for late
-/// records), `None` for a window dropped or expired.
-pub fn window_writes<A, O>(op: &mut O, prefix: &[u8]) -> Vec<StateWrite>
-where
-    A: Aggregate,
-    O: WindowOperator<A> + ?Sized,
-{
-    op.take_dirty()
-        .into_iter()
-        .map(|(key, start, stored)| {
-            let mut k = prefix.to_vec();
-            k.extend_from_slice(&window_key(&key, start));
-            let value = stored.map(|(acc, revision)| {
-                let mut v = match revision {
-                    Some(r) => format!("{}{r} ", CLOSED as char).into_bytes(),
-                    None => Vec::new(),
-                };
-                serde_json::to_writer(&mut v, &acc).expect("accumulators serialize");
-                v
-            });
-            (k, value)
-        })
-        .collect()
-}
-
-/// Restores one window entry into `op`; `key` is the [`window_key`] (without any prefix).
-pub fn restore_window<A, O>(op: &mut O, key: &[u8], value: &[u8]) -> Result<(), String>
-where
-    A: Aggregate,
-    O: WindowOperator<A> + ?Sized,
-{
-    let (key, start_ms) = parse_window_key(key).ok_or_else(|| "bad window key".to_owned())?;
-    let (revision, json) = match value.split_first() {
-        Some((&CLOSED, rest)) => {
-            let space = rest.iter().position(|&b| b == b' ');
-            let parsed = space.and_then(|at| {
-                let r = std::str::from_utf8(&rest[..at]).ok()?.parse::<u32>().ok()?;
-                Some((Some(r), &rest[at + 1..]))
-            });
-            parsed.ok_or_else(|| format!("window of {key}: bad revision"))?
-        }
-        _ => (None, value),
-    };
-    let acc = serde_json::from_slice(json).map_err(|e| format!("window of {key}: {e}"))?;
-    op.restore(WindowState {
-        key,
-        start_ms,
-        acc,
-        revision,
-    });
-    Ok(())
-}
-
-/// The writes for the channels in `dirty` (emptied): each channel's state in `states` under
-/// `tagged(tag, channel)`, `None` for a channel no longer held.
-pub fn channel_writes<S: Serialize>(
-    states: &HashMap<String, S>,
-    dirty: &mut BTreeSet<String>,
-    tag: u8,
-) -> Vec<StateWrite> {
-    std::mem::take(dirty)
-        .into_iter()
-        .map(|channel| {
-            let value = states
-                .get(&channel)
-                .map(|s| serde_json::to_vec(s).expect("channel state serializes"));
-            (tagged(tag, channel.as_bytes()), value)
-        })
-        .collect()
-}
-
-/// Restores one channel's state: `channel` is the key after its tag.
-pub fn restore_channel<S: DeserializeOwned>(
-    states: &mut HashMap<String, S>,
-    channel: &[u8],
+/// Routes one persisted entry of `owner`'s store to the table whose prefix it carries and restores
+/// it there. An entry no table (or more than one) claims is an error.
+pub fn restore<T: StateTables + ?Sized>(
+    owner: &mut T,
+    key: &[u8],
     value: &[u8],
 ) -> Result<(), String> {
-    let channel =
-        String::from_utf8(channel.to_vec()).map_err(|_| "channel key is not UTF-8".to_owned())?;
-    let state = serde_json::from_slice(value).map_err(|e| format!("state of {channel}: {e}"))?;
-    states.insert(channel, state);
-    Ok(())
+    let mut owners = Vec::new();
+    let mut result = Ok(());
+    owner.tables(&mut |table| {
+        let name = table.name();
+        if let Some(rest) = name.strip(key) {
+            if owners.is_empty() {
+                result = table
+                    .restore(rest, value)
+                    .map_err(|e| format!("table {}: {e}", name.as_str()));
+            }
+            owners.push(name.as_str());
+        }
+    });
+    match owners.len() {
+        0 => Err(format!(
+            "no state table owns the entry {}",
+            String::from_utf8_lossy(key).escape_debug()
+        )),
+        1 => result,
+        _ => Err(format!(
+            "tables {} share a key prefix: give each table of a processor its own name",
+            owners.join(", ")
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::window::tumbling::TumblingWindows;
+    use crate::window::{Aggregate, WindowOperator};
+
+    /// Counts records.
+    #[derive(Debug, Clone, Copy, Default)]
+    struct Count;
+
+    impl Aggregate for Count {
+        type Input = ();
+        type Acc = u64;
+        type Output = u64;
+        fn init(&self) -> u64 {
+            0
+        }
+        fn add(&self, acc: &mut u64, _: &()) {
+            *acc += 1;
+        }
+        fn merge(&self, into: &mut u64, other: &u64) {
+            *into += other;
+        }
+        fn finish(&self, acc: &u64) -> u64 {
+            *acc
+        }
+    }
+
+    /// A processor's state: windows, a per-channel table and a single value.
+    struct Owner {
+        windows: WindowTable<Count, TumblingWindows<Count>>,
+        channels: KeyedTable<String, Vec<u32>>,
+        counter: ValueTable<u64>,
+    }
+
+    impl Owner {
+        fn new() -> Self {
+            Owner {
+                windows: WindowTable::new(
+                    TableName::WINDOWS,
+                    Box::new(TumblingWindows::new(Count, 60_000, 0)),
+                ),
+                channels: KeyedTable::new(TableName::AD_SLOT_CHANNELS),
+                counter: ValueTable::new(TableName::GIFTS, 0),
+            }
+        }
+    }
+
+    impl StateTables for Owner {
+        fn tables(&mut self, visit: &mut dyn FnMut(&mut dyn Table)) {
+            visit(&mut self.windows);
+            visit(&mut self.channels);
+            visit(&mut self.counter);
+        }
+    }
+
+    #[test]
+    fn writes_of_all_tables_restore_an_equal_owner() {
+        let mut owner = Owner::new();
+        owner.windows.add("nymn", 1_000, &());
+        owner.windows.add("nymn", 61_000, &());
+        owner.channels.insert("nymn".into(), vec![1, 2]);
+        *owner.counter.get_mut() = 7;
+        let writes = take_writes(&mut owner);
+        assert_eq!(writes.len(), 4, "{writes:?}");
+        assert!(take_writes(&mut owner).is_empty(), "the marks are cleared");
+
+        let mut restored = Owner::new();
+        for (key, value) in &writes {
+            restore(&mut restored, key, value.as_deref().unwrap()).unwrap();
+        }
+        assert!(
+            take_writes(&mut restored).is_empty(),
+            "restored entries are clean"
+        );
+        assert_eq!(restored.channels.get("nymn"), Some(&vec![1, 2]));
+        assert_eq!(*restored.counter.get(), 7);
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        owner.windows.peek("nymn", &mut a);
+        restored.windows.peek("nymn", &mut b);
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 2);
+    }
+
+    #[test]
+    fn entries_route_by_prefix_and_unclaimed_ones_are_errors() {
+        let mut owner = Owner::new();
+        restore(&mut owner, b"\x01anymn", b"[3]").unwrap();
+        restore(&mut owner, b"\x01g", b"5").unwrap();
+        restore(&mut owner, &window_key("nymn", 0), b"2").unwrap();
+        assert_eq!(owner.channels.get("nymn"), Some(&vec![3]));
+        assert_eq!(*owner.counter.get(), 5);
+        assert_eq!(owner.windows.open_windows(), 1);
+
+        let err = restore(&mut owner, b"\x01dnymn", b"{}").unwrap_err();
+        assert!(err.contains("no state table owns"), "{err}");
+        let err = restore(&mut owner, b"\x01anymn", b"not json").unwrap_err();
+        assert!(err.starts_with("table ad_slot_channels:"), "{err}");
+        let err = restore(&mut owner, b"\x01gx", b"5").unwrap_err();
+        assert!(err.starts_with("table gifts:"), "{err}");
+    }
+
+    #[test]
+    fn two_tables_of_one_name_are_refused_at_restore() {
+        struct Twice(ValueTable<u64>, ValueTable<u64>);
+        impl StateTables for Twice {
+            fn tables(&mut self, visit: &mut dyn FnMut(&mut dyn Table)) {
+                visit(&mut self.0);
+                visit(&mut self.1);
+            }
+        }
+        let mut twice = Twice(
+            ValueTable::new(TableName::GIFTS, 0),
+            ValueTable::new(TableName::GIFTS, 0),
+        );
+        let err = restore(&mut twice, b"\x01g", b"1").unwrap_err();
+        assert!(err.contains("share a key prefix"), "{err}");
+    }
 }

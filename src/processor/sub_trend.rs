@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::gift_state::GiftState;
@@ -11,10 +12,10 @@ use super::kind::{BuildContext, KindConfig, WindowRule};
 use super::options::options;
 use super::spike_tracker::SpikeTracker;
 use super::spikes::SpikeOptions;
-use super::state::tagged;
+use super::state::{StateTables, Table, TableName, ValueTable};
 use super::subscriptions::plan_name;
 use super::windowed::{ranked, Windowed, WindowedKind};
-use super::{Input, Processor, StateWrite};
+use super::{Input, Processor};
 use crate::chat::event::SubPlan;
 use crate::detect::spike::SpikeEvent;
 use crate::score::subs::{SubTrend, SubTrendMetrics, SubscriptionEvent};
@@ -26,11 +27,9 @@ pub const SUB_SPIKE_MIN: u64 = 5;
 /// ...and at least this many times the channel's usual subs per window.
 pub const SUB_SPIKE_LIFT: f64 = 3.0;
 /// Weight of the newest window in the usual subs per window (EWMA).
-pub const USUAL_WEIGHT: f64 = 0.2;
-/// Tag of the usual-subs state entry.
-const USUAL: u8 = b'u';
+const USUAL_WEIGHT: f64 = 0.2;
 /// Chat spikes are remembered this long after they end, to link windows to them.
-pub const SPIKE_MEMORY_MS: i64 = 6 * 3_600_000;
+const SPIKE_MEMORY_MS: i64 = 6 * 3_600_000;
 
 options! {
     /// The options of `sub_trend`.
@@ -81,14 +80,19 @@ pub struct SubTrendKind {
     options: SubTrendConfig,
     gifts: GiftState,
     tracker: SpikeTracker,
-    /// Chat spikes per channel: onset -> end (`None` while in progress).
-    spikes: HashMap<String, BTreeMap<i64, Option<i64>>>,
-    /// Usual subs per window per channel.
-    usual: BTreeMap<String, f64>,
-    usual_dirty: bool,
+    memory: ValueTable<TrendMemory>,
     /// The hour of event time old spikes were last forgotten in.
     pruned_hour: i64,
 }
+
+/// What `sub_trend` remembers per channel beside its windows, stored as one entry (a JSON array).
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct TrendMemory(
+    /// Usual subs per window per channel.
+    BTreeMap<String, f64>,
+    /// Chat spikes per channel: onset -> end (`None` while in progress).
+    HashMap<String, BTreeMap<i64, Option<i64>>>,
+);
 
 /// The `sub_trend` processor of one task.
 pub type SubTrendProcessor = Windowed<SubTrendKind>;
@@ -113,9 +117,7 @@ impl SubTrendProcessor {
                 options: options.clone(),
                 gifts: GiftState::default(),
                 tracker: SpikeTracker::new(options.spike.config(), grace),
-                spikes: HashMap::new(),
-                usual: BTreeMap::new(),
-                usual_dirty: false,
+                memory: ValueTable::new(TableName::SUB_TREND_MEMORY, TrendMemory::default()),
                 pruned_hour: i64::MIN,
             },
         )
@@ -167,7 +169,8 @@ impl WindowedKind for SubTrendKind {
             "top_gifters".into(),
             ranked(&m.top_gifters, "gifter", "gifts"),
         );
-        let usual = self.usual.get(key).copied();
+        let TrendMemory(usual, spikes) = self.memory.get();
+        let usual = usual.get(key).copied();
         let total = m.total as f64;
         let o = &self.options;
         let is_spike =
@@ -177,7 +180,7 @@ impl WindowedKind for SubTrendKind {
             usual.map_or(Value::Null, |u| ((u * 100.0).round() / 100.0).into()),
         );
         out.insert("sub_spike".into(), is_spike.into());
-        let linked = self.spikes.get(key).and_then(|s| {
+        let linked = spikes.get(key).and_then(|s| {
             s.range(..window.end_ms)
                 .rev()
                 .find(|(_, end)| end.is_none_or(|e| e >= window.start_ms))
@@ -191,26 +194,25 @@ impl WindowedKind for SubTrendKind {
 
     fn emitted(&mut self, key: &str, m: &SubTrendMetrics) {
         let total = m.total as f64;
-        let next = self
-            .usual
+        let usual = &mut self.memory.get_mut().0;
+        let next = usual
             .get(key)
             .map_or(total, |u| u + self.options.usual_weight * (total - u));
-        self.usual.insert(key.to_owned(), next);
-        self.usual_dirty = true;
+        usual.insert(key.to_owned(), next);
     }
 
     fn advance(&mut self, watermark_ms: i64) {
         for e in self.tracker.advance(watermark_ms) {
-            self.usual_dirty = true;
+            let spikes = &mut self.memory.get_mut().1;
             match e {
                 SpikeEvent::Onset(o) => {
-                    self.spikes
+                    spikes
                         .entry(o.channel)
                         .or_default()
                         .insert(o.onset_ms, None);
                 }
                 SpikeEvent::End(s) => {
-                    self.spikes
+                    spikes
                         .entry(s.channel)
                         .or_default()
                         .insert(s.onset_ms, Some(s.end_ms));
@@ -223,36 +225,21 @@ impl WindowedKind for SubTrendKind {
         if hour != self.pruned_hour {
             self.pruned_hour = hour;
             let horizon = watermark_ms.saturating_sub(self.options.spike_memory.ms());
-            self.spikes.retain(|_, spikes| {
-                spikes.retain(|_, end| end.is_none_or(|e| e >= horizon));
-                !spikes.is_empty()
-            });
+            let kept = |end: &Option<i64>| end.is_none_or(|e| e >= horizon);
+            // Only a change marks the memory for writing.
+            if !self.memory.get().1.values().all(|s| s.values().all(kept)) {
+                self.memory.get_mut().1.retain(|_, spikes| {
+                    spikes.retain(|_, end| kept(end));
+                    !spikes.is_empty()
+                });
+            }
         }
     }
 
-    fn flush_state(&mut self) -> Vec<StateWrite> {
-        let mut writes = self.tracker.flush();
-        writes.extend(self.gifts.flush());
-        if std::mem::take(&mut self.usual_dirty) {
-            let state = (&self.usual, &self.spikes);
-            writes.push((
-                tagged(USUAL, b""),
-                Some(serde_json::to_vec(&state).expect("trend state serializes")),
-            ));
-        }
-        writes
-    }
-
-    fn restore_state(&mut self, key: &[u8], value: &[u8]) -> Result<(), String> {
-        if self.gifts.restore(key, value)? || self.tracker.restore(key, value)? {
-            return Ok(());
-        }
-        if key == tagged(USUAL, b"") {
-            (self.usual, self.spikes) =
-                serde_json::from_slice(value).map_err(|e| format!("trend state: {e}"))?;
-            return Ok(());
-        }
-        Err("unknown sub_trend state entry".into())
+    fn tables(&mut self, visit: &mut dyn FnMut(&mut dyn Table)) {
+        self.tracker.tables(visit);
+        self.gifts.tables(visit);
+        visit(&mut self.memory);
     }
 
     fn set_watermark(&mut self, watermark_ms: i64) {

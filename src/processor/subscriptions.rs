@@ -7,7 +7,8 @@ use serde_json::{Map, Value};
 use super::gift_state::GiftState;
 use super::kind::{BuildContext, KindConfig, WindowRule};
 use super::options::options;
-use super::{Emitter, Input, Output, ProcessError, Processor, StateWrite};
+use super::state::{StateTables, Table};
+use super::{Emitter, Input, Output, Processor};
 use crate::chat::event::SubPlan;
 use crate::score::subs::SubscriptionEvent;
 
@@ -28,16 +29,15 @@ impl KindConfig for SubscriptionsConfig {
 
 /// The `subscriptions` processor of one task.
 pub struct SubscriptionsProcessor {
-    name: String,
     sink: usize,
     gifts: GiftState,
 }
 
 impl SubscriptionsProcessor {
-    /// A processor named `name` writing to sink `sink`.
-    pub fn new(name: &str, sink: usize) -> Self {
+    /// A processor writing to sink `sink`. It refuses no record as late, so it needs no name of
+    /// its own; errors restoring its state name it from the topology.
+    pub fn new(_name: &str, sink: usize) -> Self {
         SubscriptionsProcessor {
-            name: name.to_owned(),
             sink,
             gifts: GiftState::default(),
         }
@@ -72,6 +72,12 @@ pub fn subscription_record(s: &SubscriptionEvent, id: Option<&str>, ts_ms: i64) 
     Value::Object(m)
 }
 
+impl StateTables for SubscriptionsProcessor {
+    fn tables(&mut self, visit: &mut dyn FnMut(&mut dyn Table)) {
+        self.gifts.tables(visit);
+    }
+}
+
 impl Processor for SubscriptionsProcessor {
     fn process(&mut self, input: &Input<'_>, out: &mut Emitter) {
         let tally = self.gifts.count(input.event);
@@ -86,22 +92,6 @@ impl Processor for SubscriptionsProcessor {
     }
 
     fn on_watermark(&mut self, _watermark_ms: i64, _out: &mut Emitter) {}
-
-    fn flush(&mut self, _out: &mut Emitter) -> Vec<StateWrite> {
-        self.gifts.flush().into_iter().collect()
-    }
-
-    fn restore(&mut self, key: &[u8], value: &[u8]) -> Result<(), ProcessError> {
-        let corrupt = |reason: String| ProcessError::CorruptState {
-            processor: self.name.clone(),
-            reason,
-        };
-        match self.gifts.restore(key, value) {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(corrupt("unknown state entry".into())),
-            Err(e) => Err(corrupt(e)),
-        }
-    }
 
     fn set_watermark(&mut self, _watermark_ms: i64) {}
 

@@ -1,17 +1,12 @@
-//! The generic windowed processor: one [`WindowOperator`] per task over an [`Aggregate`], with the
+//! The generic windowed processor: one [`WindowTable`] per task over an [`Aggregate`], with the
 //! late-record, emit-mode and state plumbing every windowed kind shares. A kind ([`WindowedKind`])
 //! only says what each event contributes and how a result reads.
 
 use serde_json::{Map, Value};
 
-use super::state::{restore_window, window_writes, KIND_STATE_TAG};
-use super::{window_fields, Emitter, Input, Late, Output, ProcessError, Processor, StateWrite};
-use crate::window::hopping::HoppingWindows;
-use crate::window::sliding::SlidingWindows;
-use crate::window::tumbling::TumblingWindows;
-use crate::window::{
-    Admission, Aggregate, EmitMode, Window, WindowOperator, WindowResult, WindowSpec,
-};
+use super::state::{StateTables, Table, TableName, WindowTable};
+use super::{window_fields, Emitter, Input, Late, Output, Processor};
+use crate::window::{Admission, Aggregate, EmitMode, Window, WindowResult, WindowSpec};
 
 /// What a windowed processor kind adds to [`Windowed`].
 pub trait WindowedKind: Send + 'static {
@@ -41,15 +36,9 @@ pub trait WindowedKind: Send + 'static {
     /// Called with the new watermark before windows close (kinds with state of their own).
     fn advance(&mut self, _watermark_ms: i64) {}
 
-    /// State changes of the kind's own state (keys starting with [`KIND_STATE_TAG`]).
-    fn flush_state(&mut self) -> Vec<StateWrite> {
-        Vec::new()
-    }
-
-    /// Restores one entry of the kind's own state.
-    fn restore_state(&mut self, _key: &[u8], _value: &[u8]) -> Result<(), String> {
-        Err("unexpected kind state entry".into())
-    }
+    /// Shows the tables of the kind's own state to `visit` (after the windows' table; none by
+    /// default).
+    fn tables(&mut self, _visit: &mut dyn FnMut(&mut dyn Table)) {}
 
     /// Restores the watermark of the kind's own state.
     fn set_watermark(&mut self, _watermark_ms: i64) {}
@@ -66,7 +55,7 @@ pub struct Windowed<K: WindowedKind> {
     sink: usize,
     emit: EmitMode,
     kind: K,
-    windows: Box<dyn WindowOperator<K::Agg> + Send>,
+    windows: WindowTable<K::Agg>,
     results: Vec<WindowResult<<K::Agg as Aggregate>::Output>>,
 }
 
@@ -89,7 +78,10 @@ where
             sink,
             emit,
             kind,
-            windows: window_operator(aggregate, window),
+            windows: WindowTable::new(
+                TableName::WINDOWS,
+                crate::window::window_operator(aggregate, window),
+            ),
             results: Vec::new(),
         }
     }
@@ -149,28 +141,13 @@ where
         self.emit_results(out);
     }
 
-    fn flush(&mut self, out: &mut Emitter) -> Vec<StateWrite> {
+    fn on_commit(&mut self, out: &mut Emitter) {
         if self.emit == EmitMode::Update {
             self.windows.updates(&mut self.results);
         }
         // Corrections go out before the state that records their revision.
         self.windows.revisions(&mut self.results);
         self.emit_results(out);
-        let mut writes = window_writes(self.windows.as_mut(), &[]);
-        writes.extend(self.kind.flush_state());
-        writes
-    }
-
-    fn restore(&mut self, key: &[u8], value: &[u8]) -> Result<(), ProcessError> {
-        let corrupt = |reason: String| ProcessError::CorruptState {
-            processor: self.name.clone(),
-            reason,
-        };
-        if key.first() == Some(&KIND_STATE_TAG) {
-            self.kind.restore_state(key, value).map_err(corrupt)
-        } else {
-            restore_window(self.windows.as_mut(), key, value).map_err(corrupt)
-        }
     }
 
     fn set_watermark(&mut self, watermark_ms: i64) {
@@ -205,32 +182,10 @@ where
     }
 }
 
-/// Builds the window operator a spec asks for.
-pub fn window_operator<A>(aggregate: A, spec: WindowSpec) -> Box<dyn WindowOperator<A> + Send>
-where
-    A: Aggregate + Send + 'static,
-    A::Acc: Send,
-{
-    match spec {
-        WindowSpec::Tumbling {
-            size_ms,
-            grace_ms,
-            allowed_lateness_ms,
-        } => Box::new(
-            TumblingWindows::new(aggregate, size_ms, grace_ms)
-                .with_allowed_lateness(allowed_lateness_ms),
-        ),
-        WindowSpec::Hopping {
-            size_ms,
-            advance_ms,
-            grace_ms,
-        } => Box::new(HoppingWindows::new(
-            aggregate, size_ms, advance_ms, grace_ms,
-        )),
-        WindowSpec::Sliding {
-            difference_ms,
-            grace_ms,
-        } => Box::new(SlidingWindows::new(aggregate, difference_ms, grace_ms)),
+impl<K: WindowedKind> StateTables for Windowed<K> {
+    fn tables(&mut self, visit: &mut dyn FnMut(&mut dyn Table)) {
+        visit(&mut self.windows);
+        self.kind.tables(visit);
     }
 }
 

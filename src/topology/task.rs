@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::spec::{TimestampSource, ValueFormat};
 use super::validate::Topology;
 use crate::chat::ChatEvent;
-use crate::processor::{Emitter, Input, Late, Output, ProcessError, Processor};
+use crate::processor::{state, Emitter, Input, Late, Output, ProcessError, Processor};
 use crate::time::civil::format_timestamp_ms;
 use crate::time::watermark::WatermarkTracker;
 
@@ -287,7 +287,8 @@ impl Task {
         self.drain(out);
     }
 
-    /// Commit time: updates for `emit = "update"` go to `out`; returns the state changes.
+    /// Commit time: updates for `emit = "update"` go to `out`; returns the changes of every
+    /// processor's state tables.
     pub fn commit(&mut self, out: &mut TaskOutput) -> Commit {
         let mut writes = Vec::new();
         for (plan, p) in self
@@ -296,7 +297,8 @@ impl Task {
             .iter()
             .zip(self.processors.iter_mut())
         {
-            for (key, value) in p.flush(&mut self.emitter) {
+            p.on_commit(&mut self.emitter);
+            for (key, value) in state::take_writes(p.as_mut()) {
                 writes.push((plan.store.clone(), key, value));
             }
         }
@@ -321,7 +323,8 @@ impl Task {
             .find_map(|(_, p)| p.query(key))
     }
 
-    /// Restores one state entry of `store` (before any record).
+    /// Restores one state entry of `store` (before any record) into the table of the store's
+    /// processor it belongs to.
     pub fn restore_entry(
         &mut self,
         store: &str,
@@ -335,7 +338,12 @@ impl Task {
             .zip(self.processors.iter_mut())
         {
             if plan.store == store {
-                p.restore(key, value)?;
+                state::restore(p.as_mut(), key, value).map_err(|reason| {
+                    ProcessError::CorruptState {
+                        processor: plan.name.clone(),
+                        reason,
+                    }
+                })?;
             }
         }
         Ok(())

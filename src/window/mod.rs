@@ -11,6 +11,10 @@ pub mod tumbling;
 pub use aggregate::Aggregate;
 pub use spec::{EmitMode, WindowSpec};
 
+use hopping::HoppingWindows;
+use sliding::SlidingWindows;
+use tumbling::TumblingWindows;
+
 use serde::{Deserialize, Serialize};
 
 /// A window's bounds in epoch milliseconds: `[start_ms, end_ms)` for tumbling and hopping windows;
@@ -107,4 +111,33 @@ pub trait WindowOperator<A: Aggregate> {
     /// Appends the current (not final) result of every open window of `key`, in window order,
     /// without changing anything: what an interactive query shows.
     fn peek(&self, key: &str, out: &mut Vec<WindowResult<A::Output>>);
+}
+
+/// Builds the window operator a spec asks for.
+pub fn window_operator<A>(aggregate: A, spec: WindowSpec) -> Box<dyn WindowOperator<A> + Send>
+where
+    A: Aggregate + Send + 'static,
+    A::Acc: Send,
+{
+    match spec {
+        WindowSpec::Tumbling {
+            size_ms,
+            grace_ms,
+            allowed_lateness_ms,
+        } => Box::new(
+            TumblingWindows::new(aggregate, size_ms, grace_ms)
+                .with_allowed_lateness(allowed_lateness_ms),
+        ),
+        WindowSpec::Hopping {
+            size_ms,
+            advance_ms,
+            grace_ms,
+        } => Box::new(HoppingWindows::new(
+            aggregate, size_ms, advance_ms, grace_ms,
+        )),
+        WindowSpec::Sliding {
+            difference_ms,
+            grace_ms,
+        } => Box::new(SlidingWindows::new(aggregate, difference_ms, grace_ms)),
+    }
 }

@@ -17,7 +17,7 @@ use chatpulse::kafka::runner::RunControl;
 use chatpulse::kafka::KafkaSettings;
 use chatpulse::metrics::Metrics;
 use chatpulse::processor::chat_count::ChatterCount;
-use chatpulse::processor::window_key;
+use chatpulse::processor::state::window_key;
 use chatpulse::store::changelog::{changelog_topic, ChangelogRecord, Marker};
 use chatpulse::topology::query::key_partition;
 use chatpulse::topology::Topology;

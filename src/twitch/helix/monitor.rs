@@ -13,7 +13,7 @@ use super::client::{now_ms, HelixClient};
 use super::snapshot::{LiveTracker, StreamSnapshot};
 use super::HelixError;
 use crate::avro::registry::{register_with_retry, Backoff};
-use crate::avro::{registry_for, value_subject, AvroSchema, SinkEncoder};
+use crate::avro::{registry_for, value_subject, AvroSchema, ValueEncoder};
 use crate::kafka::topics::ensure_topic;
 use crate::kafka::{KafkaError, KafkaSettings};
 use crate::time::civil::parse_timestamp_ms;
@@ -58,7 +58,7 @@ pub const SNAPSHOT_SCHEMA: &str = "stream_snapshot";
 /// The record value of a snapshot: Avro in the registry wire format, or JSON of the same shape.
 pub fn encode_snapshot(
     snapshot: &StreamSnapshot,
-    encoder: &SinkEncoder,
+    encoder: &ValueEncoder,
 ) -> Result<Vec<u8>, HelixError> {
     let json = serde_json::to_value(snapshot).expect("snapshots serialize");
     encoder
@@ -72,10 +72,10 @@ async fn snapshot_encoder(
     registry: Option<&str>,
     topic: &str,
     stop: &watch::Receiver<bool>,
-) -> Result<SinkEncoder, HelixError> {
+) -> Result<ValueEncoder, HelixError> {
     let Some(url) = registry else {
         tracing::warn!("no --schema-registry: writing snapshots as JSON, not Avro");
-        return Ok(SinkEncoder::Json);
+        return Ok(ValueEncoder::Json);
     };
     let schema =
         AvroSchema::builtin(SNAPSHOT_SCHEMA).map_err(|e| HelixError::Avro(e.to_string()))?;
@@ -91,7 +91,7 @@ async fn snapshot_encoder(
     )
     .await
     .map_err(|e| HelixError::Avro(e.to_string()))?;
-    Ok(SinkEncoder::Avro {
+    Ok(ValueEncoder::Avro {
         id,
         schema: Box::new(schema),
     })

@@ -1,15 +1,14 @@
-//! The per-sink value encoder of a running topology: JSON sinks write the value as JSON; Avro sinks
+//! The value encoders of a running topology's sinks: JSON sinks write the value as JSON; Avro sinks
 //! register their schema under `<topic>-value` once at start (waiting out an unreachable registry),
 //! then frame every value synchronously with the cached id: no registry call per record.
 
 use std::sync::Arc;
 
-use serde_json::Value as Json;
-
-use super::encode::{encode_datum, EncodeError};
-use super::registry::{register_with_retry, registry_for, Backoff, RegistryError};
-use super::schemas::{AvroSchema, SchemaError};
-use super::{value_subject, wire};
+use crate::avro::encode::EncodeError;
+use crate::avro::registry::{register_with_retry, registry_for, Backoff, RegistryError};
+use crate::avro::schemas::SchemaError;
+use crate::avro::value_subject;
+use crate::avro::ValueEncoder;
 use crate::processor::Output;
 use crate::topology::spec::ValueFormat;
 use crate::topology::task::DeadLetter;
@@ -42,34 +41,10 @@ pub enum SinkError {
     },
 }
 
-/// How one sink's values become bytes.
-#[derive(Debug, Clone)]
-pub enum SinkEncoder {
-    /// JSON text.
-    Json,
-    /// Avro of `schema`, registered with `id`, in the Confluent wire format.
-    Avro {
-        /// The registered schema id.
-        id: u32,
-        /// The schema.
-        schema: Box<AvroSchema>,
-    },
-}
-
-impl SinkEncoder {
-    /// The record value bytes for `value`.
-    pub fn encode(&self, value: &Json) -> Result<Vec<u8>, EncodeError> {
-        match self {
-            SinkEncoder::Json => Ok(serde_json::to_vec(value).expect("JSON values serialize")),
-            SinkEncoder::Avro { id, schema } => Ok(wire::frame(*id, &encode_datum(value, schema)?)),
-        }
-    }
-}
-
 /// One encoder per sink of a topology, by sink index.
 #[derive(Debug, Clone)]
 pub struct SinkEncoders {
-    encoders: Vec<SinkEncoder>,
+    encoders: Vec<ValueEncoder>,
 }
 
 /// The names of `topology`'s Avro sinks.
@@ -110,7 +85,7 @@ impl SinkEncoders {
         let mut registry = None;
         for sink in &topology.sinks {
             if sink.format != ValueFormat::Avro {
-                encoders.push(SinkEncoder::Json);
+                encoders.push(ValueEncoder::Json);
                 continue;
             }
             let schema_error = |source| SinkError::Schema {
@@ -143,7 +118,7 @@ impl SinkEncoders {
             .await
             .map_err(registry_error)?;
             tracing::info!(sink = %sink.name, %subject, id, "Avro sink ready");
-            encoders.push(SinkEncoder::Avro {
+            encoders.push(ValueEncoder::Avro {
                 id,
                 schema: Box::new(schema),
             });
@@ -176,6 +151,7 @@ mod tests {
 
     use super::*;
     use crate::avro::decode::decode_datum;
+    use crate::avro::{wire, AvroSchema};
 
     const TOPOLOGY: &str = r#"
 application_id = "avro-sink-test"

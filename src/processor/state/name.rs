@@ -1,0 +1,106 @@
+//! The names of all state tables, assigned here once: each name fixes the key prefix the table's
+//! entries carry in its processor's store, so two tables never share a tag. The prefixes are the
+//! on-disk and changelog layout; changing one makes existing state unreadable.
+
+/// The first byte of every tagged table's keys. Window keys start with a channel name, never with
+/// this control byte, so the untagged [`TableName::WINDOWS`] table sits beside the tagged ones.
+const TAGGED: u8 = 1;
+
+/// A state table's name and the key prefix its entries are stored under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableName {
+    name: &'static str,
+    prefix: &'static [u8],
+}
+
+impl TableName {
+    /// The windows of a windowed processor (`chat_count`, `engagement`, `sub_trend`): keys are the
+    /// bare [`window_key`](super::window::window_key), no prefix.
+    pub const WINDOWS: TableName = TableName {
+        name: "windows",
+        prefix: &[],
+    };
+    /// A task's gift counter (`GiftCounter`), one entry: key `\x01g`.
+    pub const GIFTS: TableName = TableName {
+        name: "gifts",
+        prefix: &[TAGGED, b'g'],
+    };
+    /// The spike tracker's 5-second buckets: `\x01b` + window key.
+    pub const SPIKE_BUCKETS: TableName = TableName {
+        name: "spike_buckets",
+        prefix: &[TAGGED, b'b'],
+    };
+    /// The spike tracker's detector per channel: `\x01d` + channel.
+    pub const SPIKE_DETECTORS: TableName = TableName {
+        name: "spike_detectors",
+        prefix: &[TAGGED, b'd'],
+    };
+    /// `sub_trend`'s usual subs per window and remembered chat spikes, one entry: `\x01u`.
+    pub const SUB_TREND_MEMORY: TableName = TableName {
+        name: "sub_trend_memory",
+        prefix: &[TAGGED, b'u'],
+    };
+    /// `ad_slots`' audience minutes: `\x01m` + window key.
+    pub const AD_SLOT_MINUTES: TableName = TableName {
+        name: "ad_slot_minutes",
+        prefix: &[TAGGED, b'm'],
+    };
+    /// `ad_slots`' recommender per channel: `\x01a` + channel.
+    pub const AD_SLOT_CHANNELS: TableName = TableName {
+        name: "ad_slot_channels",
+        prefix: &[TAGGED, b'a'],
+    };
+
+    /// Every table name.
+    pub const ALL: &'static [TableName] = &[
+        TableName::WINDOWS,
+        TableName::GIFTS,
+        TableName::SPIKE_BUCKETS,
+        TableName::SPIKE_DETECTORS,
+        TableName::SUB_TREND_MEMORY,
+        TableName::AD_SLOT_MINUTES,
+        TableName::AD_SLOT_CHANNELS,
+    ];
+
+    /// The name, for messages.
+    pub fn as_str(self) -> &'static str {
+        self.name
+    }
+
+    /// The key prefix of the table's entries.
+    pub fn prefix(self) -> &'static [u8] {
+        self.prefix
+    }
+
+    /// The rest of `key` after this table's prefix, or `None` when `key` is not this table's.
+    pub fn strip(self, key: &[u8]) -> Option<&[u8]> {
+        if self.prefix.is_empty() {
+            (key.first() != Some(&TAGGED)).then_some(key)
+        } else {
+            key.strip_prefix(self.prefix)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_belongs_to_at_most_one_table() {
+        for (i, a) in TableName::ALL.iter().enumerate() {
+            for b in &TableName::ALL[i + 1..] {
+                assert_ne!(a.as_str(), b.as_str());
+                assert!(a.strip(b.prefix()).is_none() || b.strip(a.prefix()).is_none());
+                let key = [b.prefix(), b"nymn"].concat();
+                assert!(
+                    a.strip(&key).is_none() || b.strip(&key).is_none(),
+                    "{a:?} and {b:?} both claim {key:?}"
+                );
+            }
+        }
+        assert_eq!(TableName::WINDOWS.strip(b"nymn"), Some(&b"nymn"[..]));
+        assert_eq!(TableName::GIFTS.strip(b"\x01g"), Some(&b""[..]));
+        assert_eq!(TableName::GIFTS.strip(b"nymn"), None);
+    }
+}
