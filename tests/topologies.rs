@@ -30,7 +30,20 @@ fn topology(name: &str) -> Topology {
 
 /// Runs `lines` through the shipped topology `name`, committing every 1,000 lines.
 fn run(name: &str, lines: &[String]) -> TestDriver {
-    let mut d = TestDriver::new(topology(name), wall_clock());
+    run_topology(topology(name), lines)
+}
+
+/// The shipped topology `name` with `from` replaced by `to` in its text.
+fn edited(name: &str, from: &str, to: &str) -> Topology {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("topologies/{name}.toml"));
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{name}.toml has no {from}");
+    Topology::parse(&text.replace(from, to)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// Runs `lines` through `topology`, committing every 1,000 lines.
+fn run_topology(topology: Topology, lines: &[String]) -> TestDriver {
+    let mut d = TestDriver::new(topology, wall_clock());
     for (i, l) in lines.iter().enumerate() {
         d.pipe_line(l);
         if i % 1_000 == 999 {
@@ -263,6 +276,45 @@ fn the_quietest_hour_of_admiralbulldog_has_at_most_three_spikes() {
     assert!(in_hour <= 3, "{in_hour} spikes from {}", utc(quiet));
     // And over the whole 3.2 hours, spikes stay rare events.
     assert!(ends.len() <= 12, "{}", ends.len());
+}
+
+#[test]
+fn engagement_limits_set_in_the_topology_file_change_the_minutes() {
+    let lines = import_log(NYMN, Format::Irc, None, 0);
+    let most = |d: &TestDriver| {
+        d.output("minutes")
+            .iter()
+            .map(|m| m["top_emotes"].as_array().unwrap().len())
+            .max()
+            .unwrap()
+    };
+    assert_eq!(most(&run("engagement", &lines)), 5);
+    let one = edited(
+        "engagement",
+        "store = \"engagement-minute\"",
+        "store = \"engagement-minute\"\noptions = { top_emotes = 1 }",
+    );
+    assert_eq!(most(&run_topology(one, &lines)), 1);
+}
+
+#[test]
+fn spike_thresholds_set_in_the_topology_file_change_what_is_detected() {
+    let default = spike_ends(&run("spikes", bulldog()));
+    assert!(!default.is_empty());
+    // A lift of 50 times the baseline: nothing in this log is that big a spike.
+    let strict = edited(
+        "spikes",
+        "options = { grace = \"5s\" }",
+        "options = { grace = \"5s\", spike.k_on = 50.0 }",
+    );
+    let strict = spike_ends(&run_topology(strict, bulldog()));
+    assert!(
+        strict.len() < default.len(),
+        "{} vs {}",
+        strict.len(),
+        default.len()
+    );
+    assert!(strict.is_empty(), "{strict:#?}");
 }
 
 /// `lines` plus `extra` in time order.

@@ -137,12 +137,12 @@ impl SpikeConfig {
         let mut errors = Vec::new();
         if self.bucket_ms <= 0 {
             errors.push(format!(
-                "bucket_ms is {}: make it positive (5000 is usual)",
+                "bucket is {} ms: make it positive (5 s is usual)",
                 self.bucket_ms
             ));
         } else if self.window_ms < self.bucket_ms || self.window_ms % self.bucket_ms != 0 {
             errors.push(format!(
-                "window_ms {} must be a positive multiple of bucket_ms {}",
+                "window ({} ms) must be a positive multiple of bucket ({} ms)",
                 self.window_ms, self.bucket_ms
             ));
         }
@@ -157,7 +157,9 @@ impl SpikeConfig {
             || self.exit_hold_ms < 0
             || self.max_gap_ms < 0
         {
-            errors.push("half_life_ms must be positive; warmup_ms, exit_hold_ms and max_gap_ms not negative".into());
+            errors.push(
+                "half_life must be positive; warmup, exit_hold and max_gap not negative".into(),
+            );
         }
         if !(self.alpha > 0.0 && self.alpha < 1.0) {
             errors.push(format!("alpha {} must be between 0 and 1", self.alpha));

@@ -8,16 +8,148 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::gift_state::GiftState;
+use super::kind::{BuildContext, KindConfig, WindowRule, DEFAULT_GRACE};
+use super::options::options;
 use super::spike_tracker::SpikeTracker;
-use super::spikes::track;
+use super::spikes::{track, SpikeOptions};
 use super::state::{KeyedTable, StateTables, Table, TableName, WindowTable};
 use super::Late;
 use super::{Emitter, Input, Output, Processor};
 use crate::analysis::{chatter_hash, Contribution};
 use crate::detect::spike::{SpikeConfig, SpikeEvent};
 use crate::score::ad_slot::{AdSlot, AdSlotConfig, AdSlotRecommender, AudienceMinute};
+use crate::time::duration::DurationMs;
 use crate::window::tumbling::TumblingWindows;
 use crate::window::{Admission, Aggregate, WindowOperator, WindowResult};
+
+/// The recommender's defaults ([`AdSlotConfig::default`]), which the options start from.
+fn defaults() -> AdSlotConfig {
+    AdSlotConfig::default()
+}
+
+/// Seconds as a duration option.
+fn secs(s: u32) -> DurationMs {
+    DurationMs::secs(s.into())
+}
+
+options! {
+    /// The options of `ad_slots`: lateness, the ad rules and scoring of [`crate::score::ad_slot`],
+    /// and the spike detector that keeps breaks clear of hype moments.
+    pub struct AdSlotsConfig {
+        /// How late a record may arrive and still count.
+        pub grace: DurationMs = DEFAULT_GRACE,
+        /// No break before this long after the stream started.
+        pub after_start: DurationMs = DurationMs(defaults().after_start_ms),
+        /// Breaks at least this far apart (start to start).
+        pub min_gap: DurationMs = DurationMs(defaults().min_gap_ms),
+        /// Ads allowed per `budget_window` (whole seconds).
+        pub budget: DurationMs = secs(defaults().budget_s),
+        /// The rolling window of the budget.
+        pub budget_window: DurationMs = DurationMs(defaults().budget_window_ms),
+        /// The break length to suggest when the budget allows (whole seconds).
+        pub preferred_duration: DurationMs = secs(defaults().preferred_duration_s),
+        /// The shortest break worth suggesting (whole seconds).
+        pub min_duration: DurationMs = secs(defaults().min_duration_s),
+        /// The longest break (whole seconds).
+        pub max_duration: DurationMs = secs(defaults().max_duration_s),
+        /// Calm stays 0 this long after a spike ends...
+        pub calm_hold: DurationMs = DurationMs(defaults().calm_hold_ms),
+        /// ...then rises to 1 over this long.
+        pub calm_ramp: DurationMs = DurationMs(defaults().calm_ramp_ms),
+        /// Rate calm is 1 up to this ratio of the minute's messages to the usual rate...
+        pub rate_calm_until: f64 = defaults().rate_calm_until,
+        /// ...and 0 from this ratio.
+        pub rate_calm_zero_at: f64 = defaults().rate_calm_zero_at,
+        /// Minutes whose median is the usual rate.
+        pub usual_minutes: usize = defaults().usual_minutes,
+        /// Minutes over which reach is normalised (against their largest audience).
+        pub reach_minutes: usize = defaults().reach_minutes,
+        /// The lowest score (0 to 1) recommended.
+        pub min_score: f64 = defaults().min_score,
+        /// The smallest audience worth a recommendation.
+        pub min_reach: u64 = defaults().min_reach,
+        /// How long a recommendation stays valid.
+        pub validity: DurationMs = DurationMs(defaults().validity_ms),
+        /// How long after a minute's end spike events may still arrive for it (the detector's
+        /// window plus one bucket); a minute is judged this late.
+        pub settle: DurationMs = DurationMs(defaults().settle_ms),
+        /// When every channel's stream started (epoch milliseconds); unset: its first minute seen.
+        pub stream_start_ms: Option<i64> = defaults().stream_start_ms,
+        /// The spike detector.
+        pub spike: SpikeOptions = SpikeOptions::default(),
+    }
+}
+
+impl AdSlotsConfig {
+    /// The recommender's config, or the problems of the options in whole seconds.
+    pub fn recommender(&self) -> Result<AdSlotConfig, Vec<String>> {
+        let mut problems = Vec::new();
+        let mut whole = |name: &str, d: DurationMs| {
+            d.whole_secs().unwrap_or_else(|| {
+                problems.push(format!(
+                    "options.{name} = \"{d}\" must be a whole number of seconds, such as \"90s\""
+                ));
+                0
+            })
+        };
+        let config = AdSlotConfig {
+            after_start_ms: self.after_start.ms(),
+            min_gap_ms: self.min_gap.ms(),
+            budget_s: whole("budget", self.budget),
+            budget_window_ms: self.budget_window.ms(),
+            preferred_duration_s: whole("preferred_duration", self.preferred_duration),
+            min_duration_s: whole("min_duration", self.min_duration),
+            max_duration_s: whole("max_duration", self.max_duration),
+            calm_hold_ms: self.calm_hold.ms(),
+            calm_ramp_ms: self.calm_ramp.ms(),
+            rate_calm_until: self.rate_calm_until,
+            rate_calm_zero_at: self.rate_calm_zero_at,
+            usual_minutes: self.usual_minutes,
+            reach_minutes: self.reach_minutes,
+            min_score: self.min_score,
+            min_reach: self.min_reach,
+            validity_ms: self.validity.ms(),
+            settle_ms: self.settle.ms(),
+            stream_start_ms: self.stream_start_ms,
+        };
+        problems.extend(
+            config
+                .validate()
+                .into_iter()
+                .map(|p| format!("options: {p}")),
+        );
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+impl KindConfig for AdSlotsConfig {
+    const NAME: &'static str = "ad_slots";
+    const SUMMARY: &'static str = "ad-break recommendations: reach, calm and Twitch's ad rules";
+    const WINDOW: WindowRule = WindowRule::Forbidden;
+
+    fn problems(&self) -> Vec<String> {
+        let mut problems = self.recommender().err().unwrap_or_default();
+        problems.extend(self.spike.problems());
+        problems
+    }
+
+    fn build(&self, ctx: &BuildContext<'_>) -> Box<dyn Processor> {
+        let config = self
+            .recommender()
+            .expect("validated: the options make a recommender config");
+        Box::new(AdSlotsProcessor::new(
+            ctx.name,
+            ctx.sink,
+            config,
+            self.spike.config(),
+            self.grace.ms(),
+        ))
+    }
+}
 
 /// Minutes over which active chatters are counted.
 pub const ACTIVE_MINUTES: i64 = 5;
@@ -86,9 +218,15 @@ pub struct AdSlotsProcessor {
 }
 
 impl AdSlotsProcessor {
-    /// A processor named `name` writing to sink `sink`; records are accepted `grace_ms` late.
-    pub fn new(name: &str, sink: usize, config: AdSlotConfig, grace_ms: i64) -> Self {
-        let spikes = SpikeConfig::default();
+    /// A processor named `name` writing to sink `sink`, detecting spikes with `spikes`; records
+    /// are accepted `grace_ms` late.
+    pub fn new(
+        name: &str,
+        sink: usize,
+        config: AdSlotConfig,
+        spikes: SpikeConfig,
+        grace_ms: i64,
+    ) -> Self {
         AdSlotsProcessor {
             name: name.to_owned(),
             sink,

@@ -7,8 +7,10 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::kind::{BuildContext, KindConfig, WindowRule};
+use super::options::options;
 use super::windowed::{Windowed, WindowedKind};
-use super::Input;
+use super::{Input, Processor};
 use crate::chat::EventKind;
 use crate::window::{Aggregate, EmitMode, Window, WindowSpec};
 
@@ -60,6 +62,26 @@ impl Aggregate for CountChatters {
             messages: acc.messages,
             unique_chatters: acc.chatters.len() as u64,
         }
+    }
+}
+
+options! {
+    /// The options of `chat_count`: none, its window says it all.
+    pub struct ChatCountConfig {}
+}
+
+impl KindConfig for ChatCountConfig {
+    const NAME: &'static str = "chat_count";
+    const SUMMARY: &'static str = "messages and exact unique chatters per channel per window";
+    const WINDOW: WindowRule = WindowRule::Required;
+
+    fn build(&self, ctx: &BuildContext<'_>) -> Box<dyn Processor> {
+        Box::new(ChatCount::chat_count(
+            ctx.name,
+            ctx.sink,
+            ctx.window(),
+            ctx.emit,
+        ))
     }
 }
 

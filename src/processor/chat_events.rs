@@ -4,6 +4,8 @@
 
 use serde_json::{Map, Value};
 
+use super::kind::{BuildContext, KindConfig, WindowRule};
+use super::options::options;
 use super::state::{StateTables, Table};
 use super::subscriptions::plan_name;
 use super::{Emitter, Input, Output, Processor};
@@ -13,6 +15,33 @@ use crate::chat::ChatEvent;
 
 /// How many recent message ids each task remembers to drop duplicate deliveries.
 pub const DEFAULT_DEDUP_IDS: usize = 100_000;
+
+options! {
+    /// The options of `chat_events`.
+    pub struct ChatEventsConfig {
+        /// Recent message ids each task remembers to drop duplicate deliveries (a bounded memory:
+        /// a duplicate arriving after this many newer messages passes).
+        pub dedup_ids: usize = DEFAULT_DEDUP_IDS,
+    }
+}
+
+impl KindConfig for ChatEventsConfig {
+    const NAME: &'static str = "chat_events";
+    const SUMMARY: &'static str =
+        "every line as a typed chat event record, duplicates dropped (the silver layer)";
+    const WINDOW: WindowRule = WindowRule::Forbidden;
+
+    fn problems(&self) -> Vec<String> {
+        match self.dedup_ids {
+            0 => vec!["options.dedup_ids = 0: remember at least 1 id (100000 is usual)".to_owned()],
+            _ => Vec::new(),
+        }
+    }
+
+    fn build(&self, ctx: &BuildContext<'_>) -> Box<dyn Processor> {
+        Box::new(ChatEventsProcessor::new(ctx.sink, self.dedup_ids))
+    }
+}
 
 /// The `chat_events` processor of one task.
 pub struct ChatEventsProcessor {

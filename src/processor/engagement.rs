@@ -5,12 +5,53 @@
 use serde_json::{Map, Value};
 
 use super::gift_state::GiftState;
+use super::kind::{BuildContext, KindConfig, WindowRule};
+use super::options::options;
 use super::state::{StateTables, Table};
 use super::windowed::{ranked, Windowed, WindowedKind};
-use super::Input;
-use crate::analysis::Contribution;
-use crate::score::engagement::{Engagement, EngagementMetrics};
+use super::{Input, Processor};
+use crate::analysis::{Contribution, DEFAULT_MAX_TERMS};
+use crate::score::engagement::{Engagement, EngagementMetrics, TOP_EMOTES};
 use crate::window::{EmitMode, Window, WindowSpec};
+
+options! {
+    /// The options of `engagement`.
+    pub struct EngagementConfig {
+        /// Distinct emotes and emote candidates tracked per window and channel; beyond that the
+        /// rarest give way (counts stay exact while a window has no more).
+        pub max_terms: usize = DEFAULT_MAX_TERMS,
+        /// Emotes reported per window (`top_emotes`), most used first.
+        pub top_emotes: usize = TOP_EMOTES,
+    }
+}
+
+impl KindConfig for EngagementConfig {
+    const NAME: &'static str = "engagement";
+    const SUMMARY: &'static str =
+        "messages, chatters, emotes, bits, subs, gifts, raids, moderation and sentiment per window";
+    const WINDOW: WindowRule = WindowRule::Required;
+
+    fn problems(&self) -> Vec<String> {
+        match self.max_terms {
+            0 => vec!["options.max_terms = 0: track at least 1 term (256 is usual)".to_owned()],
+            _ => Vec::new(),
+        }
+    }
+
+    fn build(&self, ctx: &BuildContext<'_>) -> Box<dyn Processor> {
+        let aggregate = Engagement {
+            max_terms: self.max_terms,
+            top_emotes: self.top_emotes,
+        };
+        Box::new(EngagementProcessor::engagement(
+            ctx.name,
+            ctx.sink,
+            ctx.window(),
+            ctx.emit,
+            aggregate,
+        ))
+    }
+}
 
 /// The `engagement` kind.
 #[derive(Debug, Default)]
@@ -23,13 +64,19 @@ pub type EngagementProcessor = Windowed<EngagementKind>;
 
 impl EngagementProcessor {
     /// An `engagement` processor named `name` writing to sink `sink`.
-    pub fn engagement(name: &str, sink: usize, window: WindowSpec, emit: EmitMode) -> Self {
+    pub fn engagement(
+        name: &str,
+        sink: usize,
+        window: WindowSpec,
+        emit: EmitMode,
+        aggregate: Engagement,
+    ) -> Self {
         Windowed::new(
             name,
             sink,
             window,
             emit,
-            Engagement::default(),
+            aggregate,
             EngagementKind::default(),
         )
     }

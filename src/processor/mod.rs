@@ -1,12 +1,16 @@
 //! Processors: the Kafka Streams `Processor` of chatpulse. A processor instance belongs to one task
 //! (one input partition), receives parsed records in order, keeps its state in memory as a write-back
-//! cache and hands the changes to the engine at commit. One file per processor kind.
+//! cache and hands the changes to the engine at commit. One file per processor kind, holding its
+//! typed config, `build()` and processor ([`kind`]); [`registry`] lists the kinds.
 
 pub mod ad_slots;
 pub mod chat_count;
 pub mod chat_events;
 pub mod engagement;
 pub mod gift_state;
+pub mod kind;
+pub mod options;
+pub mod registry;
 pub mod spike_tracker;
 pub mod spikes;
 pub mod state;

@@ -7,13 +7,141 @@ use std::borrow::Cow;
 use serde_json::{Map, Value};
 
 use super::gift_state::GiftState;
+use super::kind::{BuildContext, KindConfig, WindowRule, DEFAULT_GRACE};
+use super::options::options;
 use super::spike_tracker::SpikeTracker;
 use super::state::{StateTables, Table};
 use super::windowed::ranked;
 use super::{Emitter, Input, Late, Output, Processor};
 use crate::analysis::Contribution;
 use crate::detect::spike::{Cause, SpikeConfig, SpikeEvent};
+use crate::time::duration::DurationMs;
 use crate::window::Admission;
+
+/// The detector's defaults ([`SpikeConfig::default`]), which the options start from.
+fn defaults() -> SpikeConfig {
+    SpikeConfig::default()
+}
+
+options! {
+    /// The spike detector's settings (`options.spike` of `spikes`, `sub_trend` and `ad_slots`); the
+    /// module docs of [`crate::detect::spike`] explain each.
+    pub struct SpikeOptions {
+        /// Width of a bucket, the detector's step.
+        pub bucket: DurationMs = DurationMs(defaults().bucket_ms),
+        /// Width of the sliding rate window (a multiple of `bucket`).
+        pub window: DurationMs = DurationMs(defaults().window_ms),
+        /// Half-life of the baseline (EWMA).
+        pub half_life: DurationMs = DurationMs(defaults().half_life_ms),
+        /// Event time of learning before the baseline judges.
+        pub warmup: DurationMs = DurationMs(defaults().warmup_ms),
+        /// Learned samples are clipped this many standard deviations above the mean.
+        pub clip_sigmas: f64 = defaults().clip_sigmas,
+        /// Lift (rate over baseline) that starts a spike.
+        pub k_on: f64 = defaults().k_on,
+        /// Lift below which a spike may end (at most `k_on`).
+        pub k_off: f64 = defaults().k_off,
+        /// How long the lift must stay below `k_off` to end a spike.
+        pub exit_hold: DurationMs = DurationMs(defaults().exit_hold_ms),
+        /// z-score a spike needs when the baseline is large.
+        pub z_on: f64 = defaults().z_on,
+        /// Below this baseline (messages per window), the Poisson tail decides instead of the z-score.
+        pub poisson_below: f64 = defaults().poisson_below,
+        /// Poisson tail probability a spike needs on quiet channels (between 0 and 1).
+        pub alpha: f64 = defaults().alpha,
+        /// Messages a spike's window needs.
+        pub min_messages: u64 = defaults().min_messages,
+        /// Distinct chatters a spike's window needs.
+        pub min_chatters: u64 = defaults().min_chatters,
+        /// Assumed delay between the moment on stream and chat's reaction.
+        pub chat_lag: DurationMs = DurationMs(defaults().chat_lag_ms),
+        /// How far before the onset a cause (raid, gifts) may lie.
+        pub cause_lookback: DurationMs = DurationMs(defaults().cause_lookback_ms),
+        /// A longer gap between buckets resets the window (the stream was probably offline).
+        pub max_gap: DurationMs = DurationMs(defaults().max_gap_ms),
+        /// A spike longer than this ends and the baseline relearns the new level.
+        pub max_spike: DurationMs = DurationMs(defaults().max_spike_ms),
+        /// Top terms reported per spike.
+        pub top_terms: usize = defaults().top_terms,
+        /// Raid viewers that make a raid the cause.
+        pub raid_min_viewers: u64 = defaults().raid_min_viewers,
+        /// Gifted subs that make a gift bomb the cause.
+        pub gift_min: u64 = defaults().gift_min,
+        /// Subs and resubs that make a sub burst the cause.
+        pub sub_burst_min: u64 = defaults().sub_burst_min,
+        /// Share of messages with a hype emote that makes that emote the cause.
+        pub hype_min_share: f64 = defaults().hype_min_share,
+    }
+}
+
+impl SpikeOptions {
+    /// The detector's config.
+    pub fn config(&self) -> SpikeConfig {
+        SpikeConfig {
+            bucket_ms: self.bucket.ms(),
+            window_ms: self.window.ms(),
+            half_life_ms: self.half_life.ms(),
+            warmup_ms: self.warmup.ms(),
+            clip_sigmas: self.clip_sigmas,
+            k_on: self.k_on,
+            k_off: self.k_off,
+            exit_hold_ms: self.exit_hold.ms(),
+            z_on: self.z_on,
+            poisson_below: self.poisson_below,
+            alpha: self.alpha,
+            min_messages: self.min_messages,
+            min_chatters: self.min_chatters,
+            chat_lag_ms: self.chat_lag.ms(),
+            cause_lookback_ms: self.cause_lookback.ms(),
+            max_gap_ms: self.max_gap.ms(),
+            max_spike_ms: self.max_spike.ms(),
+            top_terms: self.top_terms,
+            raid_min_viewers: self.raid_min_viewers,
+            gift_min: self.gift_min,
+            sub_burst_min: self.sub_burst_min,
+            hype_min_share: self.hype_min_share,
+        }
+    }
+
+    /// The detector's problems with these settings, as `options.spike: ...`.
+    pub fn problems(&self) -> Vec<String> {
+        self.config()
+            .validate()
+            .into_iter()
+            .map(|p| format!("options.spike: {p}"))
+            .collect()
+    }
+}
+
+options! {
+    /// The options of `spikes`.
+    pub struct SpikesConfig {
+        /// How late a record may arrive and still count: its bucket closes this long after it ended.
+        pub grace: DurationMs = DEFAULT_GRACE,
+        /// The spike detector.
+        pub spike: SpikeOptions = SpikeOptions::default(),
+    }
+}
+
+impl KindConfig for SpikesConfig {
+    const NAME: &'static str = "spikes";
+    const SUMMARY: &'static str =
+        "chat spikes against each channel's baseline: onset, peak, end, lift and cause";
+    const WINDOW: WindowRule = WindowRule::Forbidden;
+
+    fn problems(&self) -> Vec<String> {
+        self.spike.problems()
+    }
+
+    fn build(&self, ctx: &BuildContext<'_>) -> Box<dyn Processor> {
+        Box::new(SpikesProcessor::new(
+            ctx.name,
+            ctx.sink,
+            self.spike.config(),
+            self.grace.ms(),
+        ))
+    }
+}
 
 /// The `spikes` processor of one task.
 pub struct SpikesProcessor {

@@ -8,14 +8,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::gift_state::GiftState;
+use super::kind::{BuildContext, KindConfig, WindowRule};
+use super::options::options;
 use super::spike_tracker::SpikeTracker;
+use super::spikes::SpikeOptions;
 use super::state::{StateTables, Table, TableName, ValueTable};
 use super::subscriptions::plan_name;
 use super::windowed::{ranked, Windowed, WindowedKind};
-use super::Input;
+use super::{Input, Processor};
 use crate::chat::event::SubPlan;
-use crate::detect::spike::{SpikeConfig, SpikeEvent};
+use crate::detect::spike::SpikeEvent;
 use crate::score::subs::{SubTrend, SubTrendMetrics, SubscriptionEvent};
+use crate::time::duration::DurationMs;
 use crate::window::{EmitMode, Window, WindowSpec};
 
 /// A window is a sub spike when it has at least this many subs...
@@ -27,8 +31,53 @@ const USUAL_WEIGHT: f64 = 0.2;
 /// Chat spikes are remembered this long after they end, to link windows to them.
 const SPIKE_MEMORY_MS: i64 = 6 * 3_600_000;
 
+options! {
+    /// The options of `sub_trend`.
+    pub struct SubTrendConfig {
+        /// A window is a sub spike when it has at least this many subs...
+        pub sub_spike_min: u64 = SUB_SPIKE_MIN,
+        /// ...and at least this many times the channel's usual subs per window.
+        pub sub_spike_lift: f64 = SUB_SPIKE_LIFT,
+        /// Weight of the newest window in the usual subs per window (EWMA, above 0 and at most 1).
+        pub usual_weight: f64 = USUAL_WEIGHT,
+        /// Chat spikes are remembered this long after they end, to link windows to them.
+        pub spike_memory: DurationMs = DurationMs(SPIKE_MEMORY_MS),
+        /// The chat spike detector whose spikes windows are linked to.
+        pub spike: SpikeOptions = SpikeOptions::default(),
+    }
+}
+
+impl KindConfig for SubTrendConfig {
+    const NAME: &'static str = "sub_trend";
+    const SUMMARY: &'static str =
+        "subscriptions per window, sub spikes linked to the chat spike they fall in";
+    const WINDOW: WindowRule = WindowRule::Required;
+
+    fn problems(&self) -> Vec<String> {
+        let mut problems = self.spike.problems();
+        if !(self.usual_weight > 0.0 && self.usual_weight <= 1.0) {
+            problems.push(format!(
+                "options.usual_weight {} must be above 0 and at most 1 (0.2 is usual)",
+                self.usual_weight
+            ));
+        }
+        problems
+    }
+
+    fn build(&self, ctx: &BuildContext<'_>) -> Box<dyn Processor> {
+        Box::new(SubTrendProcessor::sub_trend(
+            ctx.name,
+            ctx.sink,
+            ctx.window(),
+            ctx.emit,
+            self,
+        ))
+    }
+}
+
 /// The `sub_trend` kind.
 pub struct SubTrendKind {
+    options: SubTrendConfig,
     gifts: GiftState,
     tracker: SpikeTracker,
     memory: ValueTable<TrendMemory>,
@@ -50,7 +99,13 @@ pub type SubTrendProcessor = Windowed<SubTrendKind>;
 
 impl SubTrendProcessor {
     /// A `sub_trend` processor named `name` writing to sink `sink`.
-    pub fn sub_trend(name: &str, sink: usize, window: WindowSpec, emit: EmitMode) -> Self {
+    pub fn sub_trend(
+        name: &str,
+        sink: usize,
+        window: WindowSpec,
+        emit: EmitMode,
+        options: &SubTrendConfig,
+    ) -> Self {
         let grace = window.grace_ms();
         Windowed::new(
             name,
@@ -59,8 +114,9 @@ impl SubTrendProcessor {
             emit,
             SubTrend::default(),
             SubTrendKind {
+                options: options.clone(),
                 gifts: GiftState::default(),
-                tracker: SpikeTracker::new(SpikeConfig::default(), grace),
+                tracker: SpikeTracker::new(options.spike.config(), grace),
                 memory: ValueTable::new(TableName::SUB_TREND_MEMORY, TrendMemory::default()),
                 pruned_hour: i64::MIN,
             },
@@ -116,8 +172,9 @@ impl WindowedKind for SubTrendKind {
         let TrendMemory(usual, spikes) = self.memory.get();
         let usual = usual.get(key).copied();
         let total = m.total as f64;
+        let o = &self.options;
         let is_spike =
-            m.total >= SUB_SPIKE_MIN && usual.is_none_or(|u| total >= SUB_SPIKE_LIFT * u);
+            m.total >= o.sub_spike_min && usual.is_none_or(|u| total >= o.sub_spike_lift * u);
         out.insert(
             "usual_total".into(),
             usual.map_or(Value::Null, |u| ((u * 100.0).round() / 100.0).into()),
@@ -140,7 +197,7 @@ impl WindowedKind for SubTrendKind {
         let usual = &mut self.memory.get_mut().0;
         let next = usual
             .get(key)
-            .map_or(total, |u| u + USUAL_WEIGHT * (total - u));
+            .map_or(total, |u| u + self.options.usual_weight * (total - u));
         usual.insert(key.to_owned(), next);
     }
 
@@ -167,7 +224,7 @@ impl WindowedKind for SubTrendKind {
         let hour = watermark_ms.div_euclid(3_600_000);
         if hour != self.pruned_hour {
             self.pruned_hour = hour;
-            let horizon = watermark_ms.saturating_sub(SPIKE_MEMORY_MS);
+            let horizon = watermark_ms.saturating_sub(self.options.spike_memory.ms());
             let kept = |end: &Option<i64>| end.is_none_or(|e| e >= horizon);
             // Only a change marks the memory for writing.
             if !self.memory.get().1.values().all(|s| s.values().all(kept)) {

@@ -5,10 +5,27 @@
 use serde_json::{Map, Value};
 
 use super::gift_state::GiftState;
+use super::kind::{BuildContext, KindConfig, WindowRule};
+use super::options::options;
 use super::state::{StateTables, Table};
 use super::{Emitter, Input, Output, Processor};
 use crate::chat::event::SubPlan;
 use crate::score::subs::SubscriptionEvent;
+
+options! {
+    /// The options of `subscriptions`: none.
+    pub struct SubscriptionsConfig {}
+}
+
+impl KindConfig for SubscriptionsConfig {
+    const NAME: &'static str = "subscriptions";
+    const SUMMARY: &'static str = "one record per sub, resub, gifted sub, gift bomb or upgrade";
+    const WINDOW: WindowRule = WindowRule::Forbidden;
+
+    fn build(&self, ctx: &BuildContext<'_>) -> Box<dyn Processor> {
+        Box::new(SubscriptionsProcessor::new(ctx.name, ctx.sink))
+    }
+}
 
 /// The `subscriptions` processor of one task.
 pub struct SubscriptionsProcessor {

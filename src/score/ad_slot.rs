@@ -109,6 +109,45 @@ impl Default for AdSlotConfig {
     }
 }
 
+impl AdSlotConfig {
+    /// Every problem with the settings, each saying what to change; empty when they are usable.
+    pub fn validate(&self) -> Vec<String> {
+        let mut errors = Vec::new();
+        if self.min_duration_s > self.max_duration_s {
+            errors.push(format!(
+                "min_duration ({} s) must be at most max_duration ({} s)",
+                self.min_duration_s, self.max_duration_s
+            ));
+        }
+        if self.rate_calm_until.partial_cmp(&self.rate_calm_zero_at)
+            != Some(std::cmp::Ordering::Less)
+        {
+            errors.push(format!(
+                "rate_calm_until {} must be below rate_calm_zero_at {}",
+                self.rate_calm_until, self.rate_calm_zero_at
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.min_score) {
+            errors.push(format!(
+                "min_score {} must be between 0 and 1 (0.6 is usual)",
+                self.min_score
+            ));
+        }
+        let durations = [
+            self.after_start_ms,
+            self.min_gap_ms,
+            self.calm_hold_ms,
+            self.calm_ramp_ms,
+            self.validity_ms,
+            self.settle_ms,
+        ];
+        if self.budget_window_ms <= 0 || durations.iter().any(|d| *d < 0) {
+            errors.push("budget_window must be positive; after_start, min_gap, calm_hold, calm_ramp, validity and settle not negative".into());
+        }
+        errors
+    }
+}
+
 /// One closed minute of one channel's audience.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AudienceMinute {

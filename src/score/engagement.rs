@@ -27,12 +27,15 @@ fn is_window_emote(stat: &TermStat) -> bool {
 pub struct Engagement {
     /// Distinct emotes and emote candidates tracked per window.
     pub max_terms: usize,
+    /// Emotes reported per window.
+    pub top_emotes: usize,
 }
 
 impl Default for Engagement {
     fn default() -> Self {
         Engagement {
             max_terms: DEFAULT_MAX_TERMS,
+            top_emotes: TOP_EMOTES,
         }
     }
 }
@@ -247,7 +250,7 @@ impl Aggregate for Engagement {
                 acc.messages as f64 / unique as f64
             },
             emote_uses: acc.certain_emote_uses + shaped_uses,
-            top_emotes: acc.emotes.top(TOP_EMOTES, |_, s| is_window_emote(s)),
+            top_emotes: acc.emotes.top(self.top_emotes, |_, s| is_window_emote(s)),
             hype_messages: acc.hype_messages,
             bits: acc.bits,
             subs: acc.subs,

@@ -3,4 +3,5 @@
 
 pub mod civil;
 pub mod clock;
+pub mod duration;
 pub mod watermark;

@@ -2,9 +2,9 @@
 //! the user's contract: unknown fields are rejected and every field is documented. Validation of the
 //! whole graph is in [`super::validate`].
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
+
+pub use crate::time::duration::parse_duration_ms;
 
 /// A whole topology file.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -86,9 +86,10 @@ pub struct ProcessorSpec {
     pub emit: crate::window::EmitMode,
     /// The state store name (defaults to the processor name).
     pub store: Option<String>,
-    /// Kind-specific settings.
+    /// The kind's own settings, `options = { grace = "5s" }`: typed and checked by the kind's config
+    /// (see [`crate::processor::registry`]; `chatpulse topology kinds` lists them).
     #[serde(default)]
-    pub options: BTreeMap<String, toml::Value>,
+    pub options: toml::Table,
 }
 
 impl ProcessorSpec {
@@ -217,37 +218,4 @@ pub enum ProcessingGuarantee {
     AtLeastOnce,
     /// Kafka transactions: outputs, changelog and input offsets commit atomically.
     ExactlyOnceV2,
-}
-
-/// Parses a duration such as `250ms`, `5s`, `1m`, `2h`, `1d` into milliseconds.
-pub fn parse_duration_ms(text: &str) -> Option<i64> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit())?;
-    let (num, unit) = t.split_at(split);
-    let n: i64 = num.parse().ok()?;
-    let factor = match unit.trim() {
-        "ms" => 1,
-        "s" => 1_000,
-        "m" | "min" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return None,
-    };
-    n.checked_mul(factor)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration_ms("250ms"), Some(250));
-        assert_eq!(parse_duration_ms("5s"), Some(5_000));
-        assert_eq!(parse_duration_ms("1m"), Some(60_000));
-        assert_eq!(parse_duration_ms(" 2h "), Some(7_200_000));
-        assert_eq!(parse_duration_ms("5"), None);
-        assert_eq!(parse_duration_ms("s"), None);
-        assert_eq!(parse_duration_ms("3 weeks"), None);
-    }
 }

@@ -5,76 +5,18 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 
 use super::spec::{
     parse_duration_ms, schema_reference_is_path, ProcessingGuarantee, SinkSpec, SourceSpec,
     TopologySpec, ValueFormat, WindowDecl, DEFAULT_ALLOWED_LATENESS,
 };
-use crate::detect::spike::SpikeConfig;
-use crate::processor::ad_slots::AdSlotsProcessor;
-use crate::processor::chat_count::ChatCount;
-use crate::processor::chat_events::{ChatEventsProcessor, DEFAULT_DEDUP_IDS};
-use crate::processor::engagement::EngagementProcessor;
-use crate::processor::spikes::SpikesProcessor;
-use crate::processor::sub_trend::SubTrendProcessor;
-use crate::processor::subscriptions::SubscriptionsProcessor;
-use crate::processor::Processor;
-use crate::score::ad_slot::AdSlotConfig;
+use crate::processor::kind::{BuildContext, Configured, WindowRule};
+use crate::processor::{registry, Processor};
 use crate::window::{EmitMode, WindowSpec};
 
-/// The processor kinds chatpulse has, with whether they need a window.
-pub const PROCESSOR_KINDS: &[(&str, bool, &str)] = &[
-    (
-        "chat_count",
-        true,
-        "messages and exact unique chatters per channel per window",
-    ),
-    (
-        "chat_events",
-        false,
-        "every line as a typed chat event record, duplicates dropped (the silver layer)",
-    ),
-    (
-        "engagement",
-        true,
-        "messages, chatters, emotes, bits, subs, gifts, raids, moderation and sentiment per window",
-    ),
-    (
-        "spikes",
-        false,
-        "chat spikes against each channel's baseline: onset, peak, end, lift and cause",
-    ),
-    (
-        "subscriptions",
-        false,
-        "one record per sub, resub, gifted sub, gift bomb or upgrade",
-    ),
-    (
-        "sub_trend",
-        true,
-        "subscriptions per window, sub spikes linked to the chat spike they fall in",
-    ),
-    (
-        "ad_slots",
-        false,
-        "ad-break recommendations: reach, calm and Twitch's ad rules",
-    ),
-];
-
-/// Default lateness accepted by the processors without a window (`grace` option).
-pub const DEFAULT_GRACE_MS: i64 = 5_000;
-
-/// The kind-specific options each kind accepts.
-fn known_options(kind: &str) -> &'static [&'static str] {
-    match kind {
-        "chat_events" => &["dedup_ids"],
-        "spikes" | "ad_slots" => &["grace"],
-        _ => &[],
-    }
-}
-
 /// A processor, resolved.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct ProcessorPlan {
     /// Its name.
     pub name: String,
@@ -90,54 +32,42 @@ pub struct ProcessorPlan {
     pub emit: EmitMode,
     /// Its state store.
     pub store: String,
-    /// Lateness accepted by kinds without a window (`grace` option).
-    pub grace_ms: i64,
-    /// Recent message ids remembered for deduplication (`dedup_ids` option of `chat_events`).
-    pub dedup_ids: usize,
+    /// Its kind's options, typed and checked (`options = { ... }`).
+    pub config: Arc<dyn Configured>,
+}
+
+impl PartialEq for ProcessorPlan {
+    fn eq(&self, other: &ProcessorPlan) -> bool {
+        (
+            &self.name,
+            &self.kind,
+            self.source,
+            self.sink,
+            self.window,
+            self.emit,
+            &self.store,
+        ) == (
+            &other.name,
+            &other.kind,
+            other.source,
+            other.sink,
+            other.window,
+            other.emit,
+            &other.store,
+        ) && self.config.same(other.config.as_ref())
+    }
 }
 
 impl ProcessorPlan {
     /// A fresh instance for one task.
     pub fn instantiate(&self) -> Box<dyn Processor> {
-        let window = || {
-            self.window
-                .expect("validated: windowed kinds have a window")
-        };
-        match self.kind.as_str() {
-            "chat_count" => Box::new(ChatCount::chat_count(
-                &self.name,
-                self.sink,
-                window(),
-                self.emit,
-            )),
-            "engagement" => Box::new(EngagementProcessor::engagement(
-                &self.name,
-                self.sink,
-                window(),
-                self.emit,
-            )),
-            "sub_trend" => Box::new(SubTrendProcessor::sub_trend(
-                &self.name,
-                self.sink,
-                window(),
-                self.emit,
-            )),
-            "chat_events" => Box::new(ChatEventsProcessor::new(self.sink, self.dedup_ids)),
-            "subscriptions" => Box::new(SubscriptionsProcessor::new(&self.name, self.sink)),
-            "spikes" => Box::new(SpikesProcessor::new(
-                &self.name,
-                self.sink,
-                SpikeConfig::default(),
-                self.grace_ms,
-            )),
-            "ad_slots" => Box::new(AdSlotsProcessor::new(
-                &self.name,
-                self.sink,
-                AdSlotConfig::default(),
-                self.grace_ms,
-            )),
-            other => unreachable!("validated: unknown processor kind {other}"),
-        }
+        self.config.processor(&BuildContext {
+            name: &self.name,
+            sink: self.sink,
+            window: self.window,
+            emit: self.emit,
+            store: &self.store,
+        })
     }
 }
 
@@ -444,25 +374,24 @@ pub fn validate(spec: TopologySpec) -> Result<Topology, TopologyError> {
                 p.sink
             ));
         }
-        let kind = PROCESSOR_KINDS.iter().find(|(k, _, _)| *k == p.kind);
-        let window = match (kind, &p.window) {
+        let kind = registry::find(&p.kind);
+        let window = match (kind.map(|k| k.window), &p.window) {
             (None, _) => {
-                let known: Vec<_> = PROCESSOR_KINDS.iter().map(|(k, _, _)| *k).collect();
                 problems.push(format!(
                     "{owner} has unknown kind {:?}: use one of {}",
                     p.kind,
-                    known.join(", ")
+                    registry::names().join(", ")
                 ));
                 None
             }
-            (Some((_, true, _)), None) => {
+            (Some(WindowRule::Required), None) => {
                 problems.push(format!(
                     "{owner} of kind {} needs a window = {{ kind = ..., size = ... }}",
                     p.kind
                 ));
                 None
             }
-            (Some((_, false, _)), Some(_)) => {
+            (Some(WindowRule::Forbidden), Some(_)) => {
                 problems.push(format!(
                     "{owner} of kind {} takes no window: remove it (set lateness with options.grace)",
                     p.kind
@@ -472,33 +401,12 @@ pub fn validate(spec: TopologySpec) -> Result<Topology, TopologyError> {
             (Some(_), Some(w)) => window(&mut problems, &owner, w),
             (Some(_), None) => None,
         };
-        let mut grace_ms = DEFAULT_GRACE_MS;
-        let mut dedup_ids = DEFAULT_DEDUP_IDS;
-        for (option, value) in &p.options {
-            if kind.is_some() && !known_options(&p.kind).contains(&option.as_str()) {
-                let known = known_options(&p.kind);
-                problems.push(format!(
-                    "{owner}: option {option:?} is unknown for kind {}: {}",
-                    p.kind,
-                    if known.is_empty() {
-                        "it takes no options".to_owned()
-                    } else {
-                        format!("use {}", known.join(", "))
-                    }
-                ));
-                continue;
-            }
-            match (option.as_str(), value) {
-                ("grace", toml::Value::String(t)) => {
-                    grace_ms = duration(&mut problems, &format!("{owner}: options.grace"), Some(t), None)
-                }
-                ("dedup_ids", toml::Value::Integer(n)) if *n > 0 => dedup_ids = *n as usize,
-                _ => problems.push(format!(
-                    "{owner}: options.{option} = {value} has the wrong type (grace is a duration such as \"5s\", dedup_ids a positive integer)"
-                )),
-            }
-        }
-        if let (Some(source), Some(sink)) = (source, sink) {
+        let config = kind.and_then(|k| {
+            (k.parse)(&p.options)
+                .map_err(|e| problems.extend(e.into_iter().map(|e| format!("{owner}: {e}"))))
+                .ok()
+        });
+        if let (Some(source), Some(sink), Some(config)) = (source, sink, config) {
             processors.push(ProcessorPlan {
                 name: p.name.clone(),
                 kind: p.kind.clone(),
@@ -507,8 +415,7 @@ pub fn validate(spec: TopologySpec) -> Result<Topology, TopologyError> {
                 window,
                 emit: p.emit,
                 store: p.store_name().to_owned(),
-                grace_ms,
-                dedup_ids,
+                config,
             });
         }
     }
@@ -653,6 +560,64 @@ topic = "twitch.engagement.minute"
         .unwrap_err()
         .to_string();
         assert!(e.contains("schemas are for format = \"avro\""), "{e}");
+    }
+
+    const SPIKES: &str = r#"
+application_id = "spikes"
+
+[[source]]
+name = "chat"
+topic = "twitch.chat.raw"
+
+[[processor]]
+name = "spikes"
+kind = "spikes"
+source = "chat"
+sink = "out"
+options = { grace = "5s" }
+
+[[sink]]
+name = "out"
+topic = "twitch.spikes"
+"#;
+
+    fn spike_options(t: &Topology) -> &crate::processor::spikes::SpikesConfig {
+        t.processors[0].config.as_any().downcast_ref().unwrap()
+    }
+
+    #[test]
+    fn a_non_default_spike_threshold_reaches_the_built_config() {
+        let default = Topology::parse(SPIKES).unwrap();
+        assert_eq!(
+            spike_options(&default).spike.config(),
+            crate::detect::spike::SpikeConfig::default()
+        );
+        let tuned = Topology::parse(&SPIKES.replace(
+            "options = { grace = \"5s\" }",
+            "options = { grace = \"2s\", spike.k_on = 3.5, spike.window = \"1m\" }",
+        ))
+        .unwrap();
+        let options = spike_options(&tuned);
+        assert_eq!(options.grace.ms(), 2_000);
+        let spike = options.spike.config();
+        assert_eq!((spike.k_on, spike.window_ms), (3.5, 60_000));
+        assert_ne!(tuned.processors[0], default.processors[0]);
+    }
+
+    #[test]
+    fn option_problems_name_the_processor() {
+        let err =
+            Topology::parse(&SPIKES.replace("grace = \"5s\"", "grace = \"soon\", spike.k_onn = 3"))
+                .unwrap_err();
+        assert_eq!(err.problems.len(), 2, "{err}");
+        assert_eq!(
+            err.problems[0],
+            "processor \"spikes\": options.grace \"soon\" is not a duration: use a number and ms, s, m, h or d"
+        );
+        assert!(
+            err.problems[1].starts_with("processor \"spikes\": option \"spike.k_onn\" is unknown for kind spikes: use spike.bucket"),
+            "{err}"
+        );
     }
 
     #[test]

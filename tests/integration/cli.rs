@@ -74,6 +74,52 @@ fn topology_check_accepts_the_shipped_file_and_lists_every_problem_of_a_broken_o
 }
 
 #[test]
+fn topology_kinds_lists_every_kind_with_its_options_and_defaults() {
+    let out = chatpulse().args(["topology", "kinds"]).output().unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    for kind in chatpulse::processor::registry::names() {
+        assert!(
+            stdout.contains(&format!("\n{kind}: ")) || stdout.starts_with(&format!("{kind}: ")),
+            "{kind}: {stdout}"
+        );
+    }
+    let columns = |l: &str| l.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| columns(l) == "spike.k_on number 2.0"),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| columns(l) == "dedup_ids count 100000"),
+        "{stdout}"
+    );
+
+    let one = chatpulse()
+        .args(["topology", "kinds", "spikes"])
+        .output()
+        .unwrap();
+    let one = String::from_utf8(one.stdout).unwrap();
+    assert!(
+        one.starts_with("spikes: ") && one.contains("grace") && !one.contains("dedup_ids"),
+        "{one}"
+    );
+    let unknown = chatpulse()
+        .args(["topology", "kinds", "nope"])
+        .output()
+        .unwrap();
+    assert_eq!(unknown.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(
+        stderr.contains("use one of chat_count, chat_events"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn process_writes_per_minute_results_equal_to_a_brute_force_count() {
     let log = data_dir().join("dev_vodjson_northernlion_2021/1087079172.json");
     let out_dir = tempfile::tempdir().unwrap();
