@@ -4,6 +4,7 @@
 
 pub mod aggregate;
 pub mod hopping;
+pub mod session;
 pub mod sliding;
 pub mod spec;
 pub mod tumbling;

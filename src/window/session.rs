@@ -1,0 +1,368 @@
+//! Session windows (Kafka Streams' `SessionWindows`): per key, records closer than `gap` to each
+//! other form one session `[first, last]`; a record that bridges two sessions merges them. A session
+//! is final once no record that is still on time could extend it: `last + gap + grace < watermark`.
+//!
+//! Not wired into processors yet: a session's persisted state needs its end as well as its start,
+//! which [`super::WindowState`] does not carry (see `take_dirty` here).
+
+use std::collections::BTreeMap;
+
+use super::{Admission, Aggregate, Window, WindowResult};
+
+/// One open session of one key.
+#[derive(Debug, Clone, PartialEq)]
+struct Session<Acc> {
+    /// Time of its last record.
+    end_ms: i64,
+    /// The running aggregate.
+    acc: Acc,
+    /// Changed since the last `take_dirty`.
+    dirty: bool,
+    /// Changed since the last `updates`.
+    updated: bool,
+}
+
+/// The persistable state of one session: `(key, start, end, acc)`.
+pub type SessionState<Acc> = (String, i64, i64, Acc);
+
+/// One entry of [`SessionWindows::take_dirty`]: key, session start, and the end with the
+/// accumulator, or `None` when the session was merged into another or closed.
+pub type SessionDelta<Acc> = (String, i64, Option<(i64, Acc)>);
+
+/// Gap-based session windows per key over an [`Aggregate`].
+///
+/// A record at `t` joins every open session of its key with `start - gap <= t <= end + gap`; when
+/// it joins two or more, they merge into one (their accumulators through [`Aggregate::merge`]). A
+/// record is [`Admission::Late`] when `t < watermark - grace`. Results report the session as a
+/// [`Window`] whose `end_ms` is the time of its last record (inclusive).
+#[derive(Debug)]
+pub struct SessionWindows<A: Aggregate> {
+    aggregate: A,
+    gap_ms: i64,
+    grace_ms: i64,
+    watermark_ms: i64,
+    /// Open sessions per key, by start.
+    sessions: BTreeMap<String, BTreeMap<i64, Session<A::Acc>>>,
+    /// Sessions removed (merged away or closed) since the last `take_dirty`.
+    removed: Vec<(String, i64)>,
+}
+
+impl<A: Aggregate> SessionWindows<A> {
+    /// Sessions that end after `gap_ms` without a record, accepting records up to `grace_ms` behind
+    /// the watermark.
+    pub fn new(aggregate: A, gap_ms: i64, grace_ms: i64) -> Self {
+        SessionWindows {
+            aggregate,
+            gap_ms: gap_ms.max(0),
+            grace_ms: grace_ms.max(0),
+            watermark_ms: i64::MIN,
+            sessions: BTreeMap::new(),
+            removed: Vec::new(),
+        }
+    }
+
+    /// Offers one record of `key` at event time `ts_ms`.
+    pub fn add(&mut self, key: &str, ts_ms: i64, input: &A::Input) -> Admission {
+        if ts_ms < self.watermark_ms.saturating_sub(self.grace_ms) {
+            return Admission::Late;
+        }
+        let (gap, aggregate) = (self.gap_ms, &self.aggregate);
+        let sessions = self.sessions.entry(key.to_owned()).or_default();
+        // Sessions it touches: start <= ts + gap and end >= ts - gap. Starts are ordered and
+        // sessions of a key never overlap, so they are a contiguous run ending at or before ts + gap.
+        let touching: Vec<i64> = sessions
+            .range(..=ts_ms.saturating_add(gap))
+            .rev()
+            .take_while(|(_, s)| s.end_ms >= ts_ms.saturating_sub(gap))
+            .map(|(&start, _)| start)
+            .collect();
+        let mut start = ts_ms;
+        let mut end = ts_ms;
+        let mut acc = aggregate.init();
+        for s in touching {
+            let old = sessions.remove(&s).expect("listed above");
+            aggregate.merge(&mut acc, &old.acc);
+            start = start.min(s);
+            end = end.max(old.end_ms);
+            self.removed.push((key.to_owned(), s));
+        }
+        aggregate.add(&mut acc, input);
+        // The merged session's own start is written again, so it is no delete.
+        self.removed.retain(|(k, s)| !(k == key && *s == start));
+        sessions.insert(
+            start,
+            Session {
+                end_ms: end,
+                acc,
+                dirty: true,
+                updated: true,
+            },
+        );
+        Admission::Accepted
+    }
+
+    /// Moves the watermark to `watermark_ms` (never backwards) and appends the final result of every
+    /// session with `end + gap + grace < watermark`, forgetting it.
+    pub fn advance(&mut self, watermark_ms: i64, out: &mut Vec<WindowResult<A::Output>>) {
+        self.watermark_ms = self.watermark_ms.max(watermark_ms);
+        let limit = self.watermark_ms;
+        let (gap, grace) = (self.gap_ms, self.grace_ms);
+        let mut closed = Vec::new();
+        for (key, sessions) in &mut self.sessions {
+            let done: Vec<i64> = sessions
+                .iter()
+                .filter(|(_, s)| s.end_ms.saturating_add(gap).saturating_add(grace) < limit)
+                .map(|(&start, _)| start)
+                .collect();
+            for start in done {
+                let s = sessions.remove(&start).expect("listed above");
+                closed.push(WindowResult {
+                    key: key.clone(),
+                    window: Window {
+                        start_ms: start,
+                        end_ms: s.end_ms,
+                    },
+                    value: self.aggregate.finish(&s.acc),
+                    is_final: true,
+                    revision: 0,
+                });
+                self.removed.push((key.clone(), start));
+            }
+        }
+        self.sessions.retain(|_, s| !s.is_empty());
+        closed.sort_by(|a, b| (a.window.end_ms, &a.key).cmp(&(b.window.end_ms, &b.key)));
+        out.extend(closed);
+    }
+
+    /// Appends the current result of every session changed since the last call (`emit = "update"`).
+    pub fn updates(&mut self, out: &mut Vec<WindowResult<A::Output>>) {
+        for (key, sessions) in &mut self.sessions {
+            for (&start, s) in sessions.iter_mut().filter(|(_, s)| s.updated) {
+                s.updated = false;
+                out.push(WindowResult {
+                    key: key.clone(),
+                    window: Window {
+                        start_ms: start,
+                        end_ms: s.end_ms,
+                    },
+                    value: self.aggregate.finish(&s.acc),
+                    is_final: false,
+                    revision: 0,
+                });
+            }
+        }
+    }
+
+    /// The state changed since the last call: upserts of changed sessions, deletes of sessions merged
+    /// away or closed.
+    pub fn take_dirty(&mut self) -> Vec<SessionDelta<A::Acc>> {
+        let mut deltas: Vec<SessionDelta<A::Acc>> = std::mem::take(&mut self.removed)
+            .into_iter()
+            .map(|(key, start)| (key, start, None))
+            .collect();
+        for (key, sessions) in &mut self.sessions {
+            for (&start, s) in sessions.iter_mut().filter(|(_, s)| s.dirty) {
+                s.dirty = false;
+                deltas.push((key.clone(), start, Some((s.end_ms, s.acc.clone()))));
+            }
+        }
+        deltas
+    }
+
+    /// Restores one persisted session, before any `add`.
+    pub fn restore(&mut self, (key, start, end, acc): SessionState<A::Acc>) {
+        self.sessions.entry(key).or_default().insert(
+            start,
+            Session {
+                end_ms: end,
+                acc,
+                dirty: false,
+                updated: false,
+            },
+        );
+    }
+
+    /// Sets the watermark without emitting (after a restore).
+    pub fn set_watermark(&mut self, watermark_ms: i64) {
+        self.watermark_ms = self.watermark_ms.max(watermark_ms);
+    }
+
+    /// Open sessions held in memory.
+    pub fn open_windows(&self) -> usize {
+        self.sessions.values().map(BTreeMap::len).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counts records.
+    #[derive(Debug)]
+    struct Count;
+
+    impl Aggregate for Count {
+        type Input = ();
+        type Acc = u64;
+        type Output = u64;
+        fn init(&self) -> u64 {
+            0
+        }
+        fn add(&self, acc: &mut u64, _: &()) {
+            *acc += 1;
+        }
+        fn merge(&self, into: &mut u64, other: &u64) {
+            *into += other;
+        }
+        fn finish(&self, acc: &u64) -> u64 {
+            *acc
+        }
+    }
+
+    /// Brute force: sort a key's times and cut where two neighbours are more than `gap` apart.
+    fn sessionize(times: &[(String, i64)], gap: i64) -> Vec<(String, i64, i64, u64)> {
+        let mut by_key: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+        for (k, t) in times {
+            by_key.entry(k).or_default().push(*t);
+        }
+        let mut out = Vec::new();
+        for (k, mut ts) in by_key {
+            ts.sort_unstable();
+            let (mut start, mut end, mut n) = (ts[0], ts[0], 0);
+            for t in ts {
+                if t - end > gap {
+                    out.push((k.to_owned(), start, end, n));
+                    (start, n) = (t, 0);
+                }
+                end = t;
+                n += 1;
+            }
+            out.push((k.to_owned(), start, end, n));
+        }
+        out.sort();
+        out
+    }
+
+    /// A small deterministic generator (xorshift), so the test needs no crate.
+    fn next(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    }
+
+    #[test]
+    fn out_of_order_records_within_grace_give_the_brute_force_sessions() {
+        let (gap, grace) = (300_000, 60_000);
+        let mut seed = 0x9e37_79b9_7f4a_7c15;
+        for round in 0..50 {
+            // Records of 3 keys over 2 hours, bursts and silences, shuffled by up to `grace`.
+            let mut records: Vec<(String, i64)> = Vec::new();
+            let mut t = 1_700_000_000_000i64;
+            for _ in 0..400 {
+                t += (next(&mut seed) % 200_000) as i64
+                    + if next(&mut seed) % 10 == 0 {
+                        400_000
+                    } else {
+                        0
+                    };
+                records.push((format!("k{}", next(&mut seed) % 3), t));
+            }
+            let mut arrival: Vec<(i64, usize)> = records
+                .iter()
+                .enumerate()
+                .map(|(i, (_, t))| (t + (next(&mut seed) % grace as u64) as i64, i))
+                .collect();
+            arrival.sort_unstable();
+            let mut op = SessionWindows::new(Count, gap, grace);
+            let mut results = Vec::new();
+            let mut max_seen = i64::MIN;
+            for (_, i) in arrival {
+                let (k, t) = &records[i];
+                assert_eq!(op.add(k, *t, &()), Admission::Accepted, "round {round}");
+                max_seen = max_seen.max(*t);
+                op.advance(max_seen, &mut results);
+            }
+            op.advance(i64::MAX, &mut results);
+            let mut got: Vec<_> = results
+                .iter()
+                .map(|r| (r.key.clone(), r.window.start_ms, r.window.end_ms, r.value))
+                .collect();
+            got.sort();
+            assert_eq!(got, sessionize(&records, gap), "round {round}");
+            assert_eq!(op.open_windows(), 0);
+        }
+    }
+
+    #[test]
+    fn a_bridging_record_merges_two_sessions_and_deletes_the_later_one() {
+        let mut op = SessionWindows::new(Count, 10, 100);
+        op.add("a", 0, &());
+        op.add("a", 20, &());
+        assert_eq!(op.open_windows(), 2);
+        assert_eq!(op.take_dirty().len(), 2);
+        // 10 is within the gap of both: one session [0, 20] of three records.
+        op.add("a", 10, &());
+        assert_eq!(op.open_windows(), 1);
+        let mut deltas = op.take_dirty();
+        deltas.sort_by_key(|d| d.1);
+        assert_eq!(
+            deltas,
+            [
+                ("a".to_owned(), 0, Some((20, 3))),
+                ("a".to_owned(), 20, None)
+            ]
+        );
+        let mut out = Vec::new();
+        op.advance(20 + 10 + 100, &mut out);
+        assert!(
+            out.is_empty(),
+            "end + gap + grace is not yet below the watermark"
+        );
+        op.advance(20 + 10 + 100 + 1, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            (out[0].window, out[0].value),
+            (
+                Window {
+                    start_ms: 0,
+                    end_ms: 20
+                },
+                3
+            )
+        );
+        assert_eq!(op.take_dirty(), [("a".to_owned(), 0, None)]);
+    }
+
+    #[test]
+    fn records_behind_the_grace_are_late_and_a_restore_resumes() {
+        let mut op = SessionWindows::new(Count, 10, 5);
+        op.add("a", 100, &());
+        op.advance(100, &mut Vec::new());
+        assert_eq!(op.add("a", 94, &()), Admission::Late);
+        assert_eq!(op.add("a", 95, &()), Admission::Accepted);
+        let saved: Vec<_> = op
+            .take_dirty()
+            .into_iter()
+            .filter_map(|(k, s, v)| v.map(|(e, acc)| (k, s, e, acc)))
+            .collect();
+        let mut restored = SessionWindows::new(Count, 10, 5);
+        for s in saved {
+            restored.restore(s);
+        }
+        restored.set_watermark(100);
+        restored.add("a", 108, &());
+        let mut out = Vec::new();
+        restored.advance(i64::MAX, &mut out);
+        assert_eq!(
+            (out[0].window, out[0].value),
+            (
+                Window {
+                    start_ms: 95,
+                    end_ms: 108
+                },
+                3
+            )
+        );
+    }
+}
