@@ -60,29 +60,9 @@ pub fn restore<T: StateTables + ?Sized>(
 mod tests {
     use super::*;
     use crate::window::tumbling::TumblingWindows;
-    use crate::window::{Aggregate, WindowOperator};
+    use crate::window::WindowOperator;
 
-    /// Counts records.
-    #[derive(Debug, Clone, Copy, Default)]
-    struct Count;
-
-    impl Aggregate for Count {
-        type Input = ();
-        type Acc = u64;
-        type Output = u64;
-        fn init(&self) -> u64 {
-            0
-        }
-        fn add(&self, acc: &mut u64, _: &()) {
-            *acc += 1;
-        }
-        fn merge(&self, into: &mut u64, other: &u64) {
-            *into += other;
-        }
-        fn finish(&self, acc: &u64) -> u64 {
-            *acc
-        }
-    }
+    use crate::window::aggregate::CountRecords as Count;
 
     /// A processor's state: windows, a per-channel table and a single value.
     struct Owner {

@@ -25,3 +25,27 @@ pub trait Aggregate {
     /// The window's result.
     fn finish(&self, acc: &Self::Acc) -> Self::Output;
 }
+
+/// An aggregate that counts records, for tests of windows and of the state they persist.
+#[cfg(test)]
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct CountRecords;
+
+#[cfg(test)]
+impl Aggregate for CountRecords {
+    type Input = ();
+    type Acc = u64;
+    type Output = u64;
+    fn init(&self) -> u64 {
+        0
+    }
+    fn add(&self, acc: &mut u64, _: &()) {
+        *acc += 1;
+    }
+    fn merge(&self, into: &mut u64, other: &u64) {
+        *into += other;
+    }
+    fn finish(&self, acc: &u64) -> u64 {
+        *acc
+    }
+}

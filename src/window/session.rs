@@ -197,27 +197,7 @@ impl<A: Aggregate> SessionWindows<A> {
 mod tests {
     use super::*;
 
-    /// Counts records.
-    #[derive(Debug)]
-    struct Count;
-
-    impl Aggregate for Count {
-        type Input = ();
-        type Acc = u64;
-        type Output = u64;
-        fn init(&self) -> u64 {
-            0
-        }
-        fn add(&self, acc: &mut u64, _: &()) {
-            *acc += 1;
-        }
-        fn merge(&self, into: &mut u64, other: &u64) {
-            *into += other;
-        }
-        fn finish(&self, acc: &u64) -> u64 {
-            *acc
-        }
-    }
+    use crate::window::aggregate::CountRecords as Count;
 
     /// Brute force: sort a key's times and cut where two neighbours are more than `gap` apart.
     fn sessionize(times: &[(String, i64)], gap: i64) -> Vec<(String, i64, i64, u64)> {
