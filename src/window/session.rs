@@ -76,19 +76,21 @@ impl<A: Aggregate> SessionWindows<A> {
             .take_while(|(_, s)| s.end_ms >= ts_ms.saturating_sub(gap))
             .map(|(&start, _)| start)
             .collect();
-        let mut start = ts_ms;
+        // `touching` runs from the latest start down, so the merged session starts at its last one.
+        let start = touching.last().map_or(ts_ms, |&s| s.min(ts_ms));
         let mut end = ts_ms;
         let mut acc = aggregate.init();
         for s in touching {
             let old = sessions.remove(&s).expect("listed above");
             aggregate.merge(&mut acc, &old.acc);
-            start = start.min(s);
             end = end.max(old.end_ms);
-            self.removed.push((key.to_owned(), s));
+            // A session merged into another under a new start is a delete; the one whose start the
+            // merged session keeps is simply written again.
+            if s != start {
+                self.removed.push((key.to_owned(), s));
+            }
         }
         aggregate.add(&mut acc, input);
-        // The merged session's own start is written again, so it is no delete.
-        self.removed.retain(|(k, s)| !(k == key && *s == start));
         sessions.insert(
             start,
             Session {
