@@ -7,6 +7,7 @@
 //!   [`chat::ChatEvent`]s; [`time`] does calendar arithmetic on event time; [`window`] holds the
 //!   event-time windows; [`analysis`] reads what one record contributes (emotes, sentiment, terms);
 //!   [`detect`] finds chat spikes and [`score`] scores engagement, subscriptions and ad slots;
+//!   [`table`] keeps the versioned tables that processors join as of a record's time;
 //!   [`processor`] holds the processor kinds and their state tables; [`topology`] validates topology
 //!   files, runs tasks and routes their results ([`topology::route`]).
 //! - **Edges** (behind the `runtime` feature): `store` (RocksDB and in-memory state), `kafka` (clients,
@@ -30,6 +31,7 @@ pub mod processor;
 pub mod report;
 pub mod score;
 pub mod secret;
+pub mod table;
 pub mod time;
 pub mod topology;
 pub mod window;

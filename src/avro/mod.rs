@@ -11,6 +11,7 @@ pub mod decode;
 pub mod encode;
 pub mod registry;
 pub mod schemas;
+pub mod value_decoder;
 pub mod value_encoder;
 pub mod wire;
 
@@ -18,6 +19,7 @@ pub use decode::{avro_to_json, decode_datum, DecodeError};
 pub use encode::{encode_datum, json_to_avro, EncodeError};
 pub use registry::{registry_for, RegistryError, SchemaRegistry};
 pub use schemas::{AvroSchema, SchemaError};
+pub use value_decoder::RegistryDecoder;
 pub use value_encoder::ValueEncoder;
 pub use wire::WireError;
 

@@ -18,8 +18,9 @@ use crate::chat::import::line_reader::LineReader;
 use crate::chat::import::{import, Format, Records};
 use crate::processor::Output;
 use crate::store::rocks::{RocksBackend, RocksOptions};
-use crate::topology::offline::{run_offline_from, RecordSource};
+use crate::topology::offline::{run_offline_from, run_offline_sources, RecordSource};
 use crate::topology::route::Destination;
+use crate::topology::spec::ValueFormat;
 use crate::topology::task::{DeadLetter, LateRecord};
 use crate::topology::Topology;
 
@@ -29,7 +30,9 @@ pub struct Args {
     /// The topology file.
     #[arg(long)]
     topology: PathBuf,
-    /// Log files to process, in order (gzip detected; `-` is stdin).
+    /// Log files to process, in order (gzip detected; `-` is stdin). `SOURCE=FILE` feeds the named
+    /// `[[source]]` (`--input chat=chat.log --input streams=snapshots.jsonl`); a bare file feeds
+    /// the first source. Several sources are merged by event time.
     #[arg(long, required = true, num_args = 1..)]
     input: Vec<String>,
     /// Directory for the results: one `<topic>.jsonl` per sink topic, plus the dead-letter and late
@@ -168,6 +171,17 @@ impl Destination for JsonLinesDir {
     }
 }
 
+/// The source an `--input` feeds and its file: `SOURCE=FILE` when SOURCE names a `[[source]]`,
+/// else the first source.
+fn named_input<'a>(topology: &Topology, arg: &'a str) -> (usize, &'a str) {
+    arg.split_once('=')
+        .and_then(|(name, path)| {
+            let at = topology.sources.iter().position(|s| s.name == name)?;
+            Some((at, path))
+        })
+        .unwrap_or((0, arg))
+}
+
 /// Runs `chatpulse process`.
 pub fn run(args: Args) -> Result<ExitCode> {
     let topology = Arc::new(Topology::load(&args.topology)?);
@@ -188,35 +202,65 @@ pub fn run(args: Args) -> Result<ExitCode> {
     // a line that is not UTF-8 goes to the dead-letter file); other formats are converted to IRC
     // lines by their importer, which skips unreadable records.
     let skipped = Rc::new(Cell::new(0u64));
-    let mut inputs = Inputs::default();
-    for path in &args.input {
-        let input = input::open(path, args.import.format)?;
-        tracing::info!(file = %input.name, format = %input.format, "queued");
-        let source: Box<dyn RecordSource> = if input.format == Format::Irc {
+    let mut inputs: Vec<Inputs> = (0..topology.sources.len())
+        .map(|_| Inputs::default())
+        .collect();
+    for arg in &args.input {
+        let (source, path) = named_input(&topology, arg);
+        let spec = &topology.sources[source];
+        let record_source: Box<dyn RecordSource> = if spec.format != ValueFormat::Irc {
+            // JSON values, one per line, as the topic holds them.
+            let input = input::open(path, Some(Format::Irc))?;
+            tracing::info!(file = %input.name, source = %spec.name, "queued (JSON lines)");
             Box::new(LineReader::new(input.reader))
         } else {
-            Box::new(Imported {
-                name: input.name,
-                records: import(input.format, options.clone(), input.reader),
-                current: String::new(),
-                skipped: skipped.clone(),
-            })
+            let input = input::open(path, args.import.format)?;
+            tracing::info!(file = %input.name, format = %input.format, source = %spec.name, "queued");
+            if input.format == Format::Irc {
+                Box::new(LineReader::new(input.reader))
+            } else {
+                Box::new(Imported {
+                    name: input.name,
+                    records: import(input.format, options.clone(), input.reader),
+                    current: String::new(),
+                    skipped: skipped.clone(),
+                })
+            }
         };
-        inputs.sources.push(source);
+        inputs[source].sources.push(record_source);
     }
-    tracing::info!(files = inputs.sources.len(), "processing");
-    // One input (the usual case) is read directly, without the chain's extra call per record.
-    let source: &mut dyn RecordSource = match inputs.sources.as_mut_slice() {
-        [only] => only.as_mut(),
-        _ => &mut inputs,
+    let fed = inputs.iter().filter(|i| !i.sources.is_empty()).count();
+    tracing::info!(files = args.input.len(), sources = fed, "processing");
+    let report = if fed == 1 && !inputs[0].sources.is_empty() {
+        // One source (the usual case): one input is read directly, without the chain's extra call
+        // per record.
+        let first = &mut inputs[0];
+        let source: &mut dyn RecordSource = match first.sources.as_mut_slice() {
+            [only] => only.as_mut(),
+            _ => first,
+        };
+        run_offline_from(
+            topology.clone(),
+            source,
+            &mut backend,
+            &mut results,
+            args.commit_every,
+        )?
+    } else {
+        let fed: Vec<(usize, &mut dyn RecordSource)> = inputs
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, i)| !i.sources.is_empty())
+            .map(|(s, i)| (s, i as &mut dyn RecordSource))
+            .collect();
+        run_offline_sources(
+            topology.clone(),
+            fed,
+            &mut backend,
+            &mut results,
+            args.commit_every,
+        )?
     };
-    let report = run_offline_from(
-        topology.clone(),
-        source,
-        &mut backend,
-        &mut results,
-        args.commit_every,
-    )?;
     let import_errors = skipped.get();
     results.flush().context("cannot write results")?;
     eprintln!(

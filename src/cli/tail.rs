@@ -2,10 +2,8 @@
 //! decoded: Avro in the Schema Registry wire format through the registry (schemas cached by id),
 //! JSON as is, anything else as a string. It uses a fresh consumer group and commits nothing.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -14,9 +12,9 @@ use rdkafka::Message;
 use serde_json::{json, Value};
 
 use super::kafka_args::{option_strings, KafkaOption};
-use crate::avro::registry::SchemaRegistry;
-use crate::avro::{decode_datum, registry_for, wire, AvroSchema};
+use crate::avro::{registry_for, wire, RegistryDecoder};
 use crate::kafka::KafkaSettings;
+use crate::table::ValueDecoder;
 use crate::topology::spec::parse_duration_ms;
 
 /// Arguments of `chatpulse tail`.
@@ -52,31 +50,18 @@ pub struct Args {
     kafka_options: Vec<KafkaOption>,
 }
 
-/// Decodes values, caching registry schemas by id.
+/// Decodes values: Avro through the registry when one is given, else JSON, else text.
 struct Decoder {
-    registry: Option<Arc<dyn SchemaRegistry>>,
-    schemas: HashMap<u32, AvroSchema>,
-    runtime: tokio::runtime::Runtime,
+    avro: Option<RegistryDecoder>,
 }
 
 impl Decoder {
     fn value(&mut self, bytes: &[u8]) -> Value {
-        if let (Some(registry), Ok((id, datum))) = (&self.registry, wire::unframe(bytes)) {
-            if !self.schemas.contains_key(&id) {
-                match self.runtime.block_on(registry.schema_by_id(id)) {
-                    Ok(text) => match AvroSchema::parse(&format!("registry id {id}"), &text) {
-                        Ok(s) => {
-                            self.schemas.insert(id, s);
-                        }
-                        Err(e) => tracing::warn!(id, error = %e, "unusable schema"),
-                    },
-                    Err(e) => tracing::warn!(id, error = %e, "schema lookup failed"),
-                }
-            }
-            if let Some(schema) = self.schemas.get(&id) {
-                match decode_datum(&schema.schema, datum, None) {
+        if let Some(avro) = &self.avro {
+            if wire::unframe(bytes).is_ok() {
+                match avro.decode(bytes) {
                     Ok(v) => return v,
-                    Err(e) => tracing::warn!(id, error = %e, "undecodable Avro value"),
+                    Err(e) => tracing::warn!(error = %e, "undecodable Avro value"),
                 }
             }
         }
@@ -126,11 +111,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .map(registry_for)
         .transpose()?;
     let mut decoder = Decoder {
-        registry,
-        schemas: HashMap::new(),
-        runtime: tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?,
+        avro: registry.map(RegistryDecoder::new).transpose()?,
     };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

@@ -27,6 +27,9 @@ pub enum KafkaError {
     /// A topic the run reads does not exist.
     #[error("topic {0:?} does not exist: create it, or check the topology's source topic")]
     MissingTopic(String),
+    /// The topology's input topics cannot be read by one consumer group as one set of tasks.
+    #[error("{0}")]
+    Inputs(String),
     /// Creating a topic failed.
     #[error("cannot create topic {topic:?}: {code} (create it by hand or grant CreateTopics)")]
     CreateTopic {

@@ -220,6 +220,7 @@ pub fn restore_partition_observed(
     let mut orphaned_keys = Vec::new();
     let mut checkpoint = Checkpoint {
         generation: marker.generation,
+        more_offsets: Vec::new(),
         input_offset: 0,
         watermark_ms: i64::MIN,
         changelog_offsets: local
@@ -231,6 +232,7 @@ pub fn restore_partition_observed(
         let restored = restorer.apply_up_to_marker(&marker)?;
         if let (Some(m), Some(offset)) = (restored.marker, restored.marker_offset) {
             checkpoint.input_offset = m.input_offset;
+            checkpoint.more_offsets = m.more_offsets;
             checkpoint.watermark_ms = m.watermark_ms;
             checkpoint.changelog_offsets.insert(store.clone(), offset);
         }

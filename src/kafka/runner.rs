@@ -31,11 +31,13 @@ use rdkafka::producer::Producer;
 use super::sink_encoders::SinkEncoders;
 use super::topics::{ensure_topics, partition_count, TopicPlan};
 use super::{KafkaError, KafkaSettings};
+use crate::avro::{registry_for, RegistryDecoder};
 use crate::metrics::Metrics;
 use crate::store::changelog::changelog_topic;
 use crate::store::StateBackend;
+use crate::table::ValueDecoder;
 use crate::time::clock::{Clock, SystemClock};
-use crate::topology::spec::ProcessingGuarantee;
+use crate::topology::spec::{ProcessingGuarantee, ValueFormat};
 use crate::topology::task::{StateChange, Task};
 use crate::topology::Topology;
 use control::Layout;
@@ -97,7 +99,12 @@ struct Engine {
     producer: EngineProducer,
     backend: Box<dyn StateBackend>,
     tasks: BTreeMap<i32, Task>,
+    /// The first source's topic (consumer lag and its metrics are read for it).
     input_topic: String,
+    /// Every source's topic, by source index.
+    input_topics: Vec<String>,
+    /// Reads the values of Avro sources (with `--schema-registry`).
+    avro_decoder: Option<Arc<dyn ValueDecoder>>,
     dlq_topic: String,
     clock: Arc<dyn Clock>,
     stats: RunStats,
@@ -136,7 +143,10 @@ pub fn run(
     let topology = Arc::new(topology);
     let source = topology.sources.first().expect("validated: one source");
     let input_topic = source.topic.clone();
+    let input_topics: Vec<String> = topology.sources.iter().map(|s| s.topic.clone()).collect();
     let partitions = partition_count(&options.kafka, &input_topic, Duration::from_secs(30))?;
+    check_co_partitioned(&topology, &options, partitions)?;
+    let avro_decoder = avro_decoder(&topology, options.schema_registry.as_deref())?;
     let stores = topology.stores();
     *control.layout.lock().expect("layout") = Some(Layout {
         input_partitions: partitions,
@@ -176,6 +186,8 @@ pub fn run(
         backend,
         tasks: BTreeMap::new(),
         input_topic: input_topic.clone(),
+        input_topics: input_topics.clone(),
+        avro_decoder,
         clock: Arc::new(SystemClock),
         stats: RunStats::default(),
         in_transaction: eos,
@@ -195,7 +207,7 @@ pub fn run(
     let shared = Arc::new(Mutex::new(Some(engine)));
     *control.engine.lock().expect("engine handle") = Arc::downgrade(&shared);
     let (consumer, member_prefix) =
-        consume::subscribe(&topology, &options, &shared, &control, &input_topic)?;
+        consume::subscribe(&topology, &options, &shared, &control, &input_topics)?;
     let total = partitions.max(0) as usize;
     let result = consume::consume(
         &shared,
@@ -203,7 +215,7 @@ pub fn run(
         &topology,
         &control,
         &member_prefix,
-        &input_topic,
+        &input_topics,
         total,
     );
     let mut guard = shared.lock().expect("engine");
@@ -222,6 +234,62 @@ pub fn run(
     control.owned.lock().expect("owned").clear();
     metrics.assigned_partitions.set(0);
     result.map(|()| engine.stats)
+}
+
+/// The reader of the topology's Avro sources, when it has any: they need the registry their
+/// writers registered the schemas with.
+fn avro_decoder(
+    topology: &Topology,
+    registry: Option<&str>,
+) -> Result<Option<Arc<dyn ValueDecoder>>, KafkaError> {
+    let Some(avro) = topology
+        .sources
+        .iter()
+        .find(|s| s.format == ValueFormat::Avro)
+    else {
+        return Ok(None);
+    };
+    let Some(url) = registry else {
+        return Err(KafkaError::Inputs(format!(
+            "source {:?} is Avro: pass --schema-registry (the registry its writer registered the schema with)",
+            avro.name
+        )));
+    };
+    let registry = registry_for(url).map_err(|e| KafkaError::Inputs(e.to_string()))?;
+    let decoder = RegistryDecoder::new(registry)
+        .map_err(|e| KafkaError::Inputs(format!("cannot start the registry client: {e}")))?;
+    Ok(Some(Arc::new(decoder)))
+}
+
+/// Checks that every input topic has the first one's `partitions`: a task reads partition `p` of
+/// each (Kafka Streams' co-partitioning), so a chat record and the table rows of its channel meet
+/// only when both topics are keyed by channel and split alike. Global tables are refused for now.
+fn check_co_partitioned(
+    topology: &Topology,
+    options: &RunOptions,
+    partitions: i32,
+) -> Result<(), KafkaError> {
+    let first = &topology.sources[0].topic;
+    for (source, table) in topology.sources.iter().zip(&topology.tables).skip(1) {
+        if table.as_ref().is_some_and(|t| t.global) {
+            return Err(KafkaError::Inputs(format!(
+                "source {:?} is a global table, which `run` cannot read yet: remove global = true and \
+                 give {} as many partitions as {first} ({partitions}), keyed by channel",
+                source.name, source.topic
+            )));
+        }
+        let n = partition_count(&options.kafka, &source.topic, Duration::from_secs(30))?;
+        if n != partitions {
+            return Err(KafkaError::Inputs(format!(
+                "the inputs are not co-partitioned: {first} has {partitions} partitions and {} has {n}. \
+                 A task joins partition p of each, so they must match: recreate {} with {partitions} \
+                 partitions (kafka-topics --alter --partitions only adds partitions and moves keys), \
+                 keyed by channel as monitor and ingest write them",
+                source.topic, source.topic
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The topics a run of `topology` makes sure of: a compacted changelog per store, the sinks' topics,

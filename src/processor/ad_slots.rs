@@ -18,6 +18,7 @@ use super::{Emitter, Input, Output, Processor};
 use crate::analysis::{chatter_hash, Contribution};
 use crate::detect::spike::{SpikeConfig, SpikeEvent};
 use crate::score::ad_slot::{AdSlot, AdSlotConfig, AdSlotRecommender, AudienceMinute};
+use crate::table::SharedTable;
 use crate::time::duration::DurationMs;
 use crate::window::tumbling::TumblingWindows;
 use crate::window::{Admission, Aggregate, WindowOperator, WindowResult};
@@ -130,6 +131,7 @@ impl KindConfig for AdSlotsConfig {
     const NAME: &'static str = "ad_slots";
     const SUMMARY: &'static str = "ad-break recommendations: reach, calm and Twitch's ad rules";
     const WINDOW: WindowRule = WindowRule::Forbidden;
+    const JOINS: bool = true;
 
     fn problems(&self) -> Vec<String> {
         let mut problems = self.recommender().err().unwrap_or_default();
@@ -141,13 +143,16 @@ impl KindConfig for AdSlotsConfig {
         let config = self
             .recommender()
             .expect("validated: the options make a recommender config");
-        Box::new(AdSlotsProcessor::new(
-            ctx.name,
-            ctx.sink,
-            config,
-            self.spike.config(),
-            self.grace.ms(),
-        ))
+        Box::new(
+            AdSlotsProcessor::new(
+                ctx.name,
+                ctx.sink,
+                config,
+                self.spike.config(),
+                self.grace.ms(),
+            )
+            .with_table(ctx.table),
+        )
     }
 }
 
@@ -215,9 +220,29 @@ pub struct AdSlotsProcessor {
     minutes: WindowTable<Audience, TumblingWindows<Audience>>,
     closed: Vec<WindowResult<AudienceAcc>>,
     channels: KeyedTable<String, ChannelState>,
+    /// The joined `twitch.streams` table: a minute's reach is its viewers when it knows them.
+    table: Option<SharedTable>,
 }
 
 impl AdSlotsProcessor {
+    /// Reads viewers from `table` (when given): a minute's reach is the channel's viewers as of
+    /// the minute's last millisecond when a snapshot is known, its active chatters otherwise.
+    pub fn with_table(mut self, table: Option<&SharedTable>) -> Self {
+        self.table = table.cloned();
+        self
+    }
+
+    /// The viewers of `channel` as of `ts_ms`, from the joined table.
+    fn viewers(&self, channel: &str, ts_ms: i64) -> Option<u64> {
+        let table = self
+            .table
+            .as_ref()?
+            .read()
+            .expect("a table lock is never poisoned");
+        let (_, row) = table.as_of(channel, ts_ms)?;
+        row.get("viewers")?.as_u64()
+    }
+
     /// A processor named `name` writing to sink `sink`, detecting spikes with `spikes`; records
     /// are accepted `grace_ms` late.
     pub fn new(
@@ -245,6 +270,7 @@ impl AdSlotsProcessor {
             gifts: GiftState::default(),
             closed: Vec::new(),
             channels: KeyedTable::new(TableName::AD_SLOT_CHANNELS),
+            table: None,
         }
     }
 
@@ -259,6 +285,7 @@ impl AdSlotsProcessor {
 
     fn judge(&mut self, minute: WindowResult<AudienceAcc>) -> Option<AdSlot> {
         let start = minute.window.start_ms;
+        let viewers = self.viewers(&minute.key, minute.window.end_ms - 1);
         let state = self.channel(&minute.key);
         while state
             .recent
@@ -279,7 +306,7 @@ impl AdSlotsProcessor {
             start_ms: start,
             messages: minute.value.messages,
             active_chatters: active.len() as u64,
-            viewers: None,
+            viewers,
         });
         if slot.is_some() {
             state.last_slot.clone_from(&slot);

@@ -30,6 +30,7 @@ impl KindConfig for EngagementConfig {
     const SUMMARY: &'static str =
         "messages, chatters, emotes, bits, subs, gifts, raids, moderation and sentiment per window";
     const WINDOW: WindowRule = WindowRule::Required;
+    const JOINS: bool = true;
 
     fn problems(&self) -> Vec<String> {
         match self.max_terms {
@@ -43,13 +44,10 @@ impl KindConfig for EngagementConfig {
             max_terms: self.max_terms,
             top_emotes: self.top_emotes,
         };
-        Box::new(EngagementProcessor::engagement(
-            ctx.name,
-            ctx.sink,
-            ctx.window(),
-            ctx.emit,
-            aggregate,
-        ))
+        Box::new(
+            EngagementProcessor::engagement(ctx.name, ctx.sink, ctx.window(), ctx.emit, aggregate)
+                .with_table(ctx.table),
+        )
     }
 }
 
@@ -88,6 +86,14 @@ pub fn hour_of_week(ms: i64) -> i64 {
     let hours = ms.div_euclid(3_600_000);
     let day = (hours.div_euclid(24) + 3).rem_euclid(7);
     day * 24 + hours.rem_euclid(24)
+}
+
+/// `chatters / viewers` rounded to 4 decimals; null without a positive viewer count.
+pub fn chatters_per_viewer(chatters: u64, viewers: Option<i64>) -> Value {
+    match viewers {
+        Some(v) if v > 0 => Value::from((chatters as f64 / v as f64 * 10_000.0).round() / 10_000.0),
+        _ => Value::Null,
+    }
 }
 
 /// Writes an [`EngagementMetrics`] as the fields of an engagement record.
@@ -143,6 +149,24 @@ impl WindowedKind for EngagementKind {
             Value::from(hour_of_week(window.start_ms)),
         );
         engagement_fields(value, out);
+    }
+
+    /// `viewers` from a joined `twitch.streams` snapshot, and chatters per viewer.
+    fn joined_fields(
+        &self,
+        _key: &str,
+        value: &EngagementMetrics,
+        joined: Option<&Value>,
+        out: &mut Map<String, Value>,
+    ) {
+        let viewers = joined
+            .and_then(|j| j.get("viewers"))
+            .and_then(Value::as_i64);
+        out.insert("viewers".into(), viewers.map_or(Value::Null, Value::from));
+        out.insert(
+            "chatters_per_viewer".into(),
+            chatters_per_viewer(value.unique_chatters, viewers),
+        );
     }
 
     fn reads_terms(&self) -> bool {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::options::{check, OptionDoc, Options};
 use super::Processor;
+use crate::table::SharedTable;
 use crate::time::duration::DurationMs;
 use crate::window::{EmitMode, WindowSpec};
 
@@ -36,6 +37,8 @@ pub struct BuildContext<'a> {
     pub emit: EmitMode,
     /// Its state store.
     pub store: &'a str,
+    /// The table it joins (`join = { table = ... }`), for the kinds that read one.
+    pub table: Option<&'a SharedTable>,
 }
 
 impl BuildContext<'_> {
@@ -55,6 +58,8 @@ pub trait KindConfig: Options + fmt::Debug + PartialEq + Send + Sync + 'static {
     const SUMMARY: &'static str;
     /// Whether it takes a window.
     const WINDOW: WindowRule;
+    /// Whether it reads a joined table (`join = { table = ... }`); false by default.
+    const JOINS: bool = false;
 
     /// Problems the types do not show (ranges, relations between options), each naming the option
     /// (`options.spike.k_off ...`) and saying what to change.
@@ -102,6 +107,8 @@ pub struct Kind {
     pub summary: &'static str,
     /// Whether it takes a window.
     pub window: WindowRule,
+    /// Whether it reads a joined table.
+    pub joins: bool,
     /// Checks an options table and reads it into the kind's config; every problem on error.
     pub parse: fn(&toml::Table) -> Parsed,
     /// Its options with their types, defaults and docs.
@@ -115,6 +122,7 @@ impl Kind {
             name: C::NAME,
             summary: C::SUMMARY,
             window: C::WINDOW,
+            joins: C::JOINS,
             parse: parse::<C>,
             options: C::describe,
         }
@@ -133,6 +141,12 @@ impl Kind {
                 WindowRule::Forbidden => "none",
             }
         );
+        if self.joins {
+            let _ = writeln!(
+                s,
+                "  join: optional (join = {{ table = \"<table source>\" }})"
+            );
+        }
         let options = OptionDoc::leaves(&(self.options)());
         if options.is_empty() {
             let _ = write!(s, "  options: none");

@@ -47,6 +47,9 @@ pub struct Input<'a> {
     /// Whether a processor of the task reads a message's terms ([`Processor::reads_terms`]); when
     /// none does, the shared analysis skips them.
     pub terms: bool,
+    /// For a processor with `join = { table = ... }`: the table's value for the record's channel
+    /// as of the record's event time (the newest version at or before it), if any.
+    pub joined: Option<&'a std::sync::Arc<Value>>,
 }
 
 impl Input<'_> {

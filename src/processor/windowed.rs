@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 use super::state::{StateTables, Table, TableName, WindowTable};
 use super::{window_fields, Emitter, Input, Late, Output, Processor};
+use crate::table::SharedTable;
 use crate::window::{Admission, Aggregate, EmitMode, Window, WindowResult, WindowSpec};
 
 /// What a windowed processor kind adds to [`Windowed`].
@@ -29,6 +30,18 @@ pub trait WindowedKind: Send + 'static {
         value: &<Self::Agg as Aggregate>::Output,
         out: &mut Map<String, Value>,
     );
+
+    /// Writes the fields a joined table gives a result (processors with `join = { table = ... }`):
+    /// `joined` is the table's value for `key` as of the window's last millisecond, `None` when it
+    /// holds none that old. Nothing by default.
+    fn joined_fields(
+        &self,
+        _key: &str,
+        _value: &<Self::Agg as Aggregate>::Output,
+        _joined: Option<&Value>,
+        _out: &mut Map<String, Value>,
+    ) {
+    }
 
     /// Called after a result of `key` was emitted (kinds that learn from their own results).
     fn emitted(&mut self, _key: &str, _value: &<Self::Agg as Aggregate>::Output) {}
@@ -57,6 +70,8 @@ pub struct Windowed<K: WindowedKind> {
     kind: K,
     windows: WindowTable<K::Agg>,
     results: Vec<WindowResult<<K::Agg as Aggregate>::Output>>,
+    /// The table it joins: read at emission, as of each window's end.
+    table: Option<SharedTable>,
 }
 
 impl<K: WindowedKind> Windowed<K>
@@ -83,7 +98,29 @@ where
                 crate::window::window_operator(aggregate, window),
             ),
             results: Vec::new(),
+            table: None,
         }
+    }
+
+    /// Joins `table` (when given): each result carries the table's value for its key as of its
+    /// window's last millisecond ([`WindowedKind::joined_fields`]). The watermark covers the table's
+    /// source, so when a window closes every row up to its end has been read.
+    pub fn with_table(mut self, table: Option<&SharedTable>) -> Self {
+        self.table = table.cloned();
+        self
+    }
+
+    /// Writes a result's fields: the window's, the kind's and the joined table's.
+    fn result_fields(&self, r: &WindowResult<<K::Agg as Aggregate>::Output>) -> Map<String, Value> {
+        let mut value = window_fields(&r.key, r.window, r.is_final, r.revision);
+        self.kind.fields(&r.key, r.window, &r.value, &mut value);
+        if let Some(table) = &self.table {
+            let table = table.read().expect("a table lock is never poisoned");
+            let joined = table.as_of(&r.key, r.window.end_ms - 1).map(|(_, v)| &**v);
+            self.kind
+                .joined_fields(&r.key, &r.value, joined, &mut value);
+        }
+        value
     }
 
     /// The kind.
@@ -92,14 +129,14 @@ where
     }
 
     fn emit_results(&mut self, out: &mut Emitter) {
-        for r in self.results.drain(..) {
+        let results = std::mem::take(&mut self.results);
+        for r in results {
             // A correction (revision > 0) is neither a new close nor a new result to learn from.
             let first_final = r.is_final && r.revision == 0;
             if first_final {
                 out.windows_closed += 1;
             }
-            let mut value = window_fields(&r.key, r.window, r.is_final, r.revision);
-            self.kind.fields(&r.key, r.window, &r.value, &mut value);
+            let value = self.result_fields(&r);
             if first_final {
                 self.kind.emitted(&r.key, &r.value);
             }
@@ -172,11 +209,7 @@ where
         }
         let results = open
             .iter()
-            .map(|r| {
-                let mut value = window_fields(&r.key, r.window, r.is_final, r.revision);
-                self.kind.fields(&r.key, r.window, &r.value, &mut value);
-                Value::Object(value)
-            })
+            .map(|r| Value::Object(self.result_fields(r)))
             .collect();
         Some(Value::Array(results))
     }

@@ -32,12 +32,15 @@ pub fn changelog_topic(application_id: &str, store: &str) -> String {
 }
 
 /// The record that ends one flush in a changelog: where the flushed state stands.
-#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
 pub struct Marker {
     /// The flush generation (the [`Checkpoint::generation`] applied with it).
     pub generation: u64,
     /// The next input offset to process after this state.
     pub input_offset: i64,
+    /// The next offsets of the sources after the first ([`Checkpoint::more_offsets`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_offsets: Vec<i64>,
     /// The watermark when the state was flushed.
     pub watermark_ms: i64,
 }
@@ -47,6 +50,7 @@ impl From<&Checkpoint> for Marker {
         Marker {
             generation: c.generation,
             input_offset: c.input_offset,
+            more_offsets: c.more_offsets.clone(),
             watermark_ms: c.watermark_ms,
         }
     }
@@ -242,8 +246,9 @@ impl Restorer {
 
     /// The markers of the flushes this restorer can restore to, oldest first.
     pub fn markers(&self) -> Vec<Marker> {
-        let base = self.base_marker.iter().map(|(m, _)| *m);
-        base.chain(self.flushes.iter().map(|f| f.marker)).collect()
+        let base = self.base_marker.iter().map(|(m, _)| m.clone());
+        base.chain(self.flushes.iter().map(|f| f.marker.clone()))
+            .collect()
     }
 
     /// The writes up to the last complete flush ending with `marker` (equal in generation, input
@@ -252,7 +257,9 @@ impl Restorer {
     pub fn apply_up_to_marker(self, marker: &Marker) -> Result<Restored> {
         match self.flushes.iter().rposition(|f| f.marker == *marker) {
             Some(i) => Ok(self.restore(i + 1)),
-            None if self.base_marker.is_some_and(|(m, _)| m == *marker) => Ok(self.restore(0)),
+            None if self.base_marker.as_ref().is_some_and(|(m, _)| m == marker) => {
+                Ok(self.restore(0))
+            }
             None => Err(StoreError::GenerationUnavailable {
                 store: self.store.clone(),
                 generation: marker.generation,
@@ -287,6 +294,7 @@ impl Restorer {
             Some(i) => Ok(self.restore(i + 1)),
             None if self
                 .base_marker
+                .as_ref()
                 .is_some_and(|(m, _)| m.generation == generation) =>
             {
                 Ok(self.restore(0))
@@ -304,11 +312,11 @@ impl Restorer {
     fn restore(mut self, upto: usize) -> Restored {
         let (marker, marker_offset) = match upto {
             0 => (
-                self.base_marker.map(|(m, _)| m),
-                self.base_marker.map(|(_, o)| o),
+                self.base_marker.as_ref().map(|(m, _)| m.clone()),
+                self.base_marker.as_ref().map(|(_, o)| *o),
             ),
             n => (
-                Some(self.flushes[n - 1].marker),
+                Some(self.flushes[n - 1].marker.clone()),
                 Some(self.flushes[n - 1].offset),
             ),
         };
@@ -360,6 +368,7 @@ mod tests {
         Marker {
             generation,
             input_offset: 100 * generation as i64,
+            more_offsets: Vec::new(),
             watermark_ms: 1_000 * generation as i64,
         }
     }
@@ -425,6 +434,7 @@ mod tests {
     fn marker_round_trips_and_comes_from_checkpoint() {
         let checkpoint = Checkpoint {
             generation: 7,
+            more_offsets: Vec::new(),
             input_offset: 700,
             watermark_ms: 7_000,
             changelog_offsets: BTreeMap::from([("t".to_owned(), 3)]),
@@ -642,7 +652,7 @@ mod tests {
         for (key, value, m) in [
             ("a", "1", marker(1)),
             ("a", "2", marker(2)),
-            ("a", "3", again),
+            ("a", "3", again.clone()),
         ] {
             push(&mut counts, key.as_bytes(), Some(value.as_bytes()));
             let rec = ChangelogRecord::marker(&m);

@@ -121,6 +121,7 @@ mod tests {
     fn cp(generation: u64) -> Checkpoint {
         Checkpoint {
             generation,
+            more_offsets: Vec::new(),
             input_offset: generation as i64 * 10,
             watermark_ms: 1_000 * generation as i64,
             changelog_offsets: BTreeMap::from([("app-counts-changelog".to_owned(), 7)]),

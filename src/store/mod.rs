@@ -200,6 +200,9 @@ pub struct Checkpoint {
     pub generation: u64,
     /// The next input offset to process after this state.
     pub input_offset: i64,
+    /// The next offsets of the topology's sources after the first (empty with one source).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_offsets: Vec<i64>,
     /// The watermark when the state was flushed.
     pub watermark_ms: i64,
     /// For each changelog topic, the offset of this flush's marker in it.

@@ -4,6 +4,8 @@
 //! and hand its results to a [`route::Destination`] through the one [`route::route`].
 
 pub mod driver;
+pub mod inputs;
+pub mod interleave;
 pub mod query;
 pub mod route;
 pub mod spec;

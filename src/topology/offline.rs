@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::interleave::{Interleaved, Next};
 use super::persist::apply_commit;
 use super::route::{route, Destination};
 use super::task::{DeadLetter, InputRecord, LateRecord, Task, TaskOutput};
@@ -45,31 +46,7 @@ pub enum OfflineError {
     Store(#[from] StoreError),
 }
 
-/// Where an offline run reads its records, one at a time: each is lent until the next, so a reader
-/// can hand out lines from its own buffer without copying them.
-pub trait RecordSource {
-    /// Moves to the next record; false at the end of the input.
-    fn advance(&mut self) -> std::io::Result<bool>;
-    /// The current record's value.
-    fn record(&self) -> &[u8];
-}
-
-/// The values of an iterator as a [`RecordSource`].
-struct IterSource<I, V> {
-    values: I,
-    current: Option<V>,
-}
-
-impl<I: Iterator<Item = V>, V: AsRef<[u8]>> RecordSource for IterSource<I, V> {
-    fn advance(&mut self) -> std::io::Result<bool> {
-        self.current = self.values.next();
-        Ok(self.current.is_some())
-    }
-
-    fn record(&self) -> &[u8] {
-        self.current.as_ref().map_or(&[], AsRef::as_ref)
-    }
-}
+pub use super::interleave::{RecordSource, Values};
 
 /// Runs `topology` over `values` (raw record values for source 0, in order), committing state to
 /// `backend` every `commit_every` records and at the end.
@@ -84,10 +61,7 @@ where
     I: IntoIterator<Item = V>,
     V: AsRef<[u8]>,
 {
-    let mut source = IterSource {
-        values: values.into_iter(),
-        current: None,
-    };
+    let mut source = Values::new(values);
     run_offline_from(topology, &mut source, backend, to, commit_every)
 }
 
@@ -99,39 +73,120 @@ pub fn run_offline_from(
     to: &mut dyn Destination<Error = std::io::Error>,
     commit_every: u64,
 ) -> Result<OfflineReport, OfflineError> {
-    // The wall clock is read once: records from after the start are judged against it for
-    // `max_future_skew`, and a clock that stands still never turns the input idle, so windows close by
-    // event time only (and at the end).
-    let now_ms = SystemClock.now_ms();
-    let mut task = Task::new(topology.clone(), 0, now_ms);
-    let mut report = OfflineReport::default();
-    let mut out = TaskOutput::default();
-    let mut since_commit = 0u64;
-    let mut offset = 0i64;
+    let mut run = Run::start(topology.clone());
+    // Only the first source is fed: the others never hold event time back.
+    for other in 1..topology.sources.len() {
+        run.task.source_finished(other);
+    }
     while source.advance().map_err(OfflineError::Read)? {
-        let rec = InputRecord {
-            source: 0,
-            partition: 0,
-            offset,
-            record_ts_ms: None,
-            key: None,
-            value: source.record(),
-        };
-        offset += 1;
-        task.process(&rec, now_ms, &mut out);
-        since_commit += 1;
-        if !out.is_empty() {
-            drain(&topology, &mut out, to, &mut report)?;
-        }
-        if since_commit >= commit_every {
-            commit(&mut task, backend, &topology, to, &mut report)?;
-            since_commit = 0;
+        run.record(0, source.record(), backend, to, commit_every)?;
+    }
+    run.finish(backend, to)
+}
+
+/// [`run_offline_from`] over several sources' records (`(source index, records)`), merged by
+/// event time ([`Interleaved`]); a source that ends stops holding event time back.
+pub fn run_offline_sources(
+    topology: Arc<Topology>,
+    inputs: Vec<(usize, &mut dyn RecordSource)>,
+    backend: &mut dyn StateBackend,
+    to: &mut dyn Destination<Error = std::io::Error>,
+    commit_every: u64,
+) -> Result<OfflineReport, OfflineError> {
+    let mut run = Run::start(topology.clone());
+    let fed: Vec<usize> = inputs.iter().map(|(s, _)| *s).collect();
+    for source in 0..topology.sources.len() {
+        if !fed.contains(&source) {
+            run.task.source_finished(source);
         }
     }
-    task.finish(&mut out);
-    drain(&topology, &mut out, to, &mut report)?;
-    commit(&mut task, backend, &topology, to, &mut report)?;
-    Ok(report)
+    let mut merged = Interleaved::new(&topology.sources, inputs);
+    loop {
+        match merged.advance().map_err(OfflineError::Read)? {
+            Next::Record(source) => {
+                run.record(source, merged.record(), backend, to, commit_every)?
+            }
+            Next::Finished(source) => run.task.source_finished(source),
+            Next::End => break,
+        }
+    }
+    run.finish(backend, to)
+}
+
+/// One offline run in progress.
+struct Run {
+    topology: Arc<Topology>,
+    task: Task,
+    report: OfflineReport,
+    out: TaskOutput,
+    since_commit: u64,
+    offsets: Vec<i64>,
+    now_ms: i64,
+}
+
+impl Run {
+    fn start(topology: Arc<Topology>) -> Run {
+        // The wall clock is read once: records from after the start are judged against it for
+        // `max_future_skew`, and a clock that stands still never turns an input idle, so windows
+        // close by event time only (and at the end).
+        let now_ms = SystemClock.now_ms();
+        Run {
+            task: Task::new(topology.clone(), 0, now_ms),
+            offsets: vec![0; topology.sources.len()],
+            topology,
+            report: OfflineReport::default(),
+            out: TaskOutput::default(),
+            since_commit: 0,
+            now_ms,
+        }
+    }
+
+    fn record(
+        &mut self,
+        source: usize,
+        value: &[u8],
+        backend: &mut dyn StateBackend,
+        to: &mut dyn Destination<Error = std::io::Error>,
+        commit_every: u64,
+    ) -> Result<(), OfflineError> {
+        let rec = InputRecord {
+            source,
+            partition: 0,
+            offset: self.offsets[source],
+            record_ts_ms: None,
+            key: None,
+            value,
+        };
+        self.offsets[source] += 1;
+        let (task, out, report) = (&mut self.task, &mut self.out, &mut self.report);
+        task.process(&rec, self.now_ms, out);
+        self.since_commit += 1;
+        if !out.is_empty() {
+            drain(&self.topology, out, to, report)?;
+        }
+        if self.since_commit >= commit_every {
+            commit(task, backend, &self.topology, to, report)?;
+            self.since_commit = 0;
+        }
+        Ok(())
+    }
+
+    fn finish(
+        mut self,
+        backend: &mut dyn StateBackend,
+        to: &mut dyn Destination<Error = std::io::Error>,
+    ) -> Result<OfflineReport, OfflineError> {
+        self.task.finish(&mut self.out);
+        drain(&self.topology, &mut self.out, to, &mut self.report)?;
+        commit(
+            &mut self.task,
+            backend,
+            &self.topology,
+            to,
+            &mut self.report,
+        )?;
+        Ok(self.report)
+    }
 }
 
 fn commit(

@@ -23,6 +23,7 @@ pub fn apply_commit(
     let checkpoint = Checkpoint {
         generation: commit.generation,
         input_offset: commit.input_offset,
+        more_offsets: commit.more_offsets,
         watermark_ms: commit.watermark_ms,
         changelog_offsets,
     };

@@ -41,6 +41,65 @@ pub struct SourceSpec {
     /// Where event time comes from.
     #[serde(default)]
     pub timestamp: TimestampSource,
+    /// The value field holding event time when `timestamp = "field"` (epoch milliseconds or
+    /// ISO-8601 text); default `ts`.
+    pub time_field: Option<String>,
+    /// Declares the source a table: the latest value per key, kept as versions by event time so
+    /// processors can join it as of a record's time (`join = { table = "<this source>" }`).
+    pub table: Option<TableDecl>,
+}
+
+impl SourceSpec {
+    /// The value field event time is read from (`timestamp = "field"`).
+    pub fn time_field(&self) -> &str {
+        self.time_field.as_deref().unwrap_or(DEFAULT_TIME_FIELD)
+    }
+}
+
+/// The default `time_field`: `ts`, as `twitch.streams` snapshots carry it.
+pub const DEFAULT_TIME_FIELD: &str = "ts";
+
+/// A source read as a table (Kafka Streams' `KTable`, or `GlobalKTable` with `global = true`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableDecl {
+    /// The value field holding the key when a record has no key; default `channel`.
+    #[serde(default = "default_key_field")]
+    pub key_field: String,
+    /// How much history (event time behind the watermark) of each key is kept for lookups
+    /// as of an earlier time; the newest version older than that always stays. Default `1h`.
+    #[serde(default = "default_table_retention")]
+    pub retention: String,
+    /// How far out of order a row may arrive and still be seen by every result at or after its
+    /// time: the table holds event time back by this much (Flink's bounded out-of-orderness).
+    /// Default `0s`: rows arrive in time order per partition, as `monitor` writes them.
+    #[serde(default = "default_table_grace")]
+    pub grace: String,
+    /// Every task holds the whole table (all partitions of its topic), so the topic need not be
+    /// co-partitioned with the streams that join it. Default false: each task holds the table's
+    /// partition with its own number.
+    #[serde(default)]
+    pub global: bool,
+}
+
+fn default_key_field() -> String {
+    "channel".to_owned()
+}
+
+fn default_table_grace() -> String {
+    "0s".to_owned()
+}
+
+fn default_table_retention() -> String {
+    "1h".to_owned()
+}
+
+/// A processor's join with a table source.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinDecl {
+    /// The table source (a `[[source]]` with `table = { ... }`).
+    pub table: String,
 }
 
 /// Encodings of record values.
@@ -65,6 +124,9 @@ pub enum TimestampSource {
     TmiSentTs,
     /// The Kafka record timestamp.
     Record,
+    /// A field of a JSON or Avro value ([`SourceSpec::time_field`]), the record timestamp when the
+    /// field is absent.
+    Field,
 }
 
 /// A processor: a built-in kind with its window and store.
@@ -86,6 +148,9 @@ pub struct ProcessorSpec {
     pub emit: crate::window::EmitMode,
     /// The state store name (defaults to the processor name).
     pub store: Option<String>,
+    /// A table it joins: each result is joined with the table's value for its key as of the
+    /// result's event time (see README, "Sources, tables and joins").
+    pub join: Option<JoinDecl>,
     /// The kind's own settings, `options = { grace = "5s" }`: typed and checked by the kind's config
     /// (see [`crate::processor::registry`]; `chatpulse topology kinds` lists them).
     #[serde(default)]

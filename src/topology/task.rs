@@ -1,7 +1,8 @@
 //! A task: one input partition run through the topology's processors. Pure and synchronous: the
 //! runners feed it records and wall-clock time, and take its outputs, dead letters and state changes.
-//! Event time comes from each record; the watermark closes windows; a quiet partition advances by
-//! wall clock after the idle timeout.
+//! Event time comes from each record; the watermark (the minimum over the task's stream and table
+//! sources) closes windows; a quiet source advances by wall clock after the idle timeout. Records of
+//! table sources update the task's versioned tables, which joining processors read.
 
 use std::sync::Arc;
 
@@ -9,6 +10,8 @@ use super::spec::{TimestampSource, ValueFormat};
 use super::validate::Topology;
 use crate::chat::ChatEvent;
 use crate::processor::{state, Emitter, Input, Late, Output, ProcessError, Processor};
+use crate::table::row::{RowTime, ValueDecoder};
+use crate::table::{SharedTable, TableRow, VersionedTable};
 use crate::time::civil::format_timestamp_ms;
 use crate::time::watermark::WatermarkTracker;
 
@@ -91,6 +94,8 @@ pub struct Commit {
     pub generation: u64,
     /// The next input offset to process: everything before it is reflected in the state.
     pub input_offset: i64,
+    /// The next offsets of the sources after the first, in topology order (empty with one source).
+    pub more_offsets: Vec<i64>,
     /// The watermark the state corresponds to.
     pub watermark_ms: i64,
 }
@@ -121,22 +126,62 @@ pub struct Task {
     reads_terms: bool,
     tracker: WatermarkTracker,
     watermark_ms: i64,
-    next_offset: i64,
+    /// The next offset of each source.
+    next_offsets: Vec<i64>,
+    /// Per source, the versioned table its records update (table sources only), and whether this
+    /// task owns it (a global table is shared by every task and expired by its reader).
+    tables: Vec<Option<(SharedTable, bool)>>,
+    /// Per source, how its JSON-encoded values are read when its format is Avro.
+    decoders: Vec<Option<std::sync::Arc<dyn ValueDecoder>>>,
     generation: u64,
     emitter: Emitter,
 }
 
 impl Task {
-    /// A fresh task for `partition` at wall time `now_ms`.
+    /// A fresh task for `partition` at wall time `now_ms`, holding its own tables.
     pub fn new(topology: Arc<Topology>, partition: i32, now_ms: i64) -> Task {
+        Task::sharing(topology, partition, now_ms, &[])
+    }
+
+    /// A fresh task that reads the global tables in `shared` (one entry per source; a table source
+    /// without an entry gets a table of its own).
+    pub fn sharing(
+        topology: Arc<Topology>,
+        partition: i32,
+        now_ms: i64,
+        shared: &[Option<SharedTable>],
+    ) -> Task {
+        let tables: Vec<Option<(SharedTable, bool)>> = topology
+            .tables
+            .iter()
+            .enumerate()
+            .map(|(i, plan)| {
+                let plan = plan.as_ref()?;
+                Some(match shared.get(i).cloned().flatten() {
+                    Some(table) => (table, false),
+                    None => (VersionedTable::shared(plan.retention_ms), true),
+                })
+            })
+            .collect();
+        let handles: Vec<Option<SharedTable>> = tables
+            .iter()
+            .map(|t| t.as_ref().map(|(t, _)| t.clone()))
+            .collect();
         let processors: Vec<Box<dyn Processor>> = topology
             .processors
             .iter()
-            .map(|p| p.instantiate())
+            .map(|p| p.instantiate(&handles))
             .collect();
         let reads_terms = processors.iter().any(|p| p.reads_terms());
         let mut tracker = WatermarkTracker::new(topology.idle_timeout_ms);
-        tracker.assign(partition, now_ms);
+        // Event time is tracked per source: the stream sources and the tables this task owns hold
+        // the watermark back until each has reached it (a shared global table does not).
+        for (i, table) in tables.iter().enumerate() {
+            if table.as_ref().is_none_or(|(_, owned)| *owned) {
+                tracker.assign(i as i32, now_ms);
+            }
+        }
+        let sources = topology.sources.len();
         Task {
             topology,
             partition,
@@ -144,7 +189,9 @@ impl Task {
             reads_terms,
             tracker,
             watermark_ms: i64::MIN,
-            next_offset: 0,
+            next_offsets: vec![0; sources],
+            tables,
+            decoders: vec![None; sources],
             generation: 0,
             emitter: Emitter::default(),
         }
@@ -155,9 +202,29 @@ impl Task {
         self.partition
     }
 
-    /// The next input offset to process.
+    /// The next input offset to process of the first source.
     pub fn next_offset(&self) -> i64 {
-        self.next_offset
+        self.next_offsets[0]
+    }
+
+    /// The next input offset to process of `source`.
+    pub fn next_offset_of(&self, source: usize) -> i64 {
+        self.next_offsets[source]
+    }
+
+    /// Reads the Avro values of `source` with `decoder` (the runner's registry-backed reader).
+    pub fn set_decoder(&mut self, source: usize, decoder: Arc<dyn ValueDecoder>) {
+        self.decoders[source] = Some(decoder);
+    }
+
+    /// The table `source` updates, when it is a table.
+    pub fn table(&self, source: usize) -> Option<&SharedTable> {
+        self.tables.get(source)?.as_ref().map(|(t, _)| t)
+    }
+
+    /// The end of `source`'s input (offline runs): it no longer holds event time back.
+    pub fn source_finished(&mut self, source: usize) {
+        self.tracker.revoke(source as i32);
     }
 
     /// The current watermark.
@@ -183,8 +250,12 @@ impl Task {
 
     /// Processes one record read at wall time `now_ms`.
     pub fn process(&mut self, rec: &InputRecord<'_>, now_ms: i64, out: &mut TaskOutput) {
-        self.next_offset = self.next_offset.max(rec.offset + 1);
+        let next = &mut self.next_offsets[rec.source];
+        *next = (*next).max(rec.offset + 1);
         out.processed += 1;
+        if self.tables[rec.source].is_some() {
+            return self.process_table_row(rec, now_ms, out);
+        }
         let source = &self.topology.sources[rec.source];
         let parsed = match source.format {
             ValueFormat::Irc => match simdutf8::basic::from_utf8(rec.value) {
@@ -206,7 +277,7 @@ impl Task {
         };
         let ts = match source.timestamp {
             TimestampSource::TmiSentTs => event.ts_ms.or(rec.record_ts_ms),
-            TimestampSource::Record => rec.record_ts_ms,
+            TimestampSource::Record | TimestampSource::Field => rec.record_ts_ms,
         };
         let Some(ts_ms) = ts else {
             return self.dead_letter(
@@ -226,6 +297,7 @@ impl Task {
             event,
             message: &message,
             terms: self.reads_terms,
+            joined: None,
         };
         for (plan, processor) in self
             .topology
@@ -234,6 +306,15 @@ impl Task {
             .zip(self.processors.iter_mut())
         {
             if plan.source == rec.source {
+                let joined = plan.join.and_then(|t| {
+                    let (table, _) = self.tables[t].as_ref()?;
+                    let table = table.read().expect("a table lock is never poisoned");
+                    table.as_of(event.channel, ts_ms).map(|(_, v)| v.clone())
+                });
+                let input = Input {
+                    joined: joined.as_ref(),
+                    ..input
+                };
                 processor.process(&input, &mut self.emitter);
             }
         }
@@ -244,8 +325,98 @@ impl Task {
                 value: rec.value.to_vec(),
             });
         }
-        self.tracker.observe(self.partition, ts_ms, now_ms);
+        self.tracker.observe(rec.source as i32, ts_ms, now_ms);
         self.advance(now_ms, out);
+    }
+
+    /// A record of a table source: its row becomes the key's value from the row's time on. A row
+    /// older than the watermark still updates the table, but results already emitted did not see
+    /// it, so it is reported on the late topic too.
+    fn process_table_row(&mut self, rec: &InputRecord<'_>, now_ms: i64, out: &mut TaskOutput) {
+        let source = &self.topology.sources[rec.source];
+        let plan = self.topology.tables[rec.source]
+            .as_ref()
+            .expect("a table source has a plan");
+        let value = match (source.format, &self.decoders[rec.source]) {
+            (ValueFormat::Avro, Some(decoder)) => decoder.decode(rec.value),
+            (ValueFormat::Avro, None) => Err(
+                "an Avro value and no schema registry to read it with: pass --schema-registry"
+                    .to_owned(),
+            ),
+            _ => serde_json::from_slice(rec.value).map_err(|e| format!("not JSON: {e}")),
+        };
+        let time = match source.timestamp {
+            TimestampSource::Record => RowTime::Record,
+            _ => RowTime::Field(source.time_field()),
+        };
+        let row = value.and_then(|v| {
+            TableRow::from_value(v, rec.key, &plan.key_field, time, rec.record_ts_ms)
+                .map_err(|e| e.to_string())
+        });
+        let row = match row {
+            Ok(row) => row,
+            Err(e) => {
+                let reason = format!("unreadable row of table {}: {e}", source.name);
+                return self.dead_letter(rec, reason, out);
+            }
+        };
+        if let Some(reason) = future_skew(row.ts_ms, now_ms, self.topology.max_future_skew_ms) {
+            return self.dead_letter(rec, reason, out);
+        }
+        if row.ts_ms < self.watermark_ms {
+            out.late.push(LateRecord {
+                late: Late {
+                    processor: format!("table {}", source.name),
+                    partition: rec.partition,
+                    offset: rec.offset,
+                    ts_ms: row.ts_ms,
+                    watermark_ms: self.watermark_ms,
+                },
+                key: rec.key.map(<[u8]>::to_vec),
+                value: rec.value.to_vec(),
+            });
+        }
+        let (table, owned) = self.tables[rec.source].as_ref().expect("a table source");
+        table
+            .write()
+            .expect("a table lock is never poisoned")
+            .put(&row.key, row.ts_ms, row.value);
+        if *owned {
+            let held = row.ts_ms.saturating_sub(plan.grace_ms);
+            self.tracker.observe(rec.source as i32, held, now_ms);
+        }
+        self.advance(now_ms, out);
+    }
+
+    /// Restores one row of table `source` from its topic (before any record): no lateness, no
+    /// event time. Unreadable rows are skipped, as they were dead-lettered when first read.
+    pub fn restore_table_row(&mut self, rec: &InputRecord<'_>) -> bool {
+        let (Some(plan), Some((table, _))) = (
+            self.topology.tables[rec.source].as_ref(),
+            self.tables[rec.source].as_ref(),
+        ) else {
+            return false;
+        };
+        let source = &self.topology.sources[rec.source];
+        let value = match (source.format, &self.decoders[rec.source]) {
+            (ValueFormat::Avro, Some(decoder)) => decoder.decode(rec.value).ok(),
+            (ValueFormat::Avro, None) => None,
+            _ => serde_json::from_slice(rec.value).ok(),
+        };
+        let time = match source.timestamp {
+            TimestampSource::Record => RowTime::Record,
+            _ => RowTime::Field(source.time_field()),
+        };
+        let Some(row) = value.and_then(|v| {
+            TableRow::from_value(v, rec.key, &plan.key_field, time, rec.record_ts_ms).ok()
+        }) else {
+            return false;
+        };
+        table
+            .write()
+            .expect("a table lock is never poisoned")
+            .put(&row.key, row.ts_ms, row.value);
+        true
     }
 
     fn advance(&mut self, now_ms: i64, out: &mut TaskOutput) {
@@ -254,6 +425,15 @@ impl Task {
             self.watermark_ms = wm;
             for p in &mut self.processors {
                 p.on_watermark(wm, &mut self.emitter);
+            }
+            // After the windows that close at `wm` read their versions: when event time leaps
+            // (a restored table, a quiet stream resuming), they still find the version as of
+            // their own end.
+            for (table, _) in self.tables.iter().flatten().filter(|(_, owned)| *owned) {
+                table
+                    .write()
+                    .expect("a table lock is never poisoned")
+                    .expire(wm);
             }
         }
         self.drain(out);
@@ -274,7 +454,12 @@ impl Task {
     /// with the wall clock past records still to come (after a restart, or while other partitions
     /// are served first).
     pub fn records_waiting(&mut self, now_ms: i64) {
-        self.tracker.hold(self.partition, now_ms);
+        self.records_waiting_on(0, now_ms);
+    }
+
+    /// [`Task::records_waiting`] for the records of `source`.
+    pub fn records_waiting_on(&mut self, source: usize, now_ms: i64) {
+        self.tracker.hold(source as i32, now_ms);
     }
 
     /// End of input (offline runs): closes every window.
@@ -307,7 +492,8 @@ impl Task {
         Commit {
             writes,
             generation: self.generation,
-            input_offset: self.next_offset,
+            input_offset: self.next_offsets[0],
+            more_offsets: self.next_offsets[1..].to_vec(),
             watermark_ms: self.watermark_ms,
         }
     }
@@ -349,6 +535,13 @@ impl Task {
         Ok(())
     }
 
+    /// Restores the offsets of the sources after the first ([`Commit::more_offsets`]).
+    pub fn restore_more_offsets(&mut self, offsets: &[i64]) {
+        for (next, offset) in self.next_offsets[1..].iter_mut().zip(offsets) {
+            *next = *offset;
+        }
+    }
+
     /// Restores the position a checkpoint recorded.
     pub fn restore_position(
         &mut self,
@@ -358,10 +551,14 @@ impl Task {
         now_ms: i64,
     ) {
         self.generation = generation;
-        self.next_offset = input_offset;
+        self.next_offsets[0] = input_offset;
         self.watermark_ms = watermark_ms;
         if watermark_ms > i64::MIN {
-            self.tracker.observe(self.partition, watermark_ms, now_ms);
+            for i in 0..self.next_offsets.len() {
+                if self.tables[i].as_ref().is_none_or(|(_, owned)| *owned) {
+                    self.tracker.observe(i as i32, watermark_ms, now_ms);
+                }
+            }
         }
         for p in &mut self.processors {
             p.set_watermark(watermark_ms);

@@ -7,12 +7,14 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
+use super::inputs::{resolve_join, resolve_sources, stream_problems, TablePlan};
 use super::spec::{
     parse_duration_ms, schema_reference_is_path, ProcessingGuarantee, SinkSpec, SourceSpec,
     TopologySpec, ValueFormat, WindowDecl, DEFAULT_ALLOWED_LATENESS,
 };
 use crate::processor::kind::{BuildContext, Configured, WindowRule};
 use crate::processor::{registry, Processor};
+use crate::table::SharedTable;
 use crate::window::{EmitMode, WindowSpec};
 
 /// A processor, resolved.
@@ -24,6 +26,8 @@ pub struct ProcessorPlan {
     pub kind: String,
     /// Index of its source.
     pub source: usize,
+    /// Index of the table source it joins, if any.
+    pub join: Option<usize>,
     /// Index of its sink.
     pub sink: usize,
     /// Its window.
@@ -41,7 +45,7 @@ impl PartialEq for ProcessorPlan {
         (
             &self.name,
             &self.kind,
-            self.source,
+            (self.source, self.join),
             self.sink,
             self.window,
             self.emit,
@@ -49,7 +53,7 @@ impl PartialEq for ProcessorPlan {
         ) == (
             &other.name,
             &other.kind,
-            other.source,
+            (other.source, other.join),
             other.sink,
             other.window,
             other.emit,
@@ -59,14 +63,15 @@ impl PartialEq for ProcessorPlan {
 }
 
 impl ProcessorPlan {
-    /// A fresh instance for one task.
-    pub fn instantiate(&self) -> Box<dyn Processor> {
+    /// A fresh instance for one task, whose tables (one entry per source) are `tables`.
+    pub fn instantiate(&self, tables: &[Option<SharedTable>]) -> Box<dyn Processor> {
         self.config.processor(&BuildContext {
             name: &self.name,
             sink: self.sink,
             window: self.window,
             emit: self.emit,
             store: &self.store,
+            table: self.join.and_then(|t| tables.get(t)?.as_ref()),
         })
     }
 }
@@ -78,6 +83,8 @@ pub struct Topology {
     pub application_id: String,
     /// Sources.
     pub sources: Vec<SourceSpec>,
+    /// Per source, its table when it is declared one (`None`: a stream).
+    pub tables: Vec<Option<TablePlan>>,
     /// Processors, in file order.
     pub processors: Vec<ProcessorPlan>,
     /// Sinks.
@@ -104,6 +111,17 @@ impl Topology {
             .filter(|p| seen.insert(p.store.clone()))
             .map(|p| p.store.clone())
             .collect()
+    }
+
+    /// The table plan of `source`, when it is a table.
+    fn table(&self, source: &SourceSpec) -> Option<&TablePlan> {
+        let at = self.sources.iter().position(|s| s.name == source.name)?;
+        self.tables[at].as_ref()
+    }
+
+    /// The indices of the sources read as streams (not tables).
+    pub fn streams(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.sources.len()).filter(|i| self.tables[*i].is_none())
     }
 
     /// The dead-letter topic.
@@ -143,19 +161,32 @@ impl Topology {
             self.application_id, self.guarantee
         );
         for src in &self.sources {
-            let _ = writeln!(
+            let _ = write!(
                 s,
                 "source {} <- topic {} ({:?}, time {:?})",
                 src.name, src.topic, src.format, src.timestamp
             );
+            let _ = match self.table(src) {
+                Some(t) => writeln!(
+                    s,
+                    ", table keyed by {} with {} of history{}",
+                    t.key_field,
+                    crate::time::duration::format_duration_ms(t.retention_ms),
+                    if t.global { ", global" } else { "" }
+                ),
+                None => writeln!(s),
+            };
         }
         for p in &self.processors {
             let window = p
                 .window
                 .map_or("no window".to_owned(), |w| format!("{w:?}"));
+            let join = p.join.map_or(String::new(), |t| {
+                format!(" joined as of time with table {}", self.sources[t].name)
+            });
             let _ = writeln!(
                 s,
-                "processor {} [{}] <- {} ; {window}, emit {:?}, store {} (changelog {}-{}-changelog) -> {}",
+                "processor {} [{}] <- {}{join} ; {window}, emit {:?}, store {} (changelog {}-{}-changelog) -> {}",
                 p.name,
                 p.kind,
                 self.sources[p.source].name,
@@ -357,16 +388,22 @@ pub fn validate(spec: TopologySpec) -> Result<Topology, TopologyError> {
     if spec.processors.is_empty() {
         problems.push("no [[processor]]: a topology computes something".to_owned());
     }
+    let tables = resolve_sources(&mut problems, &spec.sources);
     let mut processors = Vec::new();
     for p in &spec.processors {
         let owner = format!("processor {:?}", p.name);
         let source = spec.sources.iter().position(|s| s.name == p.source);
-        if source.is_none() {
-            problems.push(format!(
+        match source {
+            None => problems.push(format!(
                 "{owner} reads source {:?}, which no [[source]] declares",
                 p.source
-            ));
+            )),
+            Some(i) => stream_problems(&mut problems, &owner, &spec.sources, &tables, i),
         }
+        let join = p
+            .join
+            .as_ref()
+            .map(|j| resolve_join(&mut problems, &owner, &spec.sources, &tables, &j.table));
         let sink = spec.sinks.iter().position(|s| s.name == p.sink);
         if sink.is_none() {
             problems.push(format!(
@@ -401,6 +438,20 @@ pub fn validate(spec: TopologySpec) -> Result<Topology, TopologyError> {
             (Some(_), Some(w)) => window(&mut problems, &owner, w),
             (Some(_), None) => None,
         };
+        if let (Some(k), Some(_)) = (kind, &p.join) {
+            if !k.joins {
+                problems.push(format!(
+                    "{owner}: kind {} reads no joined table: remove join, or use a kind that does ({})",
+                    p.kind,
+                    registry::KINDS
+                        .iter()
+                        .filter(|k| k.joins)
+                        .map(|k| k.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
         let config = kind.and_then(|k| {
             (k.parse)(&p.options)
                 .map_err(|e| problems.extend(e.into_iter().map(|e| format!("{owner}: {e}"))))
@@ -411,6 +462,7 @@ pub fn validate(spec: TopologySpec) -> Result<Topology, TopologyError> {
                 name: p.name.clone(),
                 kind: p.kind.clone(),
                 source,
+                join: join.flatten(),
                 sink,
                 window,
                 emit: p.emit,
@@ -451,6 +503,7 @@ pub fn validate(spec: TopologySpec) -> Result<Topology, TopologyError> {
     Ok(Topology {
         application_id: spec.application_id,
         sources: spec.sources,
+        tables,
         processors,
         sinks: spec.sinks,
         commit_interval_ms,

@@ -18,6 +18,7 @@ mod http_server;
 mod ingest;
 mod ingest_outage;
 mod ingest_stall;
+mod joins;
 mod kills;
 mod late_records;
 mod monitor;

@@ -363,6 +363,7 @@ async fn readyz_is_503_while_restoring_a_changelog_and_200_after() {
     let marker = ChangelogRecord::marker(&Marker {
         generation: 1,
         input_offset: 0,
+        more_offsets: Vec::new(),
         watermark_ms: window_start,
     });
     let value = marker.value.clone().unwrap_or_default();

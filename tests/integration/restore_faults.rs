@@ -86,6 +86,7 @@ async fn changelog_fixture(settings: &KafkaSettings, app: &str, store: &str, rec
     rows.push(ChangelogRecord::marker(&Marker {
         generation: 1,
         input_offset: records as i64,
+        more_offsets: Vec::new(),
         watermark_ms: 1_700_000_000_000,
     }));
     let mut sends = Vec::new();
@@ -282,6 +283,7 @@ async fn two_stores_restore_to_the_same_flush_when_a_generation_repeats() {
         ChangelogRecord::marker(&Marker {
             generation,
             input_offset,
+            more_offsets: Vec::new(),
             watermark_ms: 1_700_000_000_000,
         })
     };

@@ -18,6 +18,7 @@ fn open(dir: &Path, stores: &[&str]) -> RocksBackend {
 fn checkpoint(generation: u64) -> Checkpoint {
     Checkpoint {
         generation,
+        more_offsets: Vec::new(),
         input_offset: 1_000 + generation as i64,
         watermark_ms: 1_704_557_984_095 + generation as i64,
         changelog_offsets: BTreeMap::from([

@@ -54,11 +54,9 @@ impl Engine {
         }
         let mut offsets = TopicPartitionList::new();
         for (p, commit) in &pending {
-            offsets.add_partition_offset(
-                &self.input_topic,
-                *p,
-                Offset::Offset(commit.input_offset),
-            )?;
+            for (topic, offset) in self.input_positions(commit) {
+                offsets.add_partition_offset(topic, *p, Offset::Offset(offset))?;
+            }
         }
         let markers = if self.in_transaction {
             for (p, commit) in &pending {
@@ -108,6 +106,17 @@ impl Engine {
         Ok(())
     }
 
+    /// Each input topic with the offset `commit` resumes it at.
+    fn input_positions<'a>(&'a self, commit: &'a Commit) -> impl Iterator<Item = (&'a str, i64)> {
+        self.input_topics.iter().enumerate().map(|(source, topic)| {
+            let offset = match source {
+                0 => commit.input_offset,
+                n => commit.more_offsets.get(n - 1).copied().unwrap_or(0),
+            };
+            (topic.as_str(), offset)
+        })
+    }
+
     /// Produces `commit`'s writes to each store's changelog partition `partition`.
     fn send_changelog_data(&self, partition: i32, commit: &Commit) -> Result<(), KafkaError> {
         for store in &self.stores {
@@ -134,6 +143,7 @@ impl Engine {
         let record = ChangelogRecord::marker(&Marker {
             generation: commit.generation,
             input_offset: commit.input_offset,
+            more_offsets: commit.more_offsets.clone(),
             watermark_ms: commit.watermark_ms,
         });
         let value = record.value.unwrap_or_default();
@@ -196,24 +206,27 @@ impl Engine {
         let partitions: Vec<i32> = self.tasks.keys().copied().collect();
         let mut committed = TopicPartitionList::new();
         for p in &partitions {
-            committed.add_partition(&self.input_topic, *p);
+            for topic in &self.input_topics {
+                committed.add_partition(topic, *p);
+            }
         }
         let committed = consumer.committed_offsets(committed, Duration::from_secs(30))?;
         for p in partitions {
             let (task, checkpoint) = self.task_from_local_state(p, now)?;
-            let offset = match checkpoint {
-                Some(c) => Offset::Offset(c.input_offset),
-                None => match committed
-                    .find_partition(&self.input_topic, p)
-                    .map(|e| e.offset())
-                {
-                    Some(Offset::Offset(o)) => Offset::Offset(o),
-                    _ => Offset::Beginning,
-                },
-            };
-            consumer.seek(&self.input_topic, p, offset, Duration::from_secs(30))?;
+            for (source, topic) in self.input_topics.iter().enumerate() {
+                let offset = match (&checkpoint, self.topology.tables[source].is_some()) {
+                    // A table is read again from its start: its rows restore the table.
+                    (_, true) => Offset::Beginning,
+                    (Some(_), false) => Offset::Offset(task.next_offset_of(source)),
+                    (None, false) => match committed.find_partition(topic, p).map(|e| e.offset()) {
+                        Some(Offset::Offset(o)) => Offset::Offset(o),
+                        _ => Offset::Beginning,
+                    },
+                };
+                consumer.seek(topic, p, offset, Duration::from_secs(30))?;
+                tracing::warn!(partition = p, topic = %topic, offset = ?offset, "transaction aborted: rewound to the last committed state");
+            }
             self.tasks.insert(p, task);
-            tracing::warn!(partition = p, offset = ?offset, "transaction aborted: rewound to the last committed state");
         }
         drop(committed);
         self.producer.client.begin_transaction()?;

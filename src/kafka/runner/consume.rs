@@ -20,36 +20,57 @@ impl Engine {
     fn process(&mut self, msg: &BorrowedMessage<'_>) -> Result<(), KafkaError> {
         let partition = msg.partition();
         let now = self.clock.now_ms();
+        let source = match self.input_topics.as_slice() {
+            [_] => 0,
+            topics => match topics.iter().position(|t| t == msg.topic()) {
+                Some(source) => source,
+                None => return Ok(()),
+            },
+        };
         let Some(task) = self.tasks.get_mut(&partition) else {
             // A record of a partition no longer assigned (between revoke and the next poll).
             return Ok(());
         };
-        if msg.offset() < task.next_offset() {
-            return Ok(());
-        }
         let rec = InputRecord {
-            source: 0,
+            source,
             partition,
             offset: msg.offset(),
             record_ts_ms: msg.timestamp().to_millis(),
             key: msg.key(),
             value: msg.payload().unwrap_or(&[]),
         };
+        if msg.offset() < task.next_offset_of(source) {
+            // Before the restored position: a stream's record is already in the state; a table's
+            // row is read again from the topic's start to restore the table.
+            if self.topology.tables[source].is_some() {
+                task.restore_table_row(&rec);
+                // Restoring is not being quiet: the table holds event time back until it is done.
+                task.records_waiting_on(source, now);
+            }
+            return Ok(());
+        }
         let started = Instant::now();
         let mut out = TaskOutput::default();
         task.process(&rec, now, &mut out);
         self.metrics
             .processing_latency
             .observe(started.elapsed().as_secs_f64());
-        let input_topic = &self.input_topic;
-        self.consumed_counters
-            .entry(partition)
-            .or_insert_with(|| {
-                self.metrics
-                    .records_consumed
-                    .with_label_values(&[input_topic, &partition.to_string()])
-            })
-            .inc();
+        if source == 0 {
+            let input_topic = &self.input_topic;
+            self.consumed_counters
+                .entry(partition)
+                .or_insert_with(|| {
+                    self.metrics
+                        .records_consumed
+                        .with_label_values(&[input_topic, &partition.to_string()])
+                })
+                .inc();
+        } else {
+            self.metrics
+                .records_consumed
+                .with_label_values(&[msg.topic(), &partition.to_string()])
+                .inc();
+        }
         self.emit(out)
     }
 
@@ -78,32 +99,29 @@ impl Engine {
             "consume error: the consumer skipped records it could not read; reading every \
              partition again from its next unprocessed record"
         );
-        let fresh: Vec<i32> = self
-            .tasks
-            .iter()
-            .filter(|(_, t)| t.next_offset() == 0)
-            .map(|(p, _)| *p)
-            .collect();
-        // A task that has processed nothing resumes where the group's offsets say.
+        // A task that has processed nothing of a source resumes it where the group's offsets say.
         let mut committed = TopicPartitionList::new();
-        for p in &fresh {
-            committed.add_partition(&self.input_topic, *p);
+        for (p, task) in &self.tasks {
+            for (source, topic) in self.input_topics.iter().enumerate() {
+                if task.next_offset_of(source) == 0 {
+                    committed.add_partition(topic, *p);
+                }
+            }
         }
-        if !fresh.is_empty() {
+        if committed.count() > 0 {
             committed = consumer.committed_offsets(committed, Duration::from_secs(10))?;
         }
         for (p, task) in &self.tasks {
-            let offset = match task.next_offset() {
-                0 => match committed
-                    .find_partition(&self.input_topic, *p)
-                    .map(|e| e.offset())
-                {
-                    Some(Offset::Offset(o)) => Offset::Offset(o),
-                    _ => Offset::Beginning,
-                },
-                next => Offset::Offset(next),
-            };
-            consumer.seek(&self.input_topic, *p, offset, Duration::from_secs(10))?;
+            for (source, topic) in self.input_topics.iter().enumerate() {
+                let offset = match task.next_offset_of(source) {
+                    0 => match committed.find_partition(topic, *p).map(|e| e.offset()) {
+                        Some(Offset::Offset(o)) => Offset::Offset(o),
+                        _ => Offset::Beginning,
+                    },
+                    next => Offset::Offset(next),
+                };
+                consumer.seek(topic, *p, offset, Duration::from_secs(10))?;
+            }
         }
         drop(committed);
         Ok(())
@@ -122,6 +140,10 @@ impl Engine {
         }
         self.emit(out)
     }
+}
+
+fn topic_refs(topics: &[String]) -> Vec<&str> {
+    topics.iter().map(String::as_str).collect()
 }
 
 /// Whether librdkafka reports `code` for records it skipped (it goes on with the next batch).
@@ -169,14 +191,16 @@ fn look_at_group(
     }
 }
 
-/// The run's consumer, subscribed to `input_topic`, and this instance's member id prefix.
+/// The run's consumer, subscribed to `input_topics`, and this instance's member id prefix. The
+/// range assignor gives one member partition `p` of every input topic (co-partitioning).
 pub(super) fn subscribe(
     topology: &Topology,
     options: &RunOptions,
     shared: &Arc<Mutex<Option<Engine>>>,
     control: &Arc<RunControl>,
-    input_topic: &str,
+    input_topics: &[String],
 ) -> Result<(EngineConsumer, String), KafkaError> {
+    let input_topic = input_topics[0].as_str();
     let mut consumer_config = options.kafka.consumer_config(&topology.application_id);
     consumer_config.set("partition.assignment.strategy", "range");
     if topology.guarantee == ProcessingGuarantee::ExactlyOnceV2 {
@@ -206,7 +230,7 @@ pub(super) fn subscribe(
         input_topic: input_topic.to_owned(),
         control: control.clone(),
     })?;
-    consumer.subscribe(&[input_topic])?;
+    consumer.subscribe(&topic_refs(input_topics))?;
     tracing::info!(group = %topology.application_id, "subscribed; waiting for partitions");
     Ok((consumer, member_prefix))
 }
@@ -219,7 +243,7 @@ pub(super) fn consume(
     topology: &Topology,
     control: &RunControl,
     member_prefix: &str,
-    input_topic: &str,
+    input_topics: &[String],
     total: usize,
 ) -> Result<(), KafkaError> {
     let commit_every = Duration::from_millis(topology.commit_interval_ms as u64);
@@ -257,7 +281,7 @@ pub(super) fn consume(
                         .with_label_values(&["rejoin"])
                         .inc();
                     consumer.unsubscribe();
-                    if let Err(e) = consumer.subscribe(&[input_topic]) {
+                    if let Err(e) = consumer.subscribe(&topic_refs(input_topics)) {
                         break Err(e.into());
                     }
                 }

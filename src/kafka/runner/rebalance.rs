@@ -15,6 +15,7 @@ use crate::kafka::restore::{restore_partition_observed, RestoreProgress};
 use crate::kafka::KafkaError;
 use crate::metrics::consumer_lag;
 use crate::store::Checkpoint;
+use crate::topology::spec::ValueFormat;
 use crate::topology::Task;
 
 impl Engine {
@@ -26,6 +27,13 @@ impl Engine {
         now: i64,
     ) -> Result<(Task, Option<Checkpoint>), KafkaError> {
         let mut task = Task::new(self.topology.clone(), partition, now);
+        if let Some(decoder) = &self.avro_decoder {
+            for (source, spec) in self.topology.sources.iter().enumerate() {
+                if spec.format == ValueFormat::Avro {
+                    task.set_decoder(source, decoder.clone());
+                }
+            }
+        }
         for store in &self.stores {
             for (key, value) in self.backend.scan(store, partition)? {
                 task.restore_entry(store, &key, &value)?;
@@ -34,6 +42,7 @@ impl Engine {
         let checkpoint = self.backend.checkpoint(partition)?;
         if let Some(c) = &checkpoint {
             task.restore_position(c.generation, c.input_offset, c.watermark_ms, now);
+            task.restore_more_offsets(&c.more_offsets);
         }
         Ok((task, checkpoint))
     }
@@ -76,8 +85,9 @@ impl Engine {
         Ok(())
     }
 
-    /// Restores `partition` from local state and its changelog tail and returns the offset to resume at.
-    fn assign(&mut self, partition: i32) -> Result<Option<i64>, KafkaError> {
+    /// Restores `partition` from local state and its changelog tail and returns the offset to
+    /// resume each source at (`None`: where the group's offsets say).
+    fn assign(&mut self, partition: i32) -> Result<Vec<Option<i64>>, KafkaError> {
         let now = self.clock.now_ms();
         let metrics = self.metrics.clone();
         let label = partition.to_string();
@@ -105,7 +115,9 @@ impl Engine {
             .fetch_add(report.records_read, Ordering::Relaxed);
         let (task, checkpoint) = self.task_from_local_state(partition, now)?;
         self.restate(partition, &report.orphaned_keys)?;
-        let resume = checkpoint.map(|c| c.input_offset);
+        let resume: Vec<Option<i64>> = (0..self.input_topics.len())
+            .map(|source| checkpoint.as_ref().map(|_| task.next_offset_of(source)))
+            .collect();
         tracing::info!(partition, restored = report.records_read, resume = ?resume, open = task.open_entries(), "partition assigned");
         self.tasks.insert(partition, task);
         self.control.forget_lag(partition);
@@ -114,6 +126,15 @@ impl Engine {
         self.metrics.assigned_partitions.inc();
         Ok(resume)
     }
+}
+
+/// The distinct partition numbers of `tpl`: with several input topics, partition `p` of each
+/// belongs to task `p`.
+fn partitions_of(tpl: &TopicPartitionList) -> Vec<i32> {
+    let mut partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+    partitions.sort_unstable();
+    partitions.dedup();
+    partitions
 }
 
 /// How far before a restored position the consumer starts to fetch: librdkafka's producers put
@@ -158,7 +179,7 @@ impl ConsumerContext for RebalanceContext {
         engine.stats.rebalances += 1;
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+                let partitions = partitions_of(tpl);
                 self.metrics.rebalances.with_label_values(&["assign"]).inc();
                 let restoring = partitions.len() as i64;
                 self.control
@@ -170,19 +191,26 @@ impl ConsumerContext for RebalanceContext {
                     self.control.restoring.fetch_sub(1, Ordering::SeqCst);
                     self.metrics.restoring_partitions.dec();
                     match assigned {
-                        Ok(Some(offset)) => {
-                            // Fetch from up to one producer batch earlier; process() skips the
-                            // records before the restored position. tansu 0.6 answers a fetch at
-                            // an offset inside a batch with the batches after it only, so the rest
-                            // of that batch was never read (the lost minutes of issue 13 points 7
-                            // and 8).
-                            let _ = tpl.set_partition_offset(
-                                &engine.input_topic,
-                                p,
-                                Offset::Offset(offset.saturating_sub(BATCH_REWIND).max(0)),
-                            );
+                        Ok(resume) => {
+                            for (source, offset) in resume.into_iter().enumerate() {
+                                let topic = &engine.input_topics[source];
+                                let offset = if engine.topology.tables[source].is_some() {
+                                    // A table is read from its topic's start: the rows before
+                                    // the restored position restore it (process() sees them).
+                                    Offset::Beginning
+                                } else if let Some(offset) = offset {
+                                    // Fetch from up to one producer batch earlier; process()
+                                    // skips the records before the restored position. tansu 0.6
+                                    // answers a fetch at an offset inside a batch with the
+                                    // batches after it only, so the rest of that batch was never
+                                    // read (the lost minutes of issue 13 points 7 and 8).
+                                    Offset::Offset(offset.saturating_sub(BATCH_REWIND).max(0))
+                                } else {
+                                    continue;
+                                };
+                                let _ = tpl.set_partition_offset(topic, p, offset);
+                            }
                         }
-                        Ok(None) => {}
                         Err(e) => {
                             tracing::error!(partition = p, error = %e, "restore failed");
                             engine.failed.get_or_insert(e);
@@ -194,7 +222,7 @@ impl ConsumerContext for RebalanceContext {
                 }
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
-                let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+                let partitions = partitions_of(tpl);
                 self.metrics.rebalances.with_label_values(&["revoke"]).inc();
                 if let Err(e) = engine.commit(consumer, Some(&partitions)) {
                     tracing::error!(error = %e, "commit on revoke failed");
