@@ -68,7 +68,7 @@ impl KindConfig for ChatterSessionsConfig {
     }
 }
 
-/// One session as a record of the sink (`avro/chatter_session.avsc`), keyed by channel.
+/// One session as a record of the sink, keyed by channel.
 #[derive(Debug, Serialize)]
 struct SessionRecord<'a> {
     channel: &'a str,
