@@ -85,14 +85,12 @@ struct SessionRecord<'a> {
     is_final: bool,
 }
 
-/// The session key of a chatter in a channel: `channel user` (logins and channels hold no space),
-/// so a channel's sessions are the keys starting with `channel `.
-fn session_key(channel: &str, login: &str) -> String {
-    let mut k = String::with_capacity(channel.len() + 1 + login.len());
+/// Appends the session key of a chatter in a channel: `channel user` (logins and channels hold no
+/// space), so a channel's sessions are the keys starting with `channel `.
+fn push_session_key(k: &mut String, channel: &str, login: &str) {
     k.push_str(channel);
     k.push(' ');
     k.push_str(login);
-    k
 }
 
 /// The `chatter_sessions` processor of one task.
@@ -104,7 +102,7 @@ pub struct ChatterSessions {
     min_messages: u64,
     sessions: SessionTable<CountMessages>,
     results: Vec<WindowResult<u64>>,
-    /// The key of the last record, reused while it does not change.
+    /// The session key of the current record, in a buffer reused from record to record.
     key: String,
 }
 
@@ -170,12 +168,8 @@ impl Processor for ChatterSessions {
             return;
         }
         let (channel, login) = (input.event.channel, m.user.login);
-        if !(self.key.len() == channel.len() + 1 + login.len()
-            && self.key.starts_with(channel)
-            && self.key.ends_with(login))
-        {
-            self.key = session_key(channel, login);
-        }
+        self.key.clear();
+        push_session_key(&mut self.key, channel, login);
         if self.sessions.add(&self.key, input.ts_ms, &()) == Admission::Late {
             out.late.push(Late {
                 processor: self.name.clone(),
@@ -211,7 +205,9 @@ impl Processor for ChatterSessions {
     /// so far and messages.
     fn query(&self, key: &str) -> Option<Value> {
         let mut open = Vec::new();
-        self.sessions.peek_prefix(&session_key(key, ""), &mut open);
+        let mut prefix = String::new();
+        push_session_key(&mut prefix, key, "");
+        self.sessions.peek_prefix(&prefix, &mut open);
         if open.is_empty() {
             return None;
         }
