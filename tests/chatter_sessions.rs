@@ -443,3 +443,23 @@ fn run_offline_gives_the_brute_force_sessions() {
         assert_eq!(report.late, 0);
     }
 }
+
+/// Every session record is a datum of `avro/chatter_session.avsc` (an Avro sink of the topology
+/// validates) and reads back equal.
+#[cfg(feature = "runtime")]
+#[test]
+fn every_session_record_encodes_with_the_avro_schema_and_reads_back_equal() {
+    use chatpulse::avro::{decode_datum, encode_datum, AvroSchema};
+
+    let avro = edited(
+        "format = \"json\"",
+        "format = \"avro\"\nschema = \"chatter_session\"",
+    );
+    let schema = AvroSchema::builtin("chatter_session").unwrap();
+    let records = run(avro, bulldog()).output("sessions");
+    assert!(!records.is_empty());
+    for r in &records {
+        let datum = encode_datum(r, &schema).unwrap_or_else(|e| panic!("{r}: {e}"));
+        assert_eq!(&decode_datum(&schema.schema, &datum, None).unwrap(), r);
+    }
+}
