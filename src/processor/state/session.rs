@@ -1,6 +1,7 @@
 //! [`SessionTable`]: session windows as a state table. Each open session is one entry under the
-//! table's prefix and [`window_key`] of its key and start; the value is its end and accumulator as
-//! JSON (`{"end_ms":..,"acc":..}`). A session merged into another or closed is deleted.
+//! table's prefix and [`window_key`](super::window::window_key) of its key and start; the value is
+//! its end and accumulator as JSON (`{"end_ms":..,"acc":..}`). A session merged into another or
+//! closed is deleted.
 
 use std::ops::{Deref, DerefMut};
 
