@@ -121,4 +121,10 @@ async fn chatter_sessions_on_tansu_equal_a_brute_force_sessionizer() {
     assert_eq!((stats.dead_letters, stats.late), (0, 0), "{stats:?}");
     assert_eq!(sessions.len(), expected.len(), "{stats:?}");
     assert_eq!(sessions, expected);
+    eprintln!(
+        "{} lines, {} chatters, {} sessions; {stats:?}",
+        lines.len(),
+        chatters.len(),
+        sessions.len()
+    );
 }
