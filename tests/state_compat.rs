@@ -1,7 +1,8 @@
 //! State written before processors had typed state tables reads back into them unchanged: the
 //! entries a task of that code committed, copied here byte for byte, are what a task of this code
 //! commits for the same input, and restored into a task of this code they give the same results
-//! and the same next commit as the earlier task gave.
+//! and the same next commit as the earlier task gave. The session table (`chatter_sessions`) is
+//! pinned the same way from its first version on.
 
 use std::sync::Arc;
 
@@ -270,4 +271,147 @@ fn state_the_earlier_code_committed_restores_to_the_same_results() {
         .map(|&(sink, key, ts, v)| (sink, key, ts, serde_json::from_str(v).unwrap()))
         .collect();
     assert_eq!(results, expected);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Session windows (`chatter_sessions`): the layout of their state table, pinned.
+
+const SESSION_TOPOLOGY: &str = r#"
+application_id = "cap"
+[[source]]
+name = "chat"
+topic = "in"
+[[processor]]
+name = "sessions"
+kind = "chatter_sessions"
+source = "chat"
+sink = "o"
+window = { kind = "session", gap = "5m", grace = "5s" }
+[[sink]]
+name = "o"
+topic = "out"
+"#;
+
+/// What a `chatter_sessions` task commits after [`first_sessions`]: `\x01s`, the session key
+/// (`channel user`), a zero byte and the start; the end and count as JSON. The session of alice
+/// that a bridging message merged into her first one is deleted.
+const SESSIONS_COMMITTED: &[Write] = &[
+    (
+        "sessions",
+        b"\x01snymn alice\x00\x80\x00\x01\x8b\xcf\xe5\x68\x00",
+        Some(br#"{"end_ms":1700000303000,"acc":3}"#),
+    ),
+    (
+        "sessions",
+        b"\x01snymn alice\x00\x80\x00\x01\x8b\xcf\xea\x07\x98",
+        None,
+    ),
+    (
+        "sessions",
+        b"\x01snymn bob\x00\x80\x00\x01\x8b\xcf\xe5\xdd\x30",
+        Some(br#"{"end_ms":1700000030000,"acc":1}"#),
+    ),
+];
+
+/// The next commit after [`second_sessions`]: both sessions closed, bob's new one open.
+const SESSIONS_NEXT_COMMIT: &[Write] = &[
+    (
+        "sessions",
+        b"\x01snymn alice\x00\x80\x00\x01\x8b\xcf\xe5\x68\x00",
+        None,
+    ),
+    (
+        "sessions",
+        b"\x01snymn bob\x00\x80\x00\x01\x8b\xcf\xe5\xdd\x30",
+        None,
+    ),
+    (
+        "sessions",
+        b"\x01snymn bob\x00\x80\x00\x01\x8b\xcf\xf3\x23\xa0",
+        Some(br#"{"end_ms":1700000900000,"acc":1}"#),
+    ),
+];
+
+/// alice at 0 s, bob at 30 s, alice at 303 s (more than the gap after her first: a session of its
+/// own), then alice at 299 s, within the grace, which bridges her two sessions.
+fn first_sessions() -> Vec<String> {
+    [(0, "alice"), (30, "bob"), (303, "alice"), (299, "alice")]
+        .iter()
+        .map(|&(s, user)| message(T0 + s * 1000, user, "hi"))
+        .collect()
+}
+
+/// alice at 420 s (her session), bob at 900 s (a new one: the others close).
+fn second_sessions() -> Vec<String> {
+    [(420, "alice"), (900, "bob")]
+        .iter()
+        .map(|&(s, user)| message(T0 + s * 1000, user, "hi"))
+        .collect()
+}
+
+fn session_task() -> Task {
+    Task::new(
+        Arc::new(Topology::parse(SESSION_TOPOLOGY).unwrap()),
+        0,
+        T0 + 2_000_000,
+    )
+}
+
+fn raw<'a>(writes: impl IntoIterator<Item = Write<'a>>) -> Vec<(String, Vec<u8>, Option<Vec<u8>>)> {
+    let mut w: Vec<_> = writes
+        .into_iter()
+        .map(|(s, k, v)| (s.to_owned(), k.to_vec(), v.map(<[u8]>::to_vec)))
+        .collect();
+    w.sort();
+    w
+}
+
+#[test]
+fn session_state_is_written_in_its_pinned_layout_and_restores_to_the_same_sessions() {
+    let mut task = session_task();
+    let mut out = TaskOutput::default();
+    pipe(&mut task, &first_sessions(), 0, T0 + 2_000_000, &mut out);
+    let commit = task.commit(&mut out);
+    let ours = commit
+        .writes
+        .iter()
+        .map(|(s, k, v)| (s.as_str(), k.as_slice(), v.as_deref()));
+    assert_eq!(raw(ours), raw(SESSIONS_COMMITTED.iter().copied()));
+    assert!(out.outputs.is_empty(), "no session has closed yet");
+
+    // Restored from the pinned entries (a delete is not an entry), the task goes on as one that
+    // never stopped.
+    let (generation, offset, watermark) =
+        (commit.generation, commit.input_offset, commit.watermark_ms);
+    let mut restored = session_task();
+    for &(store, key, value) in SESSIONS_COMMITTED {
+        if let Some(value) = value {
+            restored.restore_entry(store, key, value).unwrap();
+        }
+    }
+    restored.restore_position(generation, offset, watermark, T0 + 2_000_000);
+    let mut results = Vec::new();
+    for t in [&mut task, &mut restored] {
+        let mut out = TaskOutput::default();
+        pipe(t, &second_sessions(), offset, T0 + 2_000_000, &mut out);
+        let next = t.commit(&mut out);
+        let writes = next
+            .writes
+            .iter()
+            .map(|(s, k, v)| (s.as_str(), k.as_slice(), v.as_deref()));
+        assert_eq!(raw(writes), raw(SESSIONS_NEXT_COMMIT.iter().copied()));
+        t.finish(&mut out);
+        let values: Vec<Value> = out.outputs.iter().map(|o| o.value.clone()).collect();
+        results.push(values);
+    }
+    let session = |user: &str, start: i64, end: i64, messages: u64| {
+        serde_json::json!({"channel": "nymn", "user": user, "start": T0 + start * 1000,
+            "end": T0 + end * 1000, "duration_s": end - start, "messages": messages, "final": true})
+    };
+    let expected = vec![
+        session("bob", 30, 30, 1),
+        session("alice", 0, 420, 4),
+        session("bob", 900, 900, 1),
+    ];
+    assert_eq!(results, [expected.clone(), expected]);
 }

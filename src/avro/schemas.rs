@@ -21,6 +21,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("sub_trend", include_str!("../../avro/sub_trend.avsc")),
     ("ad_slot", include_str!("../../avro/ad_slot.avsc")),
     (
+        "chatter_session",
+        include_str!("../../avro/chatter_session.avsc"),
+    ),
+    (
         "stream_snapshot",
         include_str!("../../avro/stream_snapshot.avsc"),
     ),

@@ -22,6 +22,9 @@ pub enum WindowRule {
     Required,
     /// None has one (lateness, where it matters, is an option).
     Forbidden,
+    /// Every processor of the kind has a session window (`window = { kind = "session", gap = ... }`),
+    /// and only kinds with this rule take one.
+    Session,
 }
 
 /// The parts of a processor plan every kind builds from, checked by validation.
@@ -31,7 +34,8 @@ pub struct BuildContext<'a> {
     pub name: &'a str,
     /// Index of its sink in the topology.
     pub sink: usize,
-    /// Its window: `Some` exactly when the kind's window is [`WindowRule::Required`].
+    /// Its window: `Some` exactly when the kind's window is [`WindowRule::Required`] (then never a
+    /// session window) or [`WindowRule::Session`] (then always one).
     pub window: Option<WindowSpec>,
     /// When window results are emitted.
     pub emit: EmitMode,
@@ -42,7 +46,7 @@ pub struct BuildContext<'a> {
 }
 
 impl BuildContext<'_> {
-    /// The window of a kind whose window is [`WindowRule::Required`].
+    /// The window of a kind whose window is [`WindowRule::Required`] or [`WindowRule::Session`].
     pub fn window(&self) -> WindowSpec {
         self.window
             .expect("validated: a kind that requires a window has one")
@@ -139,6 +143,8 @@ impl Kind {
             match self.window {
                 WindowRule::Required => "required (window = { kind = ..., size = ... })",
                 WindowRule::Forbidden => "none",
+                WindowRule::Session =>
+                    "session (window = { kind = \"session\", gap = ..., grace = ... })",
             }
         );
         if self.joins {

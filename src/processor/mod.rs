@@ -6,6 +6,7 @@
 pub mod ad_slots;
 pub mod chat_count;
 pub mod chat_events;
+pub mod chatter_sessions;
 pub mod engagement;
 pub mod gift_state;
 pub mod kind;

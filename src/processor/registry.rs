@@ -3,7 +3,10 @@
 //! is all validation and `chatpulse topology kinds` need.
 
 use super::kind::Kind;
-use super::{ad_slots, chat_count, chat_events, engagement, spikes, sub_trend, subscriptions};
+use super::{
+    ad_slots, chat_count, chat_events, chatter_sessions, engagement, spikes, sub_trend,
+    subscriptions,
+};
 
 /// Every kind, in the order error messages and `chatpulse topology kinds` list them.
 pub static KINDS: &[Kind] = &[
@@ -14,6 +17,7 @@ pub static KINDS: &[Kind] = &[
     Kind::of::<subscriptions::SubscriptionsConfig>(),
     Kind::of::<sub_trend::SubTrendConfig>(),
     Kind::of::<ad_slots::AdSlotsConfig>(),
+    Kind::of::<chatter_sessions::ChatterSessionsConfig>(),
 ];
 
 /// The kind named `name`.

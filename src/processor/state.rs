@@ -1,16 +1,18 @@
 //! Processor state as named, typed tables (Arroyo's `arroyo-state` tables): a processor keeps its
-//! state in [`KeyedTable`]s, [`ValueTable`]s and [`WindowTable`]s and shows them to the engine
+//! state in [`KeyedTable`]s, [`ValueTable`]s, [`WindowTable`]s and [`SessionTable`]s and shows them to the engine
 //! through [`StateTables`]; the engine saves ([`take_writes`]) and restores ([`restore`]) through them.
 //! Pure: the tables encode entries as bytes and know nothing of the store behind them.
 
 pub mod keyed;
 pub mod name;
+pub mod session;
 pub mod table;
 pub mod value;
 pub mod window;
 
 pub use keyed::{KeyedTable, TableKey};
 pub use name::TableName;
+pub use session::SessionTable;
 pub use table::{StateTables, StateWrite, Table};
 pub use value::ValueTable;
 pub use window::{parse_window_key, window_key, WindowTable};

@@ -168,7 +168,7 @@ impl ProcessorSpec {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct WindowDecl {
-    /// `tumbling`, `hopping` or `sliding`.
+    /// `tumbling`, `hopping`, `sliding` or `session`.
     pub kind: String,
     /// Window length (tumbling, hopping).
     pub size: Option<String>,
@@ -176,7 +176,11 @@ pub struct WindowDecl {
     pub advance: Option<String>,
     /// Window length of sliding windows.
     pub difference: Option<String>,
-    /// How long after a window's end late records are still accepted (default 0).
+    /// Session windows: the inactivity that ends a session (`"5m"`); records at most `gap`
+    /// apart belong to one session, and a late record that bridges two sessions merges them.
+    pub gap: Option<String>,
+    /// How long after a window's end late records are still accepted (default 0); for a session,
+    /// after its last record plus `gap`.
     pub grace: Option<String>,
     /// Tumbling windows: how long after `end + grace` a closed window is kept, so a late record
     /// still counts and a corrected final (the next `revision`) is emitted. Default

@@ -285,6 +285,11 @@ fn window(problems: &mut Vec<String>, owner: &str, w: &WindowDecl) -> Option<Win
         w.grace.as_deref(),
         Some(0),
     );
+    if w.kind != "session" && w.gap.is_some() {
+        problems.push(format!(
+            "{owner}: gap applies to session windows only: remove it, or make the window kind = \"session\""
+        ));
+    }
     if w.kind != "tumbling" && w.allowed_lateness.is_some() {
         problems.push(format!(
             "{owner}: allowed_lateness applies to tumbling windows only: remove it (a {} window accepts late records for its grace)",
@@ -335,9 +340,18 @@ fn window(problems: &mut Vec<String>, owner: &str, w: &WindowDecl) -> Option<Win
             ),
             grace_ms,
         },
+        "session" => WindowSpec::Session {
+            gap_ms: duration(
+                problems,
+                &format!("{owner}: window gap"),
+                w.gap.as_deref(),
+                None,
+            ),
+            grace_ms,
+        },
         other => {
             problems.push(format!(
-                "{owner}: window kind {other:?} is unknown: use tumbling, hopping or sliding"
+                "{owner}: window kind {other:?} is unknown: use tumbling, hopping, sliding or session"
             ));
             return None;
         }
@@ -431,6 +445,26 @@ pub fn validate(spec: TopologySpec) -> Result<Topology, TopologyError> {
             (Some(WindowRule::Forbidden), Some(_)) => {
                 problems.push(format!(
                     "{owner} of kind {} takes no window: remove it (set lateness with options.grace)",
+                    p.kind
+                ));
+                None
+            }
+            (Some(WindowRule::Required), Some(w)) if w.kind == "session" => {
+                let session_kinds: Vec<&str> = registry::KINDS
+                    .iter()
+                    .filter(|k| k.window == WindowRule::Session)
+                    .map(|k| k.name)
+                    .collect();
+                problems.push(format!(
+                    "{owner} of kind {} does not support session windows: use a tumbling, hopping or sliding window (session windows are for kind {})",
+                    p.kind,
+                    session_kinds.join(", ")
+                ));
+                None
+            }
+            (Some(WindowRule::Session), w) if w.as_ref().is_none_or(|w| w.kind != "session") => {
+                problems.push(format!(
+                    "{owner} of kind {} needs a session window: write window = {{ kind = \"session\", gap = \"5m\", grace = \"5s\" }}",
                     p.kind
                 ));
                 None

@@ -1,6 +1,7 @@
-//! Event-time windows, pure: tumbling, hopping and record-driven sliding windows over any
-//! [`Aggregate`], closed by the watermark at `end + grace` (tumbling windows are kept for late records
-//! until `end + grace + allowed lateness`). The state layer persists them through [`WindowState`].
+//! Event-time windows, pure: tumbling, hopping, record-driven sliding and gap-based session windows
+//! over any [`Aggregate`], closed by the watermark at `end + grace` (tumbling windows are kept for late
+//! records until `end + grace + allowed lateness`). The state layer persists them through
+//! [`WindowState`] (sessions, which carry their end, through their own table).
 
 pub mod aggregate;
 pub mod hopping;
@@ -115,6 +116,12 @@ pub trait WindowOperator<A: Aggregate> {
 }
 
 /// Builds the window operator a spec asks for.
+///
+/// # Panics
+///
+/// On a [`WindowSpec::Session`]: a session's state carries its end, which [`WindowOperator`] does
+/// not, so session windows are built as [`session::SessionWindows`]. Validation gives session
+/// windows only to kinds that take them (`WindowRule::Session`), never to one built through here.
 pub fn window_operator<A>(aggregate: A, spec: WindowSpec) -> Box<dyn WindowOperator<A> + Send>
 where
     A: Aggregate + Send + 'static,
@@ -140,5 +147,8 @@ where
             difference_ms,
             grace_ms,
         } => Box::new(SlidingWindows::new(aggregate, difference_ms, grace_ms)),
+        WindowSpec::Session { .. } => {
+            panic!("session windows are built as SessionWindows, not through window_operator")
+        }
     }
 }

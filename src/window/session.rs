@@ -2,10 +2,11 @@
 //! other form one session `[first, last]`; a record that bridges two sessions merges them. A session
 //! is final once no record that is still on time could extend it: `last + gap + grace < watermark`.
 //!
-//! Not wired into processors yet: a session's persisted state needs its end as well as its start,
-//! which [`super::WindowState`] does not carry (see `take_dirty` here).
+//! Open sessions are indexed by the time they close, so a watermark costs only the sessions it
+//! closes. Persisted through `processor::state::SessionTable` (a session's state is its start, end
+//! and accumulator, which [`super::WindowState`] does not carry).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Admission, Aggregate, Window, WindowResult};
 
@@ -29,6 +30,11 @@ pub type SessionState<Acc> = (String, i64, i64, Acc);
 /// accumulator, or `None` when the session was merged into another or closed.
 pub type SessionDelta<Acc> = (String, i64, Option<(i64, Acc)>);
 
+/// When a session whose last record is at `end_ms` closes: `end + gap + grace`.
+fn close_ms(end_ms: i64, gap_ms: i64, grace_ms: i64) -> i64 {
+    end_ms.saturating_add(gap_ms).saturating_add(grace_ms)
+}
+
 /// Gap-based session windows per key over an [`Aggregate`].
 ///
 /// A record at `t` joins every open session of its key with `start - gap <= t <= end + gap`; when
@@ -43,6 +49,9 @@ pub struct SessionWindows<A: Aggregate> {
     watermark_ms: i64,
     /// Open sessions per key, by start.
     sessions: BTreeMap<String, BTreeMap<i64, Session<A::Acc>>>,
+    /// Every open session as `(close, key, start)`, `close = end + gap + grace`: kept in step with
+    /// `sessions` on every add, merge, close and restore, so `advance` pops what closed.
+    closing: BTreeSet<(i64, String, i64)>,
     /// Sessions removed (merged away or closed) since the last `take_dirty`.
     removed: Vec<(String, i64)>,
 }
@@ -57,8 +66,14 @@ impl<A: Aggregate> SessionWindows<A> {
             grace_ms: grace_ms.max(0),
             watermark_ms: i64::MIN,
             sessions: BTreeMap::new(),
+            closing: BTreeSet::new(),
             removed: Vec::new(),
         }
+    }
+
+    /// When a session ending at `end_ms` closes: it is final once the watermark passes this.
+    fn close_ms(&self, end_ms: i64) -> i64 {
+        close_ms(end_ms, self.gap_ms, self.grace_ms)
     }
 
     /// Offers one record of `key` at event time `ts_ms`.
@@ -66,8 +81,11 @@ impl<A: Aggregate> SessionWindows<A> {
         if ts_ms < self.watermark_ms.saturating_sub(self.grace_ms) {
             return Admission::Late;
         }
-        let (gap, aggregate) = (self.gap_ms, &self.aggregate);
-        let sessions = self.sessions.entry(key.to_owned()).or_default();
+        let (gap, grace) = (self.gap_ms, self.grace_ms);
+        if !self.sessions.contains_key(key) {
+            self.sessions.insert(key.to_owned(), BTreeMap::new());
+        }
+        let sessions = self.sessions.get_mut(key).expect("inserted above");
         // Sessions it touches: start <= ts + gap and end >= ts - gap. Starts are ordered and
         // sessions of a key never overlap, so they are a contiguous run ending at or before ts + gap.
         let touching: Vec<i64> = sessions
@@ -79,18 +97,20 @@ impl<A: Aggregate> SessionWindows<A> {
         // `touching` runs from the latest start down, so the merged session starts at its last one.
         let start = touching.last().map_or(ts_ms, |&s| s.min(ts_ms));
         let mut end = ts_ms;
-        let mut acc = aggregate.init();
+        let mut acc = self.aggregate.init();
         for s in touching {
             let old = sessions.remove(&s).expect("listed above");
-            aggregate.merge(&mut acc, &old.acc);
+            self.aggregate.merge(&mut acc, &old.acc);
             end = end.max(old.end_ms);
+            self.closing
+                .remove(&(close_ms(old.end_ms, gap, grace), key.to_owned(), s));
             // A session merged into another under a new start is a delete; the one whose start the
             // merged session keeps is simply written again.
             if s != start {
                 self.removed.push((key.to_owned(), s));
             }
         }
-        aggregate.add(&mut acc, input);
+        self.aggregate.add(&mut acc, input);
         sessions.insert(
             start,
             Session {
@@ -100,40 +120,39 @@ impl<A: Aggregate> SessionWindows<A> {
                 updated: true,
             },
         );
+        self.closing
+            .insert((close_ms(end, gap, grace), key.to_owned(), start));
         Admission::Accepted
     }
 
     /// Moves the watermark to `watermark_ms` (never backwards) and appends the final result of every
-    /// session with `end + gap + grace < watermark`, forgetting it.
+    /// session with `end + gap + grace < watermark`, forgetting it. Costs `O(closed * log open)`:
+    /// sessions still open are not visited.
     pub fn advance(&mut self, watermark_ms: i64, out: &mut Vec<WindowResult<A::Output>>) {
         self.watermark_ms = self.watermark_ms.max(watermark_ms);
-        let limit = self.watermark_ms;
-        let (gap, grace) = (self.gap_ms, self.grace_ms);
-        let mut closed = Vec::new();
-        for (key, sessions) in &mut self.sessions {
-            let done: Vec<i64> = sessions
-                .iter()
-                .filter(|(_, s)| s.end_ms.saturating_add(gap).saturating_add(grace) < limit)
-                .map(|(&start, _)| start)
-                .collect();
-            for start in done {
-                let s = sessions.remove(&start).expect("listed above");
-                closed.push(WindowResult {
-                    key: key.clone(),
-                    window: Window {
-                        start_ms: start,
-                        end_ms: s.end_ms,
-                    },
-                    value: self.aggregate.finish(&s.acc),
-                    is_final: true,
-                    revision: 0,
-                });
-                self.removed.push((key.clone(), start));
+        while self
+            .closing
+            .first()
+            .is_some_and(|(close, _, _)| *close < self.watermark_ms)
+        {
+            let (_, key, start) = self.closing.pop_first().expect("checked above");
+            let sessions = self.sessions.get_mut(&key).expect("indexed sessions exist");
+            let s = sessions.remove(&start).expect("indexed sessions exist");
+            if sessions.is_empty() {
+                self.sessions.remove(&key);
             }
+            out.push(WindowResult {
+                key: key.clone(),
+                window: Window {
+                    start_ms: start,
+                    end_ms: s.end_ms,
+                },
+                value: self.aggregate.finish(&s.acc),
+                is_final: true,
+                revision: 0,
+            });
+            self.removed.push((key, start));
         }
-        self.sessions.retain(|_, s| !s.is_empty());
-        closed.sort_by(|a, b| (a.window.end_ms, &a.key).cmp(&(b.window.end_ms, &b.key)));
-        out.extend(closed);
     }
 
     /// Appends the current result of every session changed since the last call (`emit = "update"`).
@@ -173,7 +192,9 @@ impl<A: Aggregate> SessionWindows<A> {
 
     /// Restores one persisted session, before any `add`.
     pub fn restore(&mut self, (key, start, end, acc): SessionState<A::Acc>) {
-        self.sessions.entry(key).or_default().insert(
+        self.closing
+            .insert((self.close_ms(end), key.clone(), start));
+        let replaced = self.sessions.entry(key.clone()).or_default().insert(
             start,
             Session {
                 end_ms: end,
@@ -182,6 +203,11 @@ impl<A: Aggregate> SessionWindows<A> {
                 updated: false,
             },
         );
+        // An entry restored twice (a store, then its changelog) keeps one index entry.
+        if let Some(old) = replaced.filter(|old| old.end_ms != end) {
+            self.closing
+                .remove(&(self.close_ms(old.end_ms), key, start));
+        }
     }
 
     /// Sets the watermark without emitting (after a restore).
@@ -189,9 +215,56 @@ impl<A: Aggregate> SessionWindows<A> {
         self.watermark_ms = self.watermark_ms.max(watermark_ms);
     }
 
+    /// The current watermark (`i64::MIN` before any).
+    pub fn watermark(&self) -> i64 {
+        self.watermark_ms
+    }
+
     /// Open sessions held in memory.
     pub fn open_windows(&self) -> usize {
-        self.sessions.values().map(BTreeMap::len).sum()
+        self.closing.len()
+    }
+
+    /// Appends the current (not final) result of every open session whose key starts with `prefix`
+    /// (all sessions of a channel when keys are `channel user`), in key then start order, without
+    /// changing anything: what an interactive query shows.
+    pub fn peek_prefix(&self, prefix: &str, out: &mut Vec<WindowResult<A::Output>>) {
+        let keys = self
+            .sessions
+            .range::<str, _>((
+                std::ops::Bound::Included(prefix),
+                std::ops::Bound::Unbounded,
+            ))
+            .take_while(|(key, _)| key.starts_with(prefix));
+        for (key, sessions) in keys {
+            for (&start, s) in sessions {
+                out.push(WindowResult {
+                    key: key.clone(),
+                    window: Window {
+                        start_ms: start,
+                        end_ms: s.end_ms,
+                    },
+                    value: self.aggregate.finish(&s.acc),
+                    is_final: false,
+                    revision: 0,
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+impl<A: Aggregate> SessionWindows<A> {
+    /// The close index rebuilt from the sessions, to compare with the one kept in step.
+    fn index_from_sessions(&self) -> BTreeSet<(i64, String, i64)> {
+        self.sessions
+            .iter()
+            .flat_map(|(key, sessions)| {
+                sessions
+                    .iter()
+                    .map(|(&start, s)| (self.close_ms(s.end_ms), key.clone(), start))
+            })
+            .collect()
     }
 }
 
@@ -264,6 +337,7 @@ mod tests {
                 assert_eq!(op.add(k, *t, &()), Admission::Accepted, "round {round}");
                 max_seen = max_seen.max(*t);
                 op.advance(max_seen, &mut results);
+                assert_eq!(op.closing, op.index_from_sessions(), "round {round}");
             }
             op.advance(i64::MAX, &mut results);
             let mut got: Vec<_> = results
@@ -346,5 +420,78 @@ mod tests {
                 3
             )
         );
+    }
+
+    #[test]
+    fn the_close_index_follows_merges_so_a_merged_session_closes_at_its_new_end() {
+        let (gap, grace) = (10, 100);
+        let mut op = SessionWindows::new(Count, gap, grace);
+        op.add("a", 0, &());
+        op.add("a", 20, &());
+        op.add("b", 5, &());
+        let closes = |op: &SessionWindows<Count>| -> Vec<(i64, String, i64)> {
+            assert_eq!(op.closing, op.index_from_sessions());
+            op.closing.iter().cloned().collect()
+        };
+        assert_eq!(
+            closes(&op),
+            [
+                (110, "a".into(), 0),
+                (115, "b".into(), 5),
+                (130, "a".into(), 20)
+            ]
+        );
+        // 10 bridges [0] and [20]: one entry for [0, 20], none left for [0] alone.
+        op.add("a", 10, &());
+        assert_eq!(closes(&op), [(115, "b".into(), 5), (130, "a".into(), 0)]);
+        // A record before a session's start moves its start: the entry moves with it.
+        op.add("b", -3, &());
+        assert_eq!(closes(&op), [(115, "b".into(), -3), (130, "a".into(), 0)]);
+
+        let mut out = Vec::new();
+        op.advance(111, &mut out);
+        assert!(out.is_empty(), "[0]'s old close time closes nothing");
+        op.advance(116, &mut out);
+        op.advance(130, &mut out);
+        assert_eq!(out.len(), 1, "{out:?}");
+        op.advance(131, &mut out);
+        let got: Vec<_> = out
+            .iter()
+            .map(|r| (r.key.as_str(), r.window.start_ms, r.window.end_ms, r.value))
+            .collect();
+        assert_eq!(got, [("b", -3, 5, 2), ("a", 0, 20, 3)]);
+        assert!(closes(&op).is_empty());
+        assert_eq!(op.open_windows(), 0);
+
+        // A restored session is indexed like an added one, once even when restored twice.
+        let mut restored = SessionWindows::new(Count, gap, grace);
+        restored.restore(("a".into(), 0, 20, 3));
+        restored.restore(("a".into(), 0, 25, 4));
+        assert_eq!(closes(&restored), [(135, "a".into(), 0)]);
+    }
+
+    #[test]
+    fn peek_prefix_shows_the_open_sessions_of_one_channel_only() {
+        let mut op = SessionWindows::new(Count, 10, 0);
+        op.add("nymn alice", 0, &());
+        op.add("nymn bob", 3, &());
+        op.add("nymn bob", 50, &());
+        op.add("nymnn carol", 1, &());
+        op.add("forsen dave", 2, &());
+        let mut open = Vec::new();
+        op.peek_prefix("nymn ", &mut open);
+        let got: Vec<_> = open
+            .iter()
+            .map(|r| (r.key.as_str(), r.window.start_ms, r.is_final))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("nymn alice", 0, false),
+                ("nymn bob", 3, false),
+                ("nymn bob", 50, false)
+            ]
+        );
+        assert_eq!(op.take_dirty().len(), 5, "peeking changes nothing");
     }
 }

@@ -1,6 +1,6 @@
 //! Window specifications as topologies declare them: kind and sizes, grace, and when to emit.
-//! `TimeWindows.ofSizeAndGrace().advanceBy()` and `SlidingWindows.ofTimeDifferenceAndGrace` in
-//! Kafka Streams terms.
+//! `TimeWindows.ofSizeAndGrace().advanceBy()`, `SlidingWindows.ofTimeDifferenceAndGrace` and
+//! `SessionWindows.ofInactivityGapAndGrace` in Kafka Streams terms.
 
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +35,14 @@ pub enum WindowSpec {
         /// How long after `end` records are still accepted.
         grace_ms: i64,
     },
+    /// Gap-based windows per key (`window::session`): records at most `gap` apart form one
+    /// session `[first, last]`. Only kinds whose window rule is `Session` take them.
+    Session {
+        /// Inactivity that ends a session.
+        gap_ms: i64,
+        /// How long after `last + gap` records are still accepted (and may still merge sessions).
+        grace_ms: i64,
+    },
 }
 
 impl WindowSpec {
@@ -43,7 +51,8 @@ impl WindowSpec {
         match *self {
             WindowSpec::Tumbling { grace_ms, .. }
             | WindowSpec::Hopping { grace_ms, .. }
-            | WindowSpec::Sliding { grace_ms, .. } => grace_ms,
+            | WindowSpec::Sliding { grace_ms, .. }
+            | WindowSpec::Session { grace_ms, .. } => grace_ms,
         }
     }
 
@@ -76,6 +85,9 @@ impl WindowSpec {
             }
             WindowSpec::Sliding { difference_ms, .. } if difference_ms <= 0 => {
                 errors.push("difference must be positive".to_owned())
+            }
+            WindowSpec::Session { gap_ms, .. } if gap_ms <= 0 => {
+                errors.push("session gap must be positive".to_owned())
             }
             _ => {}
         }

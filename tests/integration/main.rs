@@ -6,6 +6,7 @@ mod avro;
 mod bench;
 mod broker_process;
 mod chat_roundtrip;
+mod chatter_sessions;
 mod cli;
 mod consume_errors;
 mod delivery_failure;

@@ -51,6 +51,12 @@ impl TableName {
         prefix: &[TAGGED, b'a'],
     };
 
+    /// Session windows (`chatter_sessions`): `\x01s` + window key of the session's key and start.
+    pub const SESSIONS: TableName = TableName {
+        name: "sessions",
+        prefix: &[TAGGED, b's'],
+    };
+
     /// Every table name.
     pub const ALL: &'static [TableName] = &[
         TableName::WINDOWS,
@@ -60,6 +66,7 @@ impl TableName {
         TableName::SUB_TREND_MEMORY,
         TableName::AD_SLOT_MINUTES,
         TableName::AD_SLOT_CHANNELS,
+        TableName::SESSIONS,
     ];
 
     /// The name, for messages.

@@ -17,7 +17,8 @@ pub fn window_key(channel: &str, start_ms: i64) -> Vec<u8> {
     k
 }
 
-fn push_window_key(k: &mut Vec<u8>, channel: &str, start_ms: i64) {
+/// Appends [`window_key`] to `k` (after a table's prefix).
+pub(crate) fn push_window_key(k: &mut Vec<u8>, channel: &str, start_ms: i64) {
     k.extend_from_slice(channel.as_bytes());
     k.push(0);
     k.extend_from_slice(&((start_ms as u64) ^ (1 << 63)).to_be_bytes());
