@@ -276,6 +276,7 @@ mod tests {
                 event: &event,
                 message: &message,
                 terms: false,
+                joined: None,
             };
             p.process(&input, out);
             let wm = p.sessions.watermark().max(ts_ms);
