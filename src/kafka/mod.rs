@@ -6,6 +6,7 @@
 //! Everything that talks to a broker goes through here.
 
 pub mod client;
+pub mod global_table;
 pub mod group_watch;
 pub mod instances;
 pub mod membership;

@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::Producer;
 
+use super::global_table::GlobalTables;
 use super::sink_encoders::SinkEncoders;
 use super::topics::{ensure_topics, partition_count, TopicPlan};
 use super::{KafkaError, KafkaSettings};
@@ -35,7 +36,7 @@ use crate::avro::{registry_for, RegistryDecoder};
 use crate::metrics::Metrics;
 use crate::store::changelog::changelog_topic;
 use crate::store::StateBackend;
-use crate::table::ValueDecoder;
+use crate::table::{SharedTable, ValueDecoder};
 use crate::time::clock::{Clock, SystemClock};
 use crate::topology::spec::{ProcessingGuarantee, ValueFormat};
 use crate::topology::task::{StateChange, Task};
@@ -101,10 +102,12 @@ struct Engine {
     tasks: BTreeMap<i32, Task>,
     /// The first source's topic (consumer lag and its metrics are read for it).
     input_topic: String,
-    /// Every source's topic, by source index.
-    input_topics: Vec<String>,
+    /// The topics the group reads, with their source index: every source but global tables.
+    input_topics: Vec<(usize, String)>,
     /// Reads the values of Avro sources (with `--schema-registry`).
     avro_decoder: Option<Arc<dyn ValueDecoder>>,
+    /// The global tables every task shares, one entry per source.
+    globals: Vec<Option<SharedTable>>,
     dlq_topic: String,
     clock: Arc<dyn Clock>,
     stats: RunStats,
@@ -143,10 +146,23 @@ pub fn run(
     let topology = Arc::new(topology);
     let source = topology.sources.first().expect("validated: one source");
     let input_topic = source.topic.clone();
-    let input_topics: Vec<String> = topology.sources.iter().map(|s| s.topic.clone()).collect();
+    let input_topics: Vec<(usize, String)> = topology
+        .sources
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !topology.tables[*i].as_ref().is_some_and(|t| t.global))
+        .map(|(i, s)| (i, s.topic.clone()))
+        .collect();
     let partitions = partition_count(&options.kafka, &input_topic, Duration::from_secs(30))?;
     check_co_partitioned(&topology, &options, partitions)?;
     let avro_decoder = avro_decoder(&topology, options.schema_registry.as_deref())?;
+    // Global tables are read to their end before the group's first record.
+    let (mut global_tables, globals) = GlobalTables::start(
+        topology.clone(),
+        &options.kafka,
+        avro_decoder.clone(),
+        options.restore_stall_timeout,
+    )?;
     let stores = topology.stores();
     *control.layout.lock().expect("layout") = Some(Layout {
         input_partitions: partitions,
@@ -188,6 +204,7 @@ pub fn run(
         input_topic: input_topic.clone(),
         input_topics: input_topics.clone(),
         avro_decoder,
+        globals,
         clock: Arc::new(SystemClock),
         stats: RunStats::default(),
         in_transaction: eos,
@@ -215,7 +232,10 @@ pub fn run(
         &topology,
         &control,
         &member_prefix,
-        &input_topics,
+        consume::Inputs {
+            topics: &input_topics,
+            globals: &mut global_tables,
+        },
         total,
     );
     let mut guard = shared.lock().expect("engine");
@@ -263,7 +283,7 @@ fn avro_decoder(
 
 /// Checks that every input topic has the first one's `partitions`: a task reads partition `p` of
 /// each (Kafka Streams' co-partitioning), so a chat record and the table rows of its channel meet
-/// only when both topics are keyed by channel and split alike. Global tables are refused for now.
+/// only when both topics are keyed by channel and split alike. Global tables need not match.
 fn check_co_partitioned(
     topology: &Topology,
     options: &RunOptions,
@@ -272,11 +292,8 @@ fn check_co_partitioned(
     let first = &topology.sources[0].topic;
     for (source, table) in topology.sources.iter().zip(&topology.tables).skip(1) {
         if table.as_ref().is_some_and(|t| t.global) {
-            return Err(KafkaError::Inputs(format!(
-                "source {:?} is a global table, which `run` cannot read yet: remove global = true and \
-                 give {} as many partitions as {first} ({partitions}), keyed by channel",
-                source.name, source.topic
-            )));
+            // Every task reads all of it: any partition count.
+            continue;
         }
         let n = partition_count(&options.kafka, &source.topic, Duration::from_secs(30))?;
         if n != partitions {

@@ -3,6 +3,8 @@
 //! every problem names the source or processor and says what to change.
 
 use super::spec::{parse_duration_ms, SourceSpec, TimestampSource, ValueFormat};
+use crate::table::row::RowTime;
+use crate::table::{TableRow, ValueDecoder};
 
 /// A source declared `table = { ... }`, resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,4 +129,31 @@ pub fn resolve_join(
         }
         Some(i) => Some(i),
     }
+}
+
+/// Reads one record of table `source` as a row: its value decoded (JSON, or Avro through
+/// `decoder`), its key and its event time by the source's rules; the reason when it cannot be read.
+pub fn read_row(
+    source: &SourceSpec,
+    plan: &TablePlan,
+    decoder: Option<&dyn ValueDecoder>,
+    key: Option<&[u8]>,
+    value: &[u8],
+    record_ts_ms: Option<i64>,
+) -> Result<TableRow, String> {
+    let value = match (source.format, decoder) {
+        (ValueFormat::Avro, Some(decoder)) => decoder.decode(value)?,
+        (ValueFormat::Avro, None) => {
+            return Err(
+                "an Avro value and no schema registry to read it with: pass --schema-registry"
+                    .to_owned(),
+            )
+        }
+        _ => serde_json::from_slice(value).map_err(|e| format!("not JSON: {e}"))?,
+    };
+    let time = match source.timestamp {
+        TimestampSource::Record => RowTime::Record,
+        _ => RowTime::Field(source.time_field()),
+    };
+    TableRow::from_value(value, key, &plan.key_field, time, record_ts_ms).map_err(|e| e.to_string())
 }

@@ -6,12 +6,13 @@
 
 use std::sync::Arc;
 
+use super::inputs::read_row;
 use super::spec::{TimestampSource, ValueFormat};
 use super::validate::Topology;
 use crate::chat::ChatEvent;
 use crate::processor::{state, Emitter, Input, Late, Output, ProcessError, Processor};
-use crate::table::row::{RowTime, ValueDecoder};
-use crate::table::{SharedTable, TableRow, VersionedTable};
+use crate::table::row::ValueDecoder;
+use crate::table::{SharedTable, VersionedTable};
 use crate::time::civil::format_timestamp_ms;
 use crate::time::watermark::WatermarkTracker;
 
@@ -337,22 +338,8 @@ impl Task {
         let plan = self.topology.tables[rec.source]
             .as_ref()
             .expect("a table source has a plan");
-        let value = match (source.format, &self.decoders[rec.source]) {
-            (ValueFormat::Avro, Some(decoder)) => decoder.decode(rec.value),
-            (ValueFormat::Avro, None) => Err(
-                "an Avro value and no schema registry to read it with: pass --schema-registry"
-                    .to_owned(),
-            ),
-            _ => serde_json::from_slice(rec.value).map_err(|e| format!("not JSON: {e}")),
-        };
-        let time = match source.timestamp {
-            TimestampSource::Record => RowTime::Record,
-            _ => RowTime::Field(source.time_field()),
-        };
-        let row = value.and_then(|v| {
-            TableRow::from_value(v, rec.key, &plan.key_field, time, rec.record_ts_ms)
-                .map_err(|e| e.to_string())
-        });
+        let decoder = self.decoders[rec.source].as_deref();
+        let row = read_row(source, plan, decoder, rec.key, rec.value, rec.record_ts_ms);
         let row = match row {
             Ok(row) => row,
             Err(e) => {
@@ -398,18 +385,8 @@ impl Task {
             return false;
         };
         let source = &self.topology.sources[rec.source];
-        let value = match (source.format, &self.decoders[rec.source]) {
-            (ValueFormat::Avro, Some(decoder)) => decoder.decode(rec.value).ok(),
-            (ValueFormat::Avro, None) => None,
-            _ => serde_json::from_slice(rec.value).ok(),
-        };
-        let time = match source.timestamp {
-            TimestampSource::Record => RowTime::Record,
-            _ => RowTime::Field(source.time_field()),
-        };
-        let Some(row) = value.and_then(|v| {
-            TableRow::from_value(v, rec.key, &plan.key_field, time, rec.record_ts_ms).ok()
-        }) else {
+        let decoder = self.decoders[rec.source].as_deref();
+        let Ok(row) = read_row(source, plan, decoder, rec.key, rec.value, rec.record_ts_ms) else {
             return false;
         };
         table

@@ -30,7 +30,7 @@ use crate::scale_out::{committed, spawn, Instance, KeptDir};
 /// `(channel, window start)` to `(messages, unique chatters, viewers)`.
 type Joined = BTreeMap<(String, i64), (u64, u64, Option<i64>)>;
 
-fn topology_text(app: &str, chat: &str, streams: &str, output: &str) -> String {
+fn topology_text(app: &str, chat: &str, streams: &str, output: &str, global: bool) -> String {
     format!(
         r#"
 application_id = "{app}"
@@ -42,7 +42,7 @@ name = "streams"
 topic = "{streams}"
 format = "json"
 timestamp = "field"
-table = {{ retention = "1h", grace = "2m" }}
+table = {{ retention = "1h", grace = "2m", global = {global} }}
 [[processor]]
 name = "minute"
 kind = "engagement"
@@ -233,7 +233,9 @@ struct Setup {
     expected: Joined,
 }
 
-async fn setup() -> Setup {
+/// The test's topics and data; a global table's topic has one partition (it need not match the
+/// chat's four).
+async fn setup(global: bool) -> Setup {
     let (app, chat, streams, output) = (
         unique("join-app"),
         unique("join-chat"),
@@ -241,12 +243,12 @@ async fn setup() -> Setup {
         unique("join-out"),
     );
     create_topic(&chat, 4).await;
-    create_topic(&streams, 4).await;
+    create_topic(&streams, if global { 1 } else { 4 }).await;
     let dir = KeptDir(tempfile::tempdir().unwrap().keep());
     let topology_file = dir.0.join("topology.toml");
     std::fs::write(
         &topology_file,
-        topology_text(&app, &chat, &streams, &output),
+        topology_text(&app, &chat, &streams, &output, global),
     )
     .unwrap();
     let topology = Topology::load(&topology_file).unwrap();
@@ -334,7 +336,7 @@ fn check(s: &Setup, got: &Joined) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_join_co_partitioned_chat_and_snapshots_as_a_brute_force_scan_does() {
-    let s = setup().await;
+    let s = setup(false).await;
     produce_rows(&s.streams, &s.rows, &[]).await;
     produce(&s.chat, &s.lines, &[]).await;
     let log = |name: &str| s.dir.0.join(format!("{name}.log"));
@@ -370,38 +372,60 @@ async fn two_instances_join_co_partitioned_chat_and_snapshots_as_a_brute_force_s
     s.dir.remove();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_table_restores_from_its_topic_after_sigkill_and_the_join_stays_exact() {
-    let s = setup().await;
+/// Every snapshot and the first half of the chat, one instance until it has committed part of it,
+/// SIGKILL, a restart on the same state dir, then the rest (with `row_markers` for the table), and
+/// the results checked. Returns the restarted instance's log.
+async fn kill_midway_and_restart(s: &Setup, row_markers: &[(i32, String)]) -> String {
     let log = |name: &str| s.dir.0.join(format!("{name}.log"));
     let state = s.dir.0.join("state");
-    // Every snapshot, and the first half of the chat, before the kill.
     produce_rows(&s.streams, &s.rows, &[]).await;
     let (first, second) = s.lines.split_at(s.lines.len() / 2);
     produce(&s.chat, first, &[]).await;
     let mut instance = Instance(spawn(&s.topology_file, &state, "a", &log("a"), &[]));
     let half = first.len() as i64 / 2;
     let progressed = || committed(&s.app, &s.chat, 4).iter().sum::<i64>() >= half;
-    wait_for(&s, "half the first chat to be committed", progressed).await;
+    wait_for(s, "half the first chat to be committed", progressed).await;
     instance.0.kill().expect("SIGKILL");
     instance.0.wait().unwrap();
     // Restarted on its state dir: the table's rows come from the table's topic again, and minutes
     // closed after the restart read viewers produced before the kill.
     let restarted = Instance(spawn(&s.topology_file, &state, "a2", &log("a2"), &[]));
     produce(&s.chat, second, &s.chat_markers).await;
-    produce_rows(&s.streams, &[], &s.row_markers).await;
+    produce_rows(&s.streams, &[], row_markers).await;
     let consumer = reader(&s.output);
     let got = collect(
         &consumer,
         &s.expected,
         Instant::now() + Duration::from_secs(180),
     );
-    check(&s, &got);
-    let text = std::fs::read_to_string(log("a2")).unwrap_or_default();
+    check(s, &got);
+    drop(restarted);
+    std::fs::read_to_string(log("a2")).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_restores_from_its_topic_after_sigkill_and_the_join_stays_exact() {
+    let s = setup(false).await;
+    let text = kill_midway_and_restart(&s, &s.row_markers).await;
     assert!(
         text.contains("partition assigned"),
         "the restart took its partitions"
     );
-    drop(restarted);
+    s.dir.remove();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_global_table_on_one_partition_restores_after_sigkill_and_the_join_stays_exact() {
+    // Every task holds the whole table, read from its one partition before the group's first
+    // record, and again after the restart: no co-partitioning, no changelog, and it does not hold
+    // event time back (no end-of-input rows needed).
+    let s = setup(true).await;
+    let text = kill_midway_and_restart(&s, &[]).await;
+    let rows = s.rows.len();
+    assert!(
+        text.contains(&format!("rows={rows}")) && text.contains("global table read"),
+        "the restart read the whole table again ({rows} rows); logs in {}",
+        s.dir.0.display()
+    );
     s.dir.remove();
 }

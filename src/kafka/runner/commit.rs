@@ -108,8 +108,8 @@ impl Engine {
 
     /// Each input topic with the offset `commit` resumes it at.
     fn input_positions<'a>(&'a self, commit: &'a Commit) -> impl Iterator<Item = (&'a str, i64)> {
-        self.input_topics.iter().enumerate().map(|(source, topic)| {
-            let offset = match source {
+        self.input_topics.iter().map(|(source, topic)| {
+            let offset = match *source {
                 0 => commit.input_offset,
                 n => commit.more_offsets.get(n - 1).copied().unwrap_or(0),
             };
@@ -206,14 +206,15 @@ impl Engine {
         let partitions: Vec<i32> = self.tasks.keys().copied().collect();
         let mut committed = TopicPartitionList::new();
         for p in &partitions {
-            for topic in &self.input_topics {
+            for (_, topic) in &self.input_topics {
                 committed.add_partition(topic, *p);
             }
         }
         let committed = consumer.committed_offsets(committed, Duration::from_secs(30))?;
         for p in partitions {
             let (task, checkpoint) = self.task_from_local_state(p, now)?;
-            for (source, topic) in self.input_topics.iter().enumerate() {
+            for (source, topic) in &self.input_topics {
+                let source = *source;
                 let offset = match (&checkpoint, self.topology.tables[source].is_some()) {
                     // A table is read again from its start: its rows restore the table.
                     (_, true) => Offset::Beginning,

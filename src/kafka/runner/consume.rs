@@ -10,6 +10,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::Message;
 
 use super::{Engine, EngineConsumer, RebalanceContext, RunControl, RunOptions};
+use crate::kafka::global_table::GlobalTables;
 use crate::kafka::group_watch::{rank, stranded, GroupView, GroupWatch};
 use crate::kafka::membership::member_prefix;
 use crate::kafka::KafkaError;
@@ -21,9 +22,9 @@ impl Engine {
         let partition = msg.partition();
         let now = self.clock.now_ms();
         let source = match self.input_topics.as_slice() {
-            [_] => 0,
-            topics => match topics.iter().position(|t| t == msg.topic()) {
-                Some(source) => source,
+            [(only, _)] => *only,
+            topics => match topics.iter().find(|(_, t)| t == msg.topic()) {
+                Some((source, _)) => *source,
                 None => return Ok(()),
             },
         };
@@ -102,8 +103,8 @@ impl Engine {
         // A task that has processed nothing of a source resumes it where the group's offsets say.
         let mut committed = TopicPartitionList::new();
         for (p, task) in &self.tasks {
-            for (source, topic) in self.input_topics.iter().enumerate() {
-                if task.next_offset_of(source) == 0 {
+            for (source, topic) in &self.input_topics {
+                if task.next_offset_of(*source) == 0 {
                     committed.add_partition(topic, *p);
                 }
             }
@@ -112,8 +113,8 @@ impl Engine {
             committed = consumer.committed_offsets(committed, Duration::from_secs(10))?;
         }
         for (p, task) in &self.tasks {
-            for (source, topic) in self.input_topics.iter().enumerate() {
-                let offset = match task.next_offset_of(source) {
+            for (source, topic) in &self.input_topics {
+                let offset = match task.next_offset_of(*source) {
                     0 => match committed.find_partition(topic, *p).map(|e| e.offset()) {
                         Some(Offset::Offset(o)) => Offset::Offset(o),
                         _ => Offset::Beginning,
@@ -142,8 +143,8 @@ impl Engine {
     }
 }
 
-fn topic_refs(topics: &[String]) -> Vec<&str> {
-    topics.iter().map(String::as_str).collect()
+fn topic_refs(topics: &[(usize, String)]) -> Vec<&str> {
+    topics.iter().map(|(_, t)| t.as_str()).collect()
 }
 
 /// Whether librdkafka reports `code` for records it skipped (it goes on with the next batch).
@@ -198,9 +199,9 @@ pub(super) fn subscribe(
     options: &RunOptions,
     shared: &Arc<Mutex<Option<Engine>>>,
     control: &Arc<RunControl>,
-    input_topics: &[String],
+    input_topics: &[(usize, String)],
 ) -> Result<(EngineConsumer, String), KafkaError> {
-    let input_topic = input_topics[0].as_str();
+    let input_topic = input_topics[0].1.as_str();
     let mut consumer_config = options.kafka.consumer_config(&topology.application_id);
     consumer_config.set("partition.assignment.strategy", "range");
     if topology.guarantee == ProcessingGuarantee::ExactlyOnceV2 {
@@ -235,6 +236,14 @@ pub(super) fn subscribe(
     Ok((consumer, member_prefix))
 }
 
+/// What the consume loop reads: the group's topics (with their source index) and the global tables.
+pub(super) struct Inputs<'a> {
+    /// The topics the group reads.
+    pub topics: &'a [(usize, String)],
+    /// The global tables, polled between records.
+    pub globals: &'a mut GlobalTables,
+}
+
 /// Consumes until `control` says stop (`Ok`) or a step fails outside a transaction (`Err`). Each
 /// step holds the engine; `total` is the input's partition count.
 pub(super) fn consume(
@@ -243,9 +252,13 @@ pub(super) fn consume(
     topology: &Topology,
     control: &RunControl,
     member_prefix: &str,
-    input_topics: &[String],
+    inputs: Inputs<'_>,
     total: usize,
 ) -> Result<(), KafkaError> {
+    let Inputs {
+        topics: input_topics,
+        globals: global_tables,
+    } = inputs;
     let commit_every = Duration::from_millis(topology.commit_interval_ms as u64);
     let mut last_commit = Instant::now();
     let mut last_punctuate = Instant::now();
@@ -286,6 +299,10 @@ pub(super) fn consume(
                     }
                 }
             }
+        }
+        // The global tables take what arrived (their own locks, not the engine's).
+        if let Err(e) = global_tables.poll() {
+            break Err(e);
         }
         let polled = consumer.poll(Duration::from_millis(100));
         let mut guard = shared.lock().expect("engine");

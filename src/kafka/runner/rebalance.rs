@@ -26,7 +26,7 @@ impl Engine {
         partition: i32,
         now: i64,
     ) -> Result<(Task, Option<Checkpoint>), KafkaError> {
-        let mut task = Task::new(self.topology.clone(), partition, now);
+        let mut task = Task::sharing(self.topology.clone(), partition, now, &self.globals);
         if let Some(decoder) = &self.avro_decoder {
             for (source, spec) in self.topology.sources.iter().enumerate() {
                 if spec.format == ValueFormat::Avro {
@@ -87,7 +87,7 @@ impl Engine {
 
     /// Restores `partition` from local state and its changelog tail and returns the offset to
     /// resume each source at (`None`: where the group's offsets say).
-    fn assign(&mut self, partition: i32) -> Result<Vec<Option<i64>>, KafkaError> {
+    fn assign(&mut self, partition: i32) -> Result<Vec<(usize, Option<i64>)>, KafkaError> {
         let now = self.clock.now_ms();
         let metrics = self.metrics.clone();
         let label = partition.to_string();
@@ -115,8 +115,10 @@ impl Engine {
             .fetch_add(report.records_read, Ordering::Relaxed);
         let (task, checkpoint) = self.task_from_local_state(partition, now)?;
         self.restate(partition, &report.orphaned_keys)?;
-        let resume: Vec<Option<i64>> = (0..self.input_topics.len())
-            .map(|source| checkpoint.as_ref().map(|_| task.next_offset_of(source)))
+        let resume: Vec<(usize, Option<i64>)> = self
+            .input_topics
+            .iter()
+            .map(|(s, _)| (*s, checkpoint.as_ref().map(|_| task.next_offset_of(*s))))
             .collect();
         tracing::info!(partition, restored = report.records_read, resume = ?resume, open = task.open_entries(), "partition assigned");
         self.tasks.insert(partition, task);
@@ -192,8 +194,8 @@ impl ConsumerContext for RebalanceContext {
                     self.metrics.restoring_partitions.dec();
                     match assigned {
                         Ok(resume) => {
-                            for (source, offset) in resume.into_iter().enumerate() {
-                                let topic = &engine.input_topics[source];
+                            for (at, (source, offset)) in resume.into_iter().enumerate() {
+                                let topic = &engine.input_topics[at].1;
                                 let offset = if engine.topology.tables[source].is_some() {
                                     // A table is read from its topic's start: the rows before
                                     // the restored position restore it (process() sees them).
