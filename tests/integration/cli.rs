@@ -171,6 +171,59 @@ fn process_writes_per_minute_results_equal_to_a_brute_force_count() {
 }
 
 #[test]
+fn process_feeds_each_named_input_to_its_source_and_joins_viewers() {
+    // `--input chat=<VOD replay> --input streams=<rows>`: the chat (real, northernlion) through its
+    // importer, the rows as JSON lines. The rows are DERIVED: one snapshot per minute from minute
+    // 20 of the replay, viewers = 5_000 + minute.
+    let log = data_dir().join("dev_vodjson_northernlion_2021/1087079172.json");
+    let dir = tempfile::tempdir().unwrap();
+    let first = 1_626_314_364_000i64; // 2021-07-15T01:59:24Z, the replay's first comment
+    let rows: Vec<(i64, i64)> = (20..60)
+        .map(|m| ((first / 60_000 + m) * 60_000 + 1_000, 5_000 + m))
+        .collect();
+    let rows_file = dir.path().join("streams.jsonl");
+    let text: String = rows
+        .iter()
+        .map(|(ts, v)| format!("{{\"channel\":\"northernlion\",\"viewers\":{v},\"ts\":{ts}}}\n"))
+        .collect();
+    std::fs::write(&rows_file, text).unwrap();
+    let out_dir = dir.path().join("out");
+    let output = chatpulse()
+        .args(["process", "--topology"])
+        .arg(repo_file("topologies/audience.toml"))
+        .arg("--input")
+        .arg(format!("chat={}", log.display()))
+        .arg("--input")
+        .arg(format!("streams={}", rows_file.display()))
+        .arg("--out")
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = std::fs::read_to_string(out_dir.join("twitch.audience.minute.jsonl")).unwrap();
+    let minutes: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(minutes.len() > 40, "{} minutes", minutes.len());
+    for m in &minutes {
+        let end = m["window_end"].as_i64().unwrap();
+        let expected = rows
+            .iter()
+            .filter(|(ts, _)| *ts < end)
+            .map(|(_, v)| *v)
+            .last();
+        assert_eq!(m["viewers"].as_i64(), expected, "{m}");
+    }
+    assert!(minutes.iter().any(|m| m["viewers"].is_null()));
+    assert!(minutes.iter().any(|m| m["viewers"].is_i64()));
+}
+
+#[test]
 fn process_sends_unreadable_irc_lines_to_the_dead_letter_file_and_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("chat.irc");
