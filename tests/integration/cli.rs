@@ -212,11 +212,7 @@ fn process_feeds_each_named_input_to_its_source_and_joins_viewers() {
     assert!(minutes.len() > 40, "{} minutes", minutes.len());
     for m in &minutes {
         let end = m["window_end"].as_i64().unwrap();
-        let expected = rows
-            .iter()
-            .filter(|(ts, _)| *ts < end)
-            .map(|(_, v)| *v)
-            .last();
+        let expected = rows.iter().rfind(|(ts, _)| *ts < end).map(|(_, v)| *v);
         assert_eq!(m["viewers"].as_i64(), expected, "{m}");
     }
     assert!(minutes.iter().any(|m| m["viewers"].is_null()));

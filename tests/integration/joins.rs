@@ -18,6 +18,7 @@ use chatpulse::topology::offline::{run_offline_sources, Values};
 use chatpulse::topology::route::MemoryDestination;
 use chatpulse::topology::Topology;
 use rdkafka::consumer::BaseConsumer;
+use rdkafka::message::Headers;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::Message;
 use serde_json::{json, Value};
@@ -26,11 +27,27 @@ use crate::engine_support::{end_markers, produce, real_lines};
 use crate::harness::{create_topic, is_unknown_topic, reader, settings, unique};
 use crate::minutes::brute_force_minutes;
 use crate::scale_out::{committed, spawn, Instance, KeptDir};
+use crate::support::schema_registry::SchemaRegistryServer;
+use chatpulse::avro::registry::{HttpRegistry, SchemaRegistry};
+use chatpulse::avro::{value_subject, AvroSchema, ValueEncoder};
 
 /// `(channel, window start)` to `(messages, unique chatters, viewers)`.
 type Joined = BTreeMap<(String, i64), (u64, u64, Option<i64>)>;
 
-fn topology_text(app: &str, chat: &str, streams: &str, output: &str, global: bool) -> String {
+/// How the test's table is declared and written.
+#[derive(Clone, Copy, PartialEq)]
+enum Table {
+    /// Co-partitioned with the chat (4 partitions), JSON rows.
+    Json,
+    /// Global, on one partition, JSON rows.
+    Global,
+    /// Co-partitioned, Avro rows of `avro/stream_snapshot.avsc` (as `monitor` writes them).
+    Avro,
+}
+
+fn topology_text(app: &str, chat: &str, streams: &str, output: &str, table: Table) -> String {
+    let global = table == Table::Global;
+    let format = if table == Table::Avro { "avro" } else { "json" };
     format!(
         r#"
 application_id = "{app}"
@@ -40,7 +57,7 @@ topic = "{chat}"
 [[source]]
 name = "streams"
 topic = "{streams}"
-format = "json"
+format = "{format}"
 timestamp = "field"
 table = {{ retention = "1h", grace = "2m", global = {global} }}
 [[processor]]
@@ -177,12 +194,12 @@ fn offline(topology: &Topology, chat: Vec<String>, rows: Vec<String>) -> Joined 
     m
 }
 
-async fn produce_rows(topic: &str, rows: &[(String, String)], markers: &[(i32, String)]) {
+async fn produce_rows<V: AsRef<[u8]>>(topic: &str, rows: &[(String, V)], markers: &[(i32, V)]) {
     let producer: FutureProducer = settings().producer_config().create().unwrap();
     for (key, value) in rows {
         producer
             .send(
-                FutureRecord::to(topic).key(key).payload(value),
+                FutureRecord::to(topic).key(key).payload(value.as_ref()),
                 Duration::from_secs(30),
             )
             .await
@@ -194,7 +211,7 @@ async fn produce_rows(topic: &str, rows: &[(String, String)], markers: &[(i32, S
                 FutureRecord::to(topic)
                     .partition(*p)
                     .key("end-of-input")
-                    .payload(value),
+                    .payload(value.as_ref()),
                 Duration::from_secs(30),
             )
             .await
@@ -233,22 +250,24 @@ struct Setup {
     expected: Joined,
 }
 
+/// Fresh names: the application id, the chat, table and output topics.
+fn names() -> (String, String, String, String) {
+    let name = |what: &str| unique(&format!("join-{what}"));
+    (name("app"), name("chat"), name("streams"), name("out"))
+}
+
 /// The test's topics and data; a global table's topic has one partition (it need not match the
 /// chat's four).
-async fn setup(global: bool) -> Setup {
-    let (app, chat, streams, output) = (
-        unique("join-app"),
-        unique("join-chat"),
-        unique("join-streams"),
-        unique("join-out"),
-    );
+async fn setup(table: Table) -> Setup {
+    let global = table == Table::Global;
+    let (app, chat, streams, output) = names();
     create_topic(&chat, 4).await;
     create_topic(&streams, if global { 1 } else { 4 }).await;
     let dir = KeptDir(tempfile::tempdir().unwrap().keep());
     let topology_file = dir.0.join("topology.toml");
     std::fs::write(
         &topology_file,
-        topology_text(&app, &chat, &streams, &output, global),
+        topology_text(&app, &chat, &streams, &output, table),
     )
     .unwrap();
     let topology = Topology::load(&topology_file).unwrap();
@@ -262,7 +281,8 @@ async fn setup(global: bool) -> Setup {
         .map(|p| {
             (
                 p,
-                json!({"channel": "end-of-input", "viewers": 0, "ts": end_ts}).to_string(),
+                json!({"channel": "end-of-input", "live": false, "viewers": 0, "ts": end_ts})
+                    .to_string(),
             )
         })
         .collect();
@@ -285,7 +305,17 @@ async fn setup(global: bool) -> Setup {
         .map(|(_, v)| v.clone())
         .chain(row_markers.iter().map(|(_, v)| v.clone()))
         .collect();
-    assert_eq!(offline(&topology, offline_chat, offline_rows), expected);
+    // Offline rows are the JSON lines (Avro rows need the registry `run` is given).
+    let offline_topology = match table {
+        Table::Avro => {
+            Topology::parse(&topology_text(&app, &chat, &streams, &output, Table::Json)).unwrap()
+        }
+        _ => topology,
+    };
+    assert_eq!(
+        offline(&offline_topology, offline_chat, offline_rows),
+        expected
+    );
     Setup {
         dir,
         topology_file,
@@ -336,7 +366,7 @@ fn check(s: &Setup, got: &Joined) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_join_co_partitioned_chat_and_snapshots_as_a_brute_force_scan_does() {
-    let s = setup(false).await;
+    let s = setup(Table::Json).await;
     produce_rows(&s.streams, &s.rows, &[]).await;
     produce(&s.chat, &s.lines, &[]).await;
     let log = |name: &str| s.dir.0.join(format!("{name}.log"));
@@ -405,7 +435,7 @@ async fn kill_midway_and_restart(s: &Setup, row_markers: &[(i32, String)]) -> St
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_table_restores_from_its_topic_after_sigkill_and_the_join_stays_exact() {
-    let s = setup(false).await;
+    let s = setup(Table::Json).await;
     let text = kill_midway_and_restart(&s, &s.row_markers).await;
     assert!(
         text.contains("partition assigned"),
@@ -419,7 +449,7 @@ async fn a_global_table_on_one_partition_restores_after_sigkill_and_the_join_sta
     // Every task holds the whole table, read from its one partition before the group's first
     // record, and again after the restart: no co-partitioning, no changelog, and it does not hold
     // event time back (no end-of-input rows needed).
-    let s = setup(true).await;
+    let s = setup(Table::Global).await;
     let text = kill_midway_and_restart(&s, &[]).await;
     let rows = s.rows.len();
     assert!(
@@ -428,4 +458,101 @@ async fn a_global_table_on_one_partition_restores_after_sigkill_and_the_join_sta
         s.dir.0.display()
     );
     s.dir.remove();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn avro_snapshots_are_read_with_the_registry_s_writer_schema() {
+    // `twitch.streams` as `monitor` writes it: Avro of avro/stream_snapshot.avsc in the registry
+    // wire format (the in-repo Schema Registry server). `run --schema-registry` fetches the writer
+    // schema by the id each row carries; the joined minutes equal the brute force.
+    let registry = SchemaRegistryServer::start();
+    let s = setup(Table::Avro).await;
+    let schema = AvroSchema::builtin("stream_snapshot").unwrap();
+    let id = HttpRegistry::new(&registry.url())
+        .unwrap()
+        .register(&value_subject(&s.streams), &schema.text)
+        .await
+        .unwrap();
+    let encoder = ValueEncoder::Avro {
+        id,
+        schema: Box::new(schema),
+    };
+    let avro = |json: &str| {
+        encoder
+            .encode(&serde_json::from_str(json).unwrap())
+            .unwrap()
+    };
+    let rows: Vec<(String, Vec<u8>)> = s.rows.iter().map(|(k, v)| (k.clone(), avro(v))).collect();
+    let markers: Vec<(i32, Vec<u8>)> = s.row_markers.iter().map(|(p, v)| (*p, avro(v))).collect();
+    // A row that is not Avro goes to the dead-letter topic, and the run goes on.
+    produce_rows(&s.streams, &[("caedrel".to_owned(), b"{}".to_vec())], &[]).await;
+    produce_rows(&s.streams, &rows, &[]).await;
+    produce(&s.chat, &s.lines, &[]).await;
+    let log = s.dir.0.join("a.log");
+    let extra = ["--schema-registry".to_owned(), registry.url()];
+    let instance = Instance(spawn(
+        &s.topology_file,
+        &s.dir.0.join("state"),
+        "a",
+        &log,
+        &extra,
+    ));
+    produce_rows(&s.streams, &[], &markers).await;
+    produce(&s.chat, &[], &s.chat_markers).await;
+    let got = collect(
+        &reader(&s.output),
+        &s.expected,
+        Instant::now() + Duration::from_secs(180),
+    );
+    check(&s, &got);
+    // The row that is not Avro is on the dead-letter topic, unchanged, with the reason.
+    let dlq = reader(&format!("{}-dlq", s.app));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let dead = loop {
+        assert!(Instant::now() < deadline, "no dead letter within 60 s");
+        match dlq.poll(Duration::from_millis(200)) {
+            Some(Ok(msg)) => break msg.detach(),
+            Some(Err(e)) if is_unknown_topic(&e) => {}
+            Some(Err(e)) => panic!("read the dead-letter topic: {e}"),
+            None => {}
+        }
+    };
+    assert_eq!(dead.payload(), Some(&b"{}"[..]));
+    let reason = dead
+        .headers()
+        .and_then(|h| h.iter().find(|h| h.key == "chatpulse.error"))
+        .and_then(|h| h.value)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .unwrap_or_default();
+    assert!(
+        reason.contains("unreadable row of table streams") && reason.contains("not Avro"),
+        "{reason}"
+    );
+    drop(instance);
+    s.dir.remove();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_refuses_inputs_that_are_not_co_partitioned_and_says_what_to_recreate() {
+    let (app, chat, streams, output) = names();
+    create_topic(&chat, 4).await;
+    create_topic(&streams, 2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("topology.toml");
+    std::fs::write(
+        &file,
+        topology_text(&app, &chat, &streams, &output, Table::Json),
+    )
+    .unwrap();
+    let log = dir.path().join("run.log");
+    let mut run = spawn(&file, &dir.path().join("state"), "a", &log, &[]);
+    let status = run.wait().unwrap();
+    assert!(!status.success(), "run must refuse to start");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("not co-partitioned")
+            && text.contains(&format!("{chat} has 4 partitions and {streams} has 2"))
+            && text.contains(&format!("recreate {streams} with 4")),
+        "{text}"
+    );
 }
