@@ -33,7 +33,8 @@ pub trait WindowedKind: Send + 'static {
 
     /// Writes the fields a joined table gives a result (processors with `join = { table = ... }`):
     /// `joined` is the table's value for `key` as of the window's last millisecond, `None` when it
-    /// holds none that old. Nothing by default.
+    /// holds none that old or the processor joins no table (so a result has the same fields
+    /// either way). Nothing by default.
     fn joined_fields(
         &self,
         _key: &str,
@@ -114,11 +115,14 @@ where
     fn result_fields(&self, r: &WindowResult<<K::Agg as Aggregate>::Output>) -> Map<String, Value> {
         let mut value = window_fields(&r.key, r.window, r.is_final, r.revision);
         self.kind.fields(&r.key, r.window, &r.value, &mut value);
-        if let Some(table) = &self.table {
-            let table = table.read().expect("a table lock is never poisoned");
-            let joined = table.as_of(&r.key, r.window.end_ms - 1).map(|(_, v)| &**v);
-            self.kind
-                .joined_fields(&r.key, &r.value, joined, &mut value);
+        match &self.table {
+            Some(table) => {
+                let table = table.read().expect("a table lock is never poisoned");
+                let joined = table.as_of(&r.key, r.window.end_ms - 1).map(|(_, v)| &**v);
+                self.kind
+                    .joined_fields(&r.key, &r.value, joined, &mut value);
+            }
+            None => self.kind.joined_fields(&r.key, &r.value, None, &mut value),
         }
         value
     }
