@@ -21,21 +21,42 @@ use crate::harness::{repo_file, unique};
 
 #[tokio::test(flavor = "current_thread")]
 async fn exactly_once_loop_commits_and_recovers_from_an_abort_on_mock_cluster() {
+    exactly_once_run(false).await;
+}
+
+/// The same with a second input, a table joined by the processor: the transaction carries the
+/// offsets of both topics, and the rewind seeks both (the table's back to its start).
+#[tokio::test(flavor = "current_thread")]
+async fn exactly_once_with_a_joined_table_commits_and_recovers_from_an_abort_on_mock_cluster() {
+    exactly_once_run(true).await;
+}
+
+async fn exactly_once_run(join: bool) {
     crate::harness::init_logs();
     let mock = MockCluster::new(1).expect("mock cluster");
     let brokers = mock.bootstrap_servers();
     let app = unique("eos-app");
-    let (input, output) = ("eos-in", "eos-out");
+    let (input, output, streams) = ("eos-in", "eos-out", "eos-streams");
+    let (kind, table) = if join {
+        (
+            "engagement\"\njoin = { table = \"streams\" }\nsource = \"chat",
+            format!(
+                "[[source]]\nname = \"streams\"\ntopic = \"{streams}\"\nformat = \"json\"\ntimestamp = \"field\"\ntable = {{}}"
+            ),
+        )
+    } else {
+        ("chat_count\"\nsource = \"chat", String::new())
+    };
     let topology = Topology::parse(&format!(
         r#"
 application_id = "{app}"
 [[source]]
 name = "chat"
 topic = "{input}"
+{table}
 [[processor]]
 name = "per-minute"
-kind = "chat_count"
-source = "chat"
+kind = "{kind}"
 sink = "minutes"
 window = {{ kind = "tumbling", size = "1m", grace = "5s" }}
 store = "counts"
@@ -50,6 +71,7 @@ processing_guarantee = "exactly_once_v2"
     .unwrap();
     for topic in [
         input.to_owned(),
+        streams.to_owned(),
         output.to_owned(),
         topology.dlq_topic(),
         // librdkafka's mock cluster has no CreateTopics: every topic `run` creates is made here.
@@ -78,6 +100,30 @@ processing_guarantee = "exactly_once_v2"
             .await
             .expect("delivered to the mock");
     }
+    // One snapshot per channel and minute of the slice (DERIVED: viewers 1000 + minute index),
+    // split over the table's two partitions like the chat, by channel.
+    let mut rows = 0u64;
+    if join {
+        let first = ChatEvent::parse(lines[0]).unwrap().ts_ms.unwrap() / 60_000 * 60_000;
+        for m in 0..10i64 {
+            let row = format!(
+                r#"{{"channel":"nymn","viewers":{},"ts":{}}}"#,
+                1_000 + m,
+                first + m * 60_000
+            );
+            producer
+                .send(
+                    FutureRecord::to(streams)
+                        .key("nymn")
+                        .payload(&row)
+                        .partition(0),
+                    Duration::from_secs(10),
+                )
+                .await
+                .expect("delivered to the mock");
+            rows += 1;
+        }
+    }
 
     // The first AddOffsetsToTxn fails with an error that requires an abort.
     mock.request_errors(
@@ -100,7 +146,8 @@ processing_guarantee = "exactly_once_v2"
 
     // Wait until every record was processed and two more commits went through.
     let deadline = Instant::now() + Duration::from_secs(90);
-    while control.processed.load(Ordering::SeqCst) < lines.len() as u64 {
+    let total = lines.len() as u64 + rows;
+    while control.processed.load(Ordering::SeqCst) < total {
         if handle.is_finished() {
             panic!("the run stopped early: {:?}", handle.join().unwrap());
         }
@@ -127,7 +174,7 @@ processing_guarantee = "exactly_once_v2"
     );
     assert!(stats.commits >= 2, "{stats:?}");
     assert!(
-        stats.processed >= lines.len() as u64,
+        stats.processed >= total,
         "records after the rewind were processed again: {stats:?}"
     );
     assert_eq!(stats.dead_letters, 0);

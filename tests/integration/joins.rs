@@ -48,6 +48,7 @@ enum Table {
 fn topology_text(app: &str, chat: &str, streams: &str, output: &str, table: Table) -> String {
     let global = table == Table::Global;
     let format = if table == Table::Avro { "avro" } else { "json" };
+
     format!(
         r#"
 application_id = "{app}"
