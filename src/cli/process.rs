@@ -4,7 +4,7 @@
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufRead, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::rc::Rc;
@@ -18,6 +18,7 @@ use crate::chat::import::line_reader::LineReader;
 use crate::chat::import::{import, Format, Records};
 use crate::processor::Output;
 use crate::store::rocks::{RocksBackend, RocksOptions};
+use crate::table::snapshot_log::{read_snapshots, SnapshotLogError};
 use crate::topology::offline::{run_offline_from, run_offline_sources, RecordSource};
 use crate::topology::route::Destination;
 use crate::topology::spec::ValueFormat;
@@ -32,7 +33,8 @@ pub struct Args {
     topology: PathBuf,
     /// Log files to process, in order (gzip detected; `-` is stdin). `SOURCE=FILE` feeds the named
     /// `[[source]]` (`--input chat=chat.log --input streams=snapshots.jsonl`); a bare file feeds
-    /// the first source. Several sources are merged by event time.
+    /// the first source. Several sources are merged by event time. A table source's file is JSON
+    /// lines, or a recorded snapshot CSV (`ts,channel,viewers,followers,game,title,started_at,language`).
     #[arg(long, required = true, num_args = 1..)]
     input: Vec<String>,
     /// Directory for the results: one `<topic>.jsonl` per sink topic, plus the dead-letter and late
@@ -102,6 +104,37 @@ impl RecordSource for Imported {
                 Err(e) => {
                     self.skipped.set(self.skipped.get() + 1);
                     tracing::debug!(file = %self.name, error = %e, "record skipped");
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    fn record(&self) -> &[u8] {
+        self.current.as_bytes()
+    }
+}
+
+/// The rows of a recorded snapshot CSV as JSON values; unreadable rows are counted in `skipped`
+/// and left out, as an importer's are.
+struct SnapshotRows {
+    name: String,
+    rows: Box<dyn Iterator<Item = Result<Value, SnapshotLogError>>>,
+    current: String,
+    skipped: Rc<Cell<u64>>,
+}
+
+impl RecordSource for SnapshotRows {
+    fn advance(&mut self) -> std::io::Result<bool> {
+        for row in self.rows.by_ref() {
+            match row {
+                Ok(v) => {
+                    self.current = v.to_string();
+                    return Ok(true);
+                }
+                Err(e) => {
+                    self.skipped.set(self.skipped.get() + 1);
+                    tracing::warn!(file = %self.name, error = %e, "snapshot row skipped");
                 }
             }
         }
@@ -209,10 +242,27 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let (source, path) = named_input(&topology, arg);
         let spec = &topology.sources[source];
         let record_source: Box<dyn RecordSource> = if spec.format != ValueFormat::Irc {
-            // JSON values, one per line, as the topic holds them.
-            let input = input::open(path, Some(Format::Irc))?;
-            tracing::info!(file = %input.name, source = %spec.name, "queued (JSON lines)");
-            Box::new(LineReader::new(input.reader))
+            let mut input = input::open(path, Some(Format::Irc))?;
+            let json = input
+                .reader
+                .fill_buf()?
+                .iter()
+                .find(|c| !c.is_ascii_whitespace())
+                .is_none_or(|c| *c == b'{');
+            if json {
+                // JSON values, one per line, as the topic holds them.
+                tracing::info!(file = %input.name, source = %spec.name, "queued (JSON lines)");
+                Box::new(LineReader::new(input.reader))
+            } else {
+                // A recorded snapshot log (CSV): each row as monitor's JSON value.
+                tracing::info!(file = %input.name, source = %spec.name, "queued (snapshot CSV)");
+                Box::new(SnapshotRows {
+                    name: input.name,
+                    rows: read_snapshots(input.reader),
+                    current: String::new(),
+                    skipped: skipped.clone(),
+                })
+            }
         } else {
             let input = input::open(path, args.import.format)?;
             tracing::info!(file = %input.name, format = %input.format, source = %spec.name, "queued");

@@ -3,6 +3,7 @@
 //! (KIP-914 versioned stores). Pure: the task feeds the rows, the runners restore them from the topic.
 
 pub mod row;
+pub mod snapshot_log;
 pub mod versioned;
 
 pub use row::{TableRow, TableRowError, ValueDecoder};

@@ -217,6 +217,37 @@ fn process_feeds_each_named_input_to_its_source_and_joins_viewers() {
     }
     assert!(minutes.iter().any(|m| m["viewers"].is_null()));
     assert!(minutes.iter().any(|m| m["viewers"].is_i64()));
+
+    // The same rows as a recorded snapshot CSV (ISO-8601 times, columns in another order, empty
+    // optional columns, and one bad row that is skipped) give the same minutes.
+    let csv_file = dir.path().join("streams.csv");
+    let mut csv = String::from("channel,viewers,ts,followers,game,title,started_at,language\n");
+    csv.push_str("northernlion,not-a-number,1626314364000,,,,,\n");
+    for (ts, v) in &rows {
+        let iso = chatpulse::time::civil::format_timestamp_ms(*ts);
+        csv.push_str(&format!("northernlion,{v},{iso},,,,,\n"));
+    }
+    std::fs::write(&csv_file, csv).unwrap();
+    let csv_out = dir.path().join("out-csv");
+    let output = chatpulse()
+        .args(["process", "--topology"])
+        .arg(repo_file("topologies/audience.toml"))
+        .arg("--input")
+        .arg(format!("chat={}", log.display()))
+        .arg("--input")
+        .arg(format!("streams={}", csv_file.display()))
+        .arg("--out")
+        .arg(&csv_out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("(1 unreadable log records skipped)"),
+        "{stderr}"
+    );
+    let again = std::fs::read_to_string(csv_out.join("twitch.audience.minute.jsonl")).unwrap();
+    assert_eq!(again, text);
 }
 
 #[test]
