@@ -15,10 +15,10 @@ use serde_json::{json, Value};
 
 use super::input;
 use crate::chat::import::line_reader::LineReader;
-use crate::chat::import::{import, Format, Records};
+use crate::chat::import::{import, Format};
 use crate::processor::Output;
 use crate::store::rocks::{RocksBackend, RocksOptions};
-use crate::table::snapshot_log::{read_snapshots, SnapshotLogError};
+use crate::table::snapshot_log::read_snapshots;
 use crate::topology::offline::{run_offline_from, run_offline_sources, RecordSource};
 use crate::topology::route::Destination;
 use crate::topology::spec::ValueFormat;
@@ -84,57 +84,27 @@ impl<R: Read> RecordSource for LineReader<R> {
     }
 }
 
-/// The IRC lines an importer makes of a log in another format; unreadable records are counted in
-/// `skipped` and left out.
-struct Imported {
+/// Records converted from a log in another format: the IRC lines an importer makes of a chat log,
+/// or a snapshot CSV's rows as JSON values. Unreadable records are counted in `skipped` and left
+/// out.
+struct Converted {
     name: String,
-    records: Records<'static>,
+    records: Box<dyn Iterator<Item = Result<String, String>>>,
     current: String,
     skipped: Rc<Cell<u64>>,
 }
 
-impl RecordSource for Imported {
+impl RecordSource for Converted {
     fn advance(&mut self) -> std::io::Result<bool> {
         for record in self.records.by_ref() {
             match record {
-                Ok(line) => {
-                    self.current = line.line;
+                Ok(value) => {
+                    self.current = value;
                     return Ok(true);
                 }
                 Err(e) => {
                     self.skipped.set(self.skipped.get() + 1);
                     tracing::debug!(file = %self.name, error = %e, "record skipped");
-                }
-            }
-        }
-        Ok(false)
-    }
-
-    fn record(&self) -> &[u8] {
-        self.current.as_bytes()
-    }
-}
-
-/// The rows of a recorded snapshot CSV as JSON values; unreadable rows are counted in `skipped`
-/// and left out, as an importer's are.
-struct SnapshotRows {
-    name: String,
-    rows: Box<dyn Iterator<Item = Result<Value, SnapshotLogError>>>,
-    current: String,
-    skipped: Rc<Cell<u64>>,
-}
-
-impl RecordSource for SnapshotRows {
-    fn advance(&mut self) -> std::io::Result<bool> {
-        for row in self.rows.by_ref() {
-            match row {
-                Ok(v) => {
-                    self.current = v.to_string();
-                    return Ok(true);
-                }
-                Err(e) => {
-                    self.skipped.set(self.skipped.get() + 1);
-                    tracing::warn!(file = %self.name, error = %e, "snapshot row skipped");
                 }
             }
         }
@@ -256,9 +226,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
             } else {
                 // A recorded snapshot log (CSV): each row as monitor's JSON value.
                 tracing::info!(file = %input.name, source = %spec.name, "queued (snapshot CSV)");
-                Box::new(SnapshotRows {
+                let rows = read_snapshots(input.reader)
+                    .map(|r| r.map(|v| v.to_string()).map_err(|e| e.to_string()));
+                Box::new(Converted {
                     name: input.name,
-                    rows: read_snapshots(input.reader),
+                    records: Box::new(rows),
                     current: String::new(),
                     skipped: skipped.clone(),
                 })
@@ -269,9 +241,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
             if input.format == Format::Irc {
                 Box::new(LineReader::new(input.reader))
             } else {
-                Box::new(Imported {
+                let lines = import(input.format, options.clone(), input.reader)
+                    .map(|r| r.map(|l| l.line).map_err(|e| e.to_string()));
+                Box::new(Converted {
                     name: input.name,
-                    records: import(input.format, options.clone(), input.reader),
+                    records: Box::new(lines),
                     current: String::new(),
                     skipped: skipped.clone(),
                 })

@@ -187,23 +187,25 @@ fn process_feeds_each_named_input_to_its_source_and_joins_viewers() {
         .map(|(ts, v)| format!("{{\"channel\":\"northernlion\",\"viewers\":{v},\"ts\":{ts}}}\n"))
         .collect();
     std::fs::write(&rows_file, text).unwrap();
+    // `process` of the replay and `streams`, into `out`: its stderr.
+    let process = |streams: &std::path::Path, out: &std::path::Path| {
+        let output = chatpulse()
+            .args(["process", "--topology"])
+            .arg(repo_file("topologies/audience.toml"))
+            .arg("--input")
+            .arg(format!("chat={}", log.display()))
+            .arg("--input")
+            .arg(format!("streams={}", streams.display()))
+            .arg("--out")
+            .arg(out)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "{stderr}");
+        stderr
+    };
     let out_dir = dir.path().join("out");
-    let output = chatpulse()
-        .args(["process", "--topology"])
-        .arg(repo_file("topologies/audience.toml"))
-        .arg("--input")
-        .arg(format!("chat={}", log.display()))
-        .arg("--input")
-        .arg(format!("streams={}", rows_file.display()))
-        .arg("--out")
-        .arg(&out_dir)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    process(&rows_file, &out_dir);
     let text = std::fs::read_to_string(out_dir.join("twitch.audience.minute.jsonl")).unwrap();
     let minutes: Vec<Value> = text
         .lines()
@@ -229,19 +231,7 @@ fn process_feeds_each_named_input_to_its_source_and_joins_viewers() {
     }
     std::fs::write(&csv_file, csv).unwrap();
     let csv_out = dir.path().join("out-csv");
-    let output = chatpulse()
-        .args(["process", "--topology"])
-        .arg(repo_file("topologies/audience.toml"))
-        .arg("--input")
-        .arg(format!("chat={}", log.display()))
-        .arg("--input")
-        .arg(format!("streams={}", csv_file.display()))
-        .arg("--out")
-        .arg(&csv_out)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
+    let stderr = process(&csv_file, &csv_out);
     assert!(
         stderr.contains("(1 unreadable log records skipped)"),
         "{stderr}"
