@@ -132,7 +132,7 @@ pub struct Task {
     /// Per source, the versioned table its records update (table sources only), and whether this
     /// task owns it (a global table is shared by every task and expired by its reader).
     tables: Vec<Option<(SharedTable, bool)>>,
-    /// Per source, how its JSON-encoded values are read when its format is Avro.
+    /// Per source, the reader of its Avro values (the runner sets it; JSON needs none).
     decoders: Vec<Option<std::sync::Arc<dyn ValueDecoder>>>,
     generation: u64,
     emitter: Emitter,
