@@ -127,29 +127,25 @@ mod tests {
         d.line("not IRC");
         d.line(":a!a@a.tmi.twitch.tv PRIVMSG #a :no tmi-sent-ts");
         assert_eq!(d.skipped(), 2);
-        let rows: Vec<(&str, i64, i64, Option<StreamEvent>, Option<i64>)> = d
+        /// Channel, time, viewers, event, stream start.
+        type Row = (String, i64, i64, Option<StreamEvent>, Option<i64>);
+        let rows: Vec<Row> = d
             .snapshots()
-            .iter()
+            .into_iter()
             .map(|s| {
                 assert!(s.live);
-                (
-                    if s.channel == "a" { "a" } else { "b" },
-                    s.ts,
-                    s.viewers,
-                    s.event,
-                    s.started_at,
-                )
+                (s.channel, s.ts, s.viewers, s.event, s.started_at)
             })
             .collect();
         let start = Some(StreamEvent::StreamStart);
         assert_eq!(
             rows,
             [
-                ("a", m(0), 1_100, start, Some(m(0))),
-                ("a", m(1), 1_000, None, Some(m(0))),
-                ("b", m(1), 1_050, start, Some(m(1))),
-                ("a", m(2), 1_050, None, Some(m(0))),
-                ("a", m(15), 1_050, start, Some(m(15))),
+                ("a".to_owned(), m(0), 1_100, start, Some(m(0))),
+                ("a".to_owned(), m(1), 1_000, None, Some(m(0))),
+                ("b".to_owned(), m(1), 1_050, start, Some(m(1))),
+                ("a".to_owned(), m(2), 1_050, None, Some(m(0))),
+                ("a".to_owned(), m(15), 1_050, start, Some(m(15))),
             ]
         );
     }
