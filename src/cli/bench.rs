@@ -1,6 +1,6 @@
 //! `chatpulse bench`: the broker-side tools of the end-to-end benchmark (`scripts/bench-e2e`): create
-//! topics, load chat logs into a topic, a passthrough baseline with `run`'s client settings, and a wait
-//! for a consumer group to have committed a topic's end.
+//! topics, load chat logs into a topic, a passthrough baseline with `run`'s client settings, a wait
+//! for a consumer group to have committed a topic's end, and DERIVED stream snapshots for the join rows.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -19,6 +19,7 @@ use crate::chat::import::{import, Format, ImportOptions};
 use crate::chat::ChatEvent;
 use crate::kafka::topics::{end_offset, ensure_topics, partition_count, TopicPlan};
 use crate::kafka::KafkaSettings;
+use crate::twitch::helix::derived::DerivedSnapshots;
 
 /// Arguments of `chatpulse bench`.
 #[derive(Debug, clap::Args)]
@@ -37,6 +38,9 @@ enum Command {
     Passthrough(PassthroughArgs),
     /// Wait until a consumer group has committed the end of every partition of a topic.
     Wait(WaitArgs),
+    /// Write DERIVED `twitch.streams` rows (JSON lines) for IRC chat lines: one live snapshot per
+    /// channel per minute of its chat, viewers = 1,000 + 50 × the minute's lines (no Helix poll).
+    Snapshots(SnapshotsArgs),
 }
 
 /// Arguments of `chatpulse bench topics`.
@@ -119,6 +123,17 @@ struct WaitArgs {
     interval_ms: u64,
 }
 
+/// Arguments of `chatpulse bench snapshots`.
+#[derive(Debug, clap::Args)]
+struct SnapshotsArgs {
+    /// Tagged IRC lines in event-time order (`bench load --lines-out`; gzip detected, `-` is stdin).
+    #[arg(long)]
+    lines: String,
+    /// Where to write the rows, one JSON snapshot per line, sorted by time (`-` is stdout).
+    #[arg(long)]
+    out: std::path::PathBuf,
+}
+
 /// Runs `chatpulse bench`.
 pub fn run(args: Args) -> Result<ExitCode> {
     match args.command {
@@ -129,6 +144,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Command::Load(a) => load(a),
         Command::Passthrough(a) => passthrough(a),
         Command::Wait(a) => wait(a),
+        Command::Snapshots(a) => snapshots(a),
     }
 }
 
@@ -204,6 +220,43 @@ fn flush(p: &BaseProducer<CountFailures>) -> Result<()> {
         bail!("{failed} record(s) could not be delivered: check the broker log");
     }
     Ok(())
+}
+
+fn snapshots(a: SnapshotsArgs) -> Result<ExitCode> {
+    use std::io::BufRead;
+    let input = input::open(&a.lines, Some(Format::Irc))?;
+    let mut derived = DerivedSnapshots::new();
+    let mut lines = 0u64;
+    for line in input.reader.lines() {
+        derived.line(&line.with_context(|| format!("cannot read {}", input.name))?);
+        lines += 1;
+    }
+    let rows = derived.snapshots();
+    let out: Box<dyn Write> = if a.out.as_os_str() == "-" {
+        Box::new(std::io::stdout().lock())
+    } else {
+        Box::new(
+            std::fs::File::create(&a.out)
+                .with_context(|| format!("cannot create {}", a.out.display()))?,
+        )
+    };
+    let mut out = std::io::BufWriter::new(out);
+    for row in &rows {
+        serde_json::to_writer(&mut out, row)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush().context("cannot write --out")?;
+    let channels = rows
+        .iter()
+        .map(|r| r.channel.as_str())
+        .collect::<std::collections::BTreeSet<_>>();
+    eprintln!(
+        "snapshots: {} rows of {} channels from {lines} lines ({} without channel and tmi-sent-ts)",
+        rows.len(),
+        channels.len(),
+        derived.skipped()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn load(a: LoadArgs) -> Result<ExitCode> {

@@ -56,7 +56,8 @@ enum Command {
     Replay(replay::Args),
     /// Print a topic's records as JSON lines, decoding Avro through the schema registry.
     Tail(tail::Args),
-    /// Benchmark tools: load a topic, a passthrough baseline, wait for a group to catch up.
+    /// Benchmark tools: load a topic, a passthrough baseline, wait for a group to catch up, derived
+    /// stream snapshots.
     Bench(bench::Args),
     /// Inspect topology files.
     Topology(topology::Args),

@@ -433,4 +433,9 @@ impl Processor for AdSlotsProcessor {
             "spikes": self.tracker.query(key),
         }))
     }
+
+    /// The table is read as of each minute's end when the minute closes ([`Self::with_table`]).
+    fn reads_joined(&self) -> bool {
+        false
+    }
 }

@@ -176,6 +176,12 @@ pub trait Processor: StateTables + Send {
     fn reads_terms(&self) -> bool {
         true
     }
+    /// Whether it reads [`Input::joined`] (processors with `join = { table = ... }`); true unless it
+    /// says otherwise. A kind that reads its table itself when it emits (the windowed kinds as of a
+    /// window's end, `ad_slots` as of a minute's) says false, and the task skips the lookup per record.
+    fn reads_joined(&self) -> bool {
+        true
+    }
 }
 
 /// The JSON fields every window result carries. `revision` is 0 for a window's first final (and its

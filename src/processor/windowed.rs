@@ -200,6 +200,11 @@ where
         self.kind.reads_terms()
     }
 
+    /// The table is read as of each window's end when the window closes.
+    fn reads_joined(&self) -> bool {
+        false
+    }
+
     fn open_entries(&self) -> usize {
         self.windows.open_windows()
     }

@@ -141,14 +141,44 @@ pub fn event_time_hint(source: &SourceSpec, value: &[u8]) -> Option<i64> {
     }
 }
 
-/// The `tmi-sent-ts` tag of an IRC line, without parsing the rest.
+/// The `tmi-sent-ts` tag of an IRC line, without parsing the rest: the first tag of that name,
+/// read as `i64` (`None` when it is missing or not a number). Called once per chat line when
+/// several inputs are merged, so it scans with `memchr` and reads the digits itself.
 fn tmi_sent_ts(line: &[u8]) -> Option<i64> {
+    const TAG: &[u8] = b"tmi-sent-ts=";
     let tags = line.strip_prefix(b"@")?;
-    let end = tags.iter().position(|b| *b == b' ')?;
-    tags[..end]
-        .split(|b| *b == b';')
-        .find_map(|t| t.strip_prefix(b"tmi-sent-ts="))
-        .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
+    let tags = &tags[..memchr::memchr(b' ', tags)?];
+    let value = match tags.strip_prefix(TAG) {
+        Some(v) => v,
+        None => &tags[memchr::memmem::find(tags, b";tmi-sent-ts=")? + 1 + TAG.len()..],
+    };
+    parse_i64(&value[..memchr::memchr(b';', value).unwrap_or(value.len())])
+}
+
+/// `text` as `str::parse::<i64>` reads it (an optional sign, then decimal digits, no overflow).
+fn parse_i64(text: &[u8]) -> Option<i64> {
+    let (negative, digits) = match text {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        _ => (false, text),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for &b in digits {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v.checked_mul(10)?;
+        v = if negative {
+            v.checked_sub(i64::from(d))?
+        } else {
+            v.checked_add(i64::from(d))?
+        };
+    }
+    Some(v)
 }
 
 #[cfg(test)]
@@ -181,6 +211,53 @@ topic = "o"
         )
         .unwrap();
         t.sources
+    }
+
+    /// The reading before it scanned with `memchr`: the reference.
+    fn tmi_sent_ts_by_split(line: &[u8]) -> Option<i64> {
+        let tags = line.strip_prefix(b"@")?;
+        let end = tags.iter().position(|b| *b == b' ')?;
+        tags[..end]
+            .split(|b| *b == b';')
+            .find_map(|t| t.strip_prefix(b"tmi-sent-ts="))
+            .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
+    }
+
+    #[test]
+    fn tmi_sent_ts_reads_what_a_split_of_the_tags_reads() {
+        let real = include_str!("../../tests/fixtures/irc_event_fixtures.irc.txt");
+        let mut lines: Vec<String> = real.lines().map(str::to_owned).collect();
+        assert!(lines.len() > 100, "{}", lines.len());
+        for tags in [
+            "tmi-sent-ts=1",
+            "a=1;tmi-sent-ts=2;b=3",
+            "xtmi-sent-ts=5;tmi-sent-ts=6",
+            "a=xtmi-sent-ts=5",
+            "tmi-sent-ts=",
+            "tmi-sent-ts=+7",
+            "tmi-sent-ts=-8",
+            "tmi-sent-ts=-",
+            "tmi-sent-ts=1x",
+            "tmi-sent-ts=1;tmi-sent-ts=2",
+            "tmi-sent-ts=x;tmi-sent-ts=2",
+            "tmi-sent-ts=9223372036854775807",
+            "tmi-sent-ts=9223372036854775808",
+            "tmi-sent-ts=-9223372036854775808",
+            "tmi-sent-ts=-9223372036854775809",
+            "a=1",
+            "tmi-sent-ts=١٢",
+        ] {
+            lines.push(format!("@{tags} :a!a@a PRIVMSG #x :hi tmi-sent-ts=3"));
+            lines.push(format!("@{tags}"));
+        }
+        lines.push(":a!a@a PRIVMSG #x :tmi-sent-ts=3".into());
+        let mut found = 0;
+        for line in &lines {
+            let expected = tmi_sent_ts_by_split(line.as_bytes());
+            assert_eq!(tmi_sent_ts(line.as_bytes()), expected, "{line}");
+            found += usize::from(expected.is_some());
+        }
+        assert!(found > 100, "{found}");
     }
 
     #[test]

@@ -125,6 +125,10 @@ pub struct Task {
     processors: Vec<Box<dyn Processor>>,
     /// Some processor reads message terms ([`Processor::reads_terms`]).
     reads_terms: bool,
+    /// Per processor, the table source whose value [`Input::joined`] carries for it: its join's,
+    /// when it reads that field ([`Processor::reads_joined`]; the shipped kinds read their table
+    /// when they emit instead, so they cost no lookup per record).
+    joins: Vec<Option<usize>>,
     tracker: WatermarkTracker,
     watermark_ms: i64,
     /// The next offset of each source.
@@ -174,6 +178,12 @@ impl Task {
             .map(|p| p.instantiate(&handles))
             .collect();
         let reads_terms = processors.iter().any(|p| p.reads_terms());
+        let joins = topology
+            .processors
+            .iter()
+            .zip(&processors)
+            .map(|(plan, p)| plan.join.filter(|_| p.reads_joined()))
+            .collect();
         let mut tracker = WatermarkTracker::new(topology.idle_timeout_ms);
         // Event time is tracked per source: the stream sources and the tables this task owns hold
         // the watermark back until each has reached it (a shared global table does not).
@@ -188,6 +198,7 @@ impl Task {
             partition,
             processors,
             reads_terms,
+            joins,
             tracker,
             watermark_ms: i64::MIN,
             next_offsets: vec![0; sources],
@@ -300,14 +311,15 @@ impl Task {
             terms: self.reads_terms,
             joined: None,
         };
-        for (plan, processor) in self
+        for ((plan, processor), join) in self
             .topology
             .processors
             .iter()
             .zip(self.processors.iter_mut())
+            .zip(&self.joins)
         {
             if plan.source == rec.source {
-                let joined = plan.join.and_then(|t| {
+                let joined = join.and_then(|t| {
                     let (table, _) = self.tables[t].as_ref()?;
                     let table = table.read().expect("a table lock is never poisoned");
                     table.as_of(event.channel, ts_ms).map(|(_, v)| v.clone())

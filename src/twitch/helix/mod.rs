@@ -1,9 +1,10 @@
 //! The Twitch Helix API client behind `chatpulse monitor`: an app token from the client-credentials
 //! flow ([`token`]), Ratelimit headers and 429s ([`rate_limit`]), stream snapshots and start/end
 //! events ([`snapshot`]), the HTTP calls ([`client`]) and the polling loop that produces to Kafka
-//! ([`monitor`]).
+//! ([`monitor`]); [`derived`] makes snapshots from chat logs for benchmarks.
 
 pub mod client;
+pub mod derived;
 pub mod monitor;
 pub mod rate_limit;
 pub mod snapshot;
