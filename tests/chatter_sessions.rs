@@ -8,6 +8,7 @@
 
 mod common;
 use common::data_dir;
+use common::sessions::{sessionize, time_and_key, Session};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -23,9 +24,6 @@ use serde_json::Value;
 
 const MINUTE: i64 = 60_000;
 const GAP: i64 = 5 * MINUTE;
-
-/// A session as compared: channel, user, first message, last message, messages.
-type Session = (String, String, i64, i64, u64);
 
 /// One data set: its raw file (relative to the data folder), format and logger UTC offset.
 struct Set {
@@ -114,27 +112,6 @@ fn message_times(set: &Set) -> BTreeMap<(String, String), Vec<i64>> {
     times
 }
 
-/// The brute-force sessionizer: each chatter's times sorted, cut where a neighbour is more than
-/// `gap` after the previous one.
-fn sessionize(times: &BTreeMap<(String, String), Vec<i64>>, gap: i64) -> BTreeSet<Session> {
-    let mut out = BTreeSet::new();
-    for ((channel, user), ts) in times {
-        let mut ts = ts.clone();
-        ts.sort_unstable();
-        let (mut start, mut end, mut n) = (ts[0], ts[0], 0);
-        for t in ts {
-            if t - end > gap {
-                out.insert((channel.clone(), user.clone(), start, end, n));
-                (start, n) = (t, 0);
-            }
-            end = t;
-            n += 1;
-        }
-        out.insert((channel.clone(), user.clone(), start, end, n));
-    }
-    out
-}
-
 /// The sessions of a sink's records, each checked for its fields; a session reported twice
 /// (identically) counts once, as a consumer that upserts by (channel, user, start) keeps it.
 fn sessions(records: &[Value]) -> BTreeSet<Session> {
@@ -180,26 +157,6 @@ fn next(state: &mut u64) -> u64 {
     *state ^= *state >> 7;
     *state ^= *state << 17;
     *state
-}
-
-/// The message time (`tmi-sent-ts`) and sender of a canonical chat line, read without the chat
-/// model; `None` for lines that are not chat messages.
-fn time_and_key(line: &str) -> Option<(i64, (String, String))> {
-    let (tags, rest) = line.split_once(' ')?;
-    let ts = tags
-        .trim_start_matches('@')
-        .split(';')
-        .find_map(|kv| kv.strip_prefix("tmi-sent-ts="))?
-        .parse()
-        .ok()?;
-    let user = rest.strip_prefix(':')?.split_once('!')?.0.to_lowercase();
-    let channel = rest
-        .split_once(" PRIVMSG #")?
-        .1
-        .split_once(' ')?
-        .0
-        .to_owned();
-    Some((ts, (channel, user)))
 }
 
 /// The same lines in the order they would arrive if each were delayed by up to `max_delay_ms`

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 pub mod minutes;
+pub mod sessions;
 
 /// The folder of the real Twitch chat data sets: `CHATPULSE_DATA_DIR`, else
 /// `../shared/data/twitch-chat` beside the repository. Panics with instructions when it is missing,

@@ -3,7 +3,7 @@
 //! brute-force sessionizer of the same lines (each chatter's times sorted, cut at gaps of more than
 //! 5 minutes), each once, final.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use chatpulse::topology::Topology;
@@ -13,52 +13,7 @@ use serde_json::Value;
 use crate::engine::{read_topic, start};
 use crate::engine_support::{end_markers, produce, real_lines};
 use crate::harness::{create_topic, repo_file, unique};
-
-/// A session as compared: channel, user, first message, last message, messages.
-type Session = (String, String, i64, i64, u64);
-
-/// The time (`tmi-sent-ts`), channel and sender of a chat message line, read without the chat
-/// model; `None` for other lines.
-fn message(line: &str) -> Option<(i64, String, String)> {
-    let (tags, rest) = line.split_once(' ')?;
-    let ts = tags
-        .trim_start_matches('@')
-        .split(';')
-        .find_map(|kv| kv.strip_prefix("tmi-sent-ts="))?
-        .parse()
-        .ok()?;
-    let user = rest.strip_prefix(':')?.split_once('!')?.0.to_lowercase();
-    let channel = rest
-        .split_once(" PRIVMSG #")?
-        .1
-        .split_once(' ')?
-        .0
-        .to_owned();
-    Some((ts, channel, user))
-}
-
-/// The brute-force sessionizer over `lines`.
-fn sessionize(lines: &[String], gap: i64) -> BTreeSet<Session> {
-    let mut times: BTreeMap<(String, String), Vec<i64>> = BTreeMap::new();
-    for (ts, channel, user) in lines.iter().filter_map(|l| message(l)) {
-        times.entry((channel, user)).or_default().push(ts);
-    }
-    let mut out = BTreeSet::new();
-    for ((channel, user), mut ts) in times {
-        ts.sort_unstable();
-        let (mut start, mut end, mut n) = (ts[0], ts[0], 0);
-        for t in ts {
-            if t - end > gap {
-                out.insert((channel.clone(), user.clone(), start, end, n));
-                (start, n) = (t, 0);
-            }
-            end = t;
-            n += 1;
-        }
-        out.insert((channel, user, start, end, n));
-    }
-    out
-}
+use crate::sessions::{message_times_of, sessionize};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chatter_sessions_on_tansu_equal_a_brute_force_sessionizer() {
@@ -68,7 +23,7 @@ async fn chatter_sessions_on_tansu_equal_a_brute_force_sessionizer() {
     // than the 5-minute gap.
     let lines = real_lines(20_000);
     let markers = end_markers(&lines, 4);
-    let expected = sessionize(&lines, 5 * 60_000);
+    let expected = sessionize(&message_times_of(&lines), 5 * 60_000);
     let chatters: BTreeSet<(&str, &str)> = expected
         .iter()
         .map(|(c, u, ..)| (c.as_str(), u.as_str()))

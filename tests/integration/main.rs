@@ -35,6 +35,9 @@ mod store;
 #[path = "../common/minutes.rs"]
 #[allow(dead_code)]
 mod minutes;
+#[path = "../common/sessions.rs"]
+#[allow(dead_code)]
+mod sessions;
 #[path = "../support/mod.rs"]
 #[allow(dead_code)]
 mod support;
