@@ -10,34 +10,9 @@ use super::options::options;
 use super::state::{SessionTable, StateTables, Table, TableName};
 use super::{Emitter, Input, Late, Output, Processor};
 use crate::chat::EventKind;
+use crate::window::aggregate::CountRecords;
 use crate::window::session::SessionWindows;
-use crate::window::{Admission, Aggregate, EmitMode, WindowResult, WindowSpec};
-
-/// Counts the messages of a session.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct CountMessages;
-
-impl Aggregate for CountMessages {
-    type Input = ();
-    type Acc = u64;
-    type Output = u64;
-
-    fn init(&self) -> u64 {
-        0
-    }
-
-    fn add(&self, acc: &mut u64, _: &()) {
-        *acc += 1;
-    }
-
-    fn merge(&self, into: &mut u64, other: &u64) {
-        *into += other;
-    }
-
-    fn finish(&self, acc: &u64) -> u64 {
-        *acc
-    }
-}
+use crate::window::{Admission, EmitMode, WindowResult, WindowSpec};
 
 options! {
     /// The options of `chatter_sessions`; the session window sets the gap and grace.
@@ -100,7 +75,7 @@ pub struct ChatterSessions {
     sink: usize,
     emit: EmitMode,
     min_messages: u64,
-    sessions: SessionTable<CountMessages>,
+    sessions: SessionTable<CountRecords>,
     results: Vec<WindowResult<u64>>,
     /// The session key of the current record, in a buffer reused from record to record.
     key: String,
@@ -124,7 +99,7 @@ impl ChatterSessions {
             min_messages,
             sessions: SessionTable::new(
                 TableName::SESSIONS,
-                SessionWindows::new(CountMessages, gap_ms, grace_ms),
+                SessionWindows::new(CountRecords, gap_ms, grace_ms),
             ),
             results: Vec::new(),
             key: String::new(),

@@ -26,12 +26,11 @@ pub trait Aggregate {
     fn finish(&self, acc: &Self::Acc) -> Self::Output;
 }
 
-/// An aggregate that counts records, for tests of windows and of the state they persist.
-#[cfg(test)]
+/// An aggregate that counts records: the messages of a chatter's session, and the windows and state
+/// tests.
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct CountRecords;
+pub struct CountRecords;
 
-#[cfg(test)]
 impl Aggregate for CountRecords {
     type Input = ();
     type Acc = u64;
