@@ -141,16 +141,7 @@ impl<A: Aggregate> SessionWindows<A> {
             if sessions.is_empty() {
                 self.sessions.remove(&key);
             }
-            out.push(WindowResult {
-                key: key.clone(),
-                window: Window {
-                    start_ms: start,
-                    end_ms: s.end_ms,
-                },
-                value: self.aggregate.finish(&s.acc),
-                is_final: true,
-                revision: 0,
-            });
+            out.push(result(&self.aggregate, &key, start, &s, true));
             self.removed.push((key, start));
         }
     }
@@ -160,16 +151,7 @@ impl<A: Aggregate> SessionWindows<A> {
         for (key, sessions) in &mut self.sessions {
             for (&start, s) in sessions.iter_mut().filter(|(_, s)| s.updated) {
                 s.updated = false;
-                out.push(WindowResult {
-                    key: key.clone(),
-                    window: Window {
-                        start_ms: start,
-                        end_ms: s.end_ms,
-                    },
-                    value: self.aggregate.finish(&s.acc),
-                    is_final: false,
-                    revision: 0,
-                });
+                out.push(result(&self.aggregate, key, start, s, false));
             }
         }
     }
@@ -238,18 +220,30 @@ impl<A: Aggregate> SessionWindows<A> {
             .take_while(|(key, _)| key.starts_with(prefix));
         for (key, sessions) in keys {
             for (&start, s) in sessions {
-                out.push(WindowResult {
-                    key: key.clone(),
-                    window: Window {
-                        start_ms: start,
-                        end_ms: s.end_ms,
-                    },
-                    value: self.aggregate.finish(&s.acc),
-                    is_final: false,
-                    revision: 0,
-                });
+                out.push(result(&self.aggregate, key, start, s, false));
             }
         }
+    }
+}
+
+/// The result of session `s` of `key` starting at `start`, reported as a window that ends at its
+/// last record.
+fn result<A: Aggregate>(
+    aggregate: &A,
+    key: &str,
+    start: i64,
+    s: &Session<A::Acc>,
+    is_final: bool,
+) -> WindowResult<A::Output> {
+    WindowResult {
+        key: key.to_owned(),
+        window: Window {
+            start_ms: start,
+            end_ms: s.end_ms,
+        },
+        value: aggregate.finish(&s.acc),
+        is_final,
+        revision: 0,
     }
 }
 
