@@ -82,16 +82,6 @@ impl VersionedTable {
         self.versions -= dropped;
     }
 
-    /// The history retention.
-    pub fn retention_ms(&self) -> i64 {
-        self.retention_ms
-    }
-
-    /// Keys held.
-    pub fn keys(&self) -> usize {
-        self.keys.len()
-    }
-
     /// Versions held over all keys.
     pub fn versions(&self) -> usize {
         self.versions

@@ -229,11 +229,6 @@ impl Task {
         self.decoders[source] = Some(decoder);
     }
 
-    /// The table `source` updates, when it is a table.
-    pub fn table(&self, source: usize) -> Option<&SharedTable> {
-        self.tables.get(source)?.as_ref().map(|(t, _)| t)
-    }
-
     /// The end of `source`'s input (offline runs): it no longer holds event time back.
     pub fn source_finished(&mut self, source: usize) {
         self.tracker.revoke(source as i32);
@@ -347,12 +342,7 @@ impl Task {
     /// it, so it is reported on the late topic too.
     fn process_table_row(&mut self, rec: &InputRecord<'_>, now_ms: i64, out: &mut TaskOutput) {
         let source = &self.topology.sources[rec.source];
-        let plan = self.topology.tables[rec.source]
-            .as_ref()
-            .expect("a table source has a plan");
-        let decoder = self.decoders[rec.source].as_deref();
-        let row = read_row(source, plan, decoder, rec.key, rec.value, rec.record_ts_ms);
-        let row = match row {
+        let row = match self.read_table_row(rec) {
             Ok(row) => row,
             Err(e) => {
                 let reason = format!("unreadable row of table {}: {e}", source.name);
@@ -375,36 +365,51 @@ impl Task {
                 value: rec.value.to_vec(),
             });
         }
-        let (table, owned) = self.tables[rec.source].as_ref().expect("a table source");
-        table
-            .write()
-            .expect("a table lock is never poisoned")
-            .put(&row.key, row.ts_ms, row.value);
-        if *owned {
-            let held = row.ts_ms.saturating_sub(plan.grace_ms);
+        let held = row
+            .ts_ms
+            .saturating_sub(self.table_plan(rec.source).grace_ms);
+        if self.put_row(rec.source, row) {
             self.tracker.observe(rec.source as i32, held, now_ms);
         }
         self.advance(now_ms, out);
     }
 
-    /// Restores one row of table `source` from its topic (before any record): no lateness, no
-    /// event time. Unreadable rows are skipped, as they were dead-lettered when first read.
-    pub fn restore_table_row(&mut self, rec: &InputRecord<'_>) -> bool {
-        let (Some(plan), Some((table, _))) = (
-            self.topology.tables[rec.source].as_ref(),
-            self.tables[rec.source].as_ref(),
-        ) else {
-            return false;
-        };
+    /// The plan of table source `source`.
+    fn table_plan(&self, source: usize) -> &super::inputs::TablePlan {
+        self.topology.tables[source]
+            .as_ref()
+            .expect("a table source has a plan")
+    }
+
+    /// A record of a table source read as a row, or why it cannot be.
+    fn read_table_row(&self, rec: &InputRecord<'_>) -> Result<crate::table::TableRow, String> {
         let source = &self.topology.sources[rec.source];
         let decoder = self.decoders[rec.source].as_deref();
-        let Ok(row) = read_row(source, plan, decoder, rec.key, rec.value, rec.record_ts_ms) else {
-            return false;
-        };
+        let plan = self.table_plan(rec.source);
+        read_row(source, plan, decoder, rec.key, rec.value, rec.record_ts_ms)
+    }
+
+    /// Puts `row` into table source `source`'s table; true when this task owns the table (it then
+    /// tracks the table's event time).
+    fn put_row(&self, source: usize, row: crate::table::TableRow) -> bool {
+        let (table, owned) = self.tables[source].as_ref().expect("a table source");
         table
             .write()
             .expect("a table lock is never poisoned")
             .put(&row.key, row.ts_ms, row.value);
+        *owned
+    }
+
+    /// Restores one row of table `source` from its topic (before any record): no lateness, no
+    /// event time. Unreadable rows are skipped, as they were dead-lettered when first read.
+    pub fn restore_table_row(&mut self, rec: &InputRecord<'_>) -> bool {
+        if self.tables[rec.source].is_none() {
+            return false;
+        }
+        let Ok(row) = self.read_table_row(rec) else {
+            return false;
+        };
+        self.put_row(rec.source, row);
         true
     }
 

@@ -119,11 +119,6 @@ impl Topology {
         self.tables[at].as_ref()
     }
 
-    /// The indices of the sources read as streams (not tables).
-    pub fn streams(&self) -> impl Iterator<Item = usize> + '_ {
-        (0..self.sources.len()).filter(|i| self.tables[*i].is_none())
-    }
-
     /// The dead-letter topic.
     pub fn dlq_topic(&self) -> String {
         format!("{}-dlq", self.application_id)
