@@ -120,8 +120,8 @@ struct Engine {
     /// records of (see [`super::restore::RestoreReport::orphaned_keys`]): the next flush writes
     /// them first, so a restore that reads past those records gets the committed values back.
     restated: BTreeMap<i32, Vec<StateChange>>,
-    /// `chatpulse_records_consumed_total` per partition, looked up once.
-    consumed_counters: BTreeMap<i32, prometheus::IntCounter>,
+    /// `chatpulse_records_consumed_total` per source and partition, looked up once.
+    consumed_counters: BTreeMap<(usize, i32), prometheus::IntCounter>,
     last_store_stats: Option<Instant>,
     /// librdkafka's statistics are on, so a partition whose consumer lag is not known yet (just
     /// assigned) counts as having records waiting: see [`Task::records_waiting`].

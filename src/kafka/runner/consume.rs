@@ -56,22 +56,14 @@ impl Engine {
         self.metrics
             .processing_latency
             .observe(started.elapsed().as_secs_f64());
-        if source == 0 {
-            let input_topic = &self.input_topic;
-            self.consumed_counters
-                .entry(partition)
-                .or_insert_with(|| {
-                    self.metrics
-                        .records_consumed
-                        .with_label_values(&[input_topic, &partition.to_string()])
-                })
-                .inc();
-        } else {
-            self.metrics
-                .records_consumed
-                .with_label_values(&[msg.topic(), &partition.to_string()])
-                .inc();
-        }
+        self.consumed_counters
+            .entry((source, partition))
+            .or_insert_with(|| {
+                self.metrics
+                    .records_consumed
+                    .with_label_values(&[msg.topic(), &partition.to_string()])
+            })
+            .inc();
         self.emit(out)
     }
 
