@@ -97,13 +97,19 @@ impl TableRow {
     }
 }
 
-/// Epoch milliseconds from a number or ISO-8601 text (UTC unless it says otherwise).
-fn time_of(v: &Value) -> Option<i64> {
+/// Epoch milliseconds from a number, or from text ([`time_of_text`]).
+pub fn time_of(v: &Value) -> Option<i64> {
     match v {
         Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.parse::<i64>().ok().or_else(|| parse_timestamp_ms(s, 0)),
+        Value::String(s) => time_of_text(s),
         _ => None,
     }
+}
+
+/// Epoch milliseconds from text: the number itself, or an ISO-8601 time (UTC unless it says
+/// otherwise).
+pub fn time_of_text(s: &str) -> Option<i64> {
+    s.parse::<i64>().ok().or_else(|| parse_timestamp_ms(s, 0))
 }
 
 fn short_kind(v: &Value) -> &'static str {

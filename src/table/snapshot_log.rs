@@ -7,7 +7,7 @@ use std::io::BufRead;
 
 use serde_json::{Map, Value};
 
-use crate::time::civil::parse_timestamp_ms;
+use super::row::time_of_text;
 
 /// Why a snapshot record cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -99,9 +99,7 @@ fn snapshot(record: u64, f: &[String]) -> Result<Value, SnapshotLogError> {
         if text.is_empty() {
             return Ok(None);
         }
-        text.parse::<i64>()
-            .ok()
-            .or_else(|| parse_timestamp_ms(text, 0))
+        time_of_text(text)
             .map(Some)
             .ok_or_else(|| {
                 fail(

@@ -131,11 +131,7 @@ pub fn event_time_hint(source: &SourceSpec, value: &[u8]) -> Option<i64> {
         (ValueFormat::Irc, TimestampSource::TmiSentTs) => tmi_sent_ts(value),
         (ValueFormat::Json, TimestampSource::Field) => {
             let v: serde_json::Value = serde_json::from_slice(value).ok()?;
-            match v.get(source.time_field())? {
-                serde_json::Value::Number(n) => n.as_i64(),
-                serde_json::Value::String(s) => crate::time::civil::parse_timestamp_ms(s, 0),
-                _ => None,
-            }
+            crate::table::row::time_of(v.get(source.time_field())?)
         }
         _ => None,
     }
@@ -258,6 +254,22 @@ topic = "o"
             found += usize::from(expected.is_some());
         }
         assert!(found > 100, "{found}");
+    }
+
+    #[test]
+    fn a_row_s_time_hint_reads_its_time_as_the_table_does() {
+        let specs = sources();
+        for value in [
+            r#"{"ts":1704557984095}"#,
+            r#"{"ts":"1704557984095"}"#,
+            r#"{"ts":"2024-01-06T16:19:44.095Z"}"#,
+        ] {
+            assert_eq!(
+                event_time_hint(&specs[1], value.as_bytes()),
+                Some(1_704_557_984_095),
+                "{value}"
+            );
+        }
     }
 
     #[test]
