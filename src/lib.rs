@@ -25,6 +25,7 @@
 #![deny(missing_docs)]
 
 pub mod analysis;
+pub mod audience;
 pub mod chat;
 pub mod detect;
 pub mod processor;

@@ -190,7 +190,7 @@ fn apply(
     let plan = topology.tables[r.source]
         .as_ref()
         .expect("a global table has a plan");
-    match read_row(spec, plan, decoder, key, value, ts) {
+    match read_row(spec, &plan.key_field, decoder, key, value, ts) {
         Ok(row) => {
             r.newest_ms = r.newest_ms.max(row.ts_ms);
             r.rows += 1;

@@ -27,6 +27,16 @@ pub enum WindowRule {
     Session,
 }
 
+/// What a kind's processors read from their `source`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reads {
+    /// IRC chat lines ([`Processor::process`]).
+    Chat,
+    /// JSON or Avro rows, such as `twitch.streams` snapshots ([`Processor::process_row`]); a table
+    /// source may be read this way too, as the stream of its changes.
+    Rows,
+}
+
 /// The parts of a processor plan every kind builds from, checked by validation.
 #[derive(Debug, Clone, Copy)]
 pub struct BuildContext<'a> {
@@ -64,6 +74,10 @@ pub trait KindConfig: Options + fmt::Debug + PartialEq + Send + Sync + 'static {
     const WINDOW: WindowRule;
     /// Whether it reads a joined table (`join = { table = ... }`); false by default.
     const JOINS: bool = false;
+    /// What it reads from its `source`; chat by default.
+    const READS: Reads = Reads::Chat;
+    /// Whether it reads more sources (`cogroup = [...]`), chat and rows alike; false by default.
+    const COGROUPS: bool = false;
 
     /// Problems the types do not show (ranges, relations between options), each naming the option
     /// (`options.spike.k_off ...`) and saying what to change.
@@ -113,6 +127,10 @@ pub struct Kind {
     pub window: WindowRule,
     /// Whether it reads a joined table.
     pub joins: bool,
+    /// What it reads from its `source`.
+    pub reads: Reads,
+    /// Whether it reads more sources (`cogroup = [...]`).
+    pub cogroups: bool,
     /// Checks an options table and reads it into the kind's config; every problem on error.
     pub parse: fn(&toml::Table) -> Parsed,
     /// Its options with their types, defaults and docs.
@@ -127,6 +145,8 @@ impl Kind {
             summary: C::SUMMARY,
             window: C::WINDOW,
             joins: C::JOINS,
+            reads: C::READS,
+            cogroups: C::COGROUPS,
             parse: parse::<C>,
             options: C::describe,
         }
@@ -147,6 +167,20 @@ impl Kind {
                     "session (window = { kind = \"session\", gap = ..., grace = ... })",
             }
         );
+        let _ = writeln!(
+            s,
+            "  reads: {}",
+            match self.reads {
+                Reads::Chat => "chat (a source of format \"irc\")",
+                Reads::Rows => "rows (a source of format \"json\" or \"avro\", a table's too)",
+            }
+        );
+        if self.cogroups {
+            let _ = writeln!(
+                s,
+                "  cogroup: optional (cogroup = [\"<source>\", ...]: chat or rows, co-partitioned)"
+            );
+        }
         if self.joins {
             let _ = writeln!(
                 s,

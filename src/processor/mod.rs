@@ -97,6 +97,22 @@ impl Input<'_> {
     }
 }
 
+/// One input row (a JSON or Avro record, such as a `twitch.streams` snapshot), decoded, for the
+/// kinds that read rows ([`kind::Reads::Rows`]).
+#[derive(Debug, Clone, Copy)]
+pub struct RowInput<'a> {
+    /// The input partition (the task).
+    pub partition: i32,
+    /// Its offset.
+    pub offset: i64,
+    /// Event time in epoch milliseconds (by its source's `timestamp` rule).
+    pub ts_ms: i64,
+    /// Its key: the record key, else the value's key field (`channel` by default).
+    pub key: &'a str,
+    /// The decoded value.
+    pub row: &'a Value,
+}
+
 /// One result for a sink.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Output {
@@ -154,6 +170,11 @@ pub enum ProcessError {
 pub trait Processor: StateTables + Send {
     /// Handles one record.
     fn process(&mut self, input: &Input<'_>, out: &mut Emitter);
+    /// Handles one row ([`RowInput`]): the kinds that read rows, or cogroup a row source. Nothing
+    /// by default.
+    fn process_row(&mut self, input: &RowInput<'_>, out: &mut Emitter) {
+        let _ = (input, out);
+    }
     /// Event time reached `watermark_ms`: emit what closed.
     fn on_watermark(&mut self, watermark_ms: i64, out: &mut Emitter);
     /// Commit time, before the engine takes the changes of the processor's tables: emit updates (for

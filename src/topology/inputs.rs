@@ -3,6 +3,7 @@
 //! every problem names the source or processor and says what to change.
 
 use super::spec::{parse_duration_ms, SourceSpec, TimestampSource, ValueFormat};
+use crate::processor::kind::Reads;
 use crate::table::row::RowTime;
 use crate::table::{TableRow, ValueDecoder};
 
@@ -83,27 +84,56 @@ pub fn resolve_sources(
         .collect()
 }
 
-/// Checks that processor `owner` reads a stream (not a table) of the IRC format chat processors
-/// read.
+/// Checks that processor `owner`, of a kind reading `reads`, can read source `source`: chat kinds
+/// read a stream of IRC lines; row kinds read JSON or Avro, a table's rows included.
 pub fn stream_problems(
     problems: &mut Vec<String>,
     owner: &str,
     sources: &[SourceSpec],
     tables: &[Option<TablePlan>],
     source: usize,
+    reads: Reads,
 ) {
     let s = &sources[source];
-    if tables[source].is_some() {
-        problems.push(format!(
+    match reads {
+        Reads::Chat if tables[source].is_some() => problems.push(format!(
             "{owner} reads source {:?}, which is a table: read a stream, and join the table with join = {{ table = {:?} }}",
             s.name, s.name
-        ));
-    } else if s.format != ValueFormat::Irc {
-        problems.push(format!(
-            "{owner} reads source {:?} of format {:?}: processors read IRC chat; declare the source a table (table = {{}}) and join it",
+        )),
+        Reads::Chat if s.format != ValueFormat::Irc => problems.push(format!(
+            "{owner} reads source {:?} of format {:?}: its kind reads IRC chat; declare the source a table (table = {{}}) and join it",
             s.name, s.format
-        ));
+        )),
+        Reads::Rows if s.format == ValueFormat::Irc => problems.push(format!(
+            "{owner} reads source {:?} of format \"irc\": its kind reads JSON or Avro rows (such as twitch.streams); name such a source, and cogroup the chat (cogroup = [{:?}]) if the kind takes it",
+            s.name, s.name
+        )),
+        _ => {}
     }
+}
+
+/// Resolves processor `owner`'s `cogroup = [...]` to source indices: each a declared source other
+/// than `source`, named once.
+pub fn resolve_cogroup(
+    problems: &mut Vec<String>,
+    owner: &str,
+    sources: &[SourceSpec],
+    source: Option<usize>,
+    names: &[String],
+) -> Vec<usize> {
+    let mut out: Vec<usize> = Vec::new();
+    for name in names {
+        match sources.iter().position(|s| &s.name == name) {
+            None => problems.push(format!(
+                "{owner} cogroups source {name:?}, which no [[source]] declares"
+            )),
+            Some(i) if Some(i) == source || out.contains(&i) => problems.push(format!(
+                "{owner} names source {name:?} twice (source and cogroup): name each source once"
+            )),
+            Some(i) => out.push(i),
+        }
+    }
+    out
 }
 
 /// Resolves processor `owner`'s `join = { table = ... }` to the table source's index.
@@ -131,11 +161,12 @@ pub fn resolve_join(
     }
 }
 
-/// Reads one record of table `source` as a row: its value decoded (JSON, or Avro through
-/// `decoder`), its key and its event time by the source's rules; the reason when it cannot be read.
+/// Reads one record of `source` as a row: its value decoded (JSON, or Avro through `decoder`), its
+/// key (the record's, else the value's `key_field`) and its event time by the source's rules; the
+/// reason when it cannot be read.
 pub fn read_row(
     source: &SourceSpec,
-    plan: &TablePlan,
+    key_field: &str,
     decoder: Option<&dyn ValueDecoder>,
     key: Option<&[u8]>,
     value: &[u8],
@@ -155,5 +186,5 @@ pub fn read_row(
         TimestampSource::Record => RowTime::Record,
         _ => RowTime::Field(source.time_field()),
     };
-    TableRow::from_value(value, key, &plan.key_field, time, record_ts_ms).map_err(|e| e.to_string())
+    TableRow::from_value(value, key, key_field, time, record_ts_ms).map_err(|e| e.to_string())
 }

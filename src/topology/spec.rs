@@ -137,8 +137,13 @@ pub struct ProcessorSpec {
     pub name: String,
     /// The built-in processor kind (`chat_count`, ...).
     pub kind: String,
-    /// The source it reads.
+    /// The source it reads: IRC chat for the chat kinds, JSON or Avro rows for the row kinds
+    /// (`chatpulse topology kinds` says which a kind reads).
     pub source: String,
+    /// More sources whose records it reads too, co-partitioned with `source` (Kafka Streams'
+    /// `cogroup`): chat and rows alike, for the kinds that take them.
+    #[serde(default)]
+    pub cogroup: Vec<String>,
     /// The sink its results go to.
     pub sink: String,
     /// Its window, when it is windowed.

@@ -10,11 +10,14 @@ use super::inputs::read_row;
 use super::spec::{TimestampSource, ValueFormat};
 use super::validate::Topology;
 use crate::chat::ChatEvent;
-use crate::processor::{state, Emitter, Input, Late, Output, ProcessError, Processor};
+use crate::processor::{state, Emitter, Input, Late, Output, ProcessError, Processor, RowInput};
 use crate::table::row::ValueDecoder;
 use crate::table::{SharedTable, VersionedTable};
 use crate::time::civil::format_timestamp_ms;
 use crate::time::watermark::WatermarkTracker;
+
+/// The value field a row of a stream source (not a table) is keyed by when its record has no key.
+pub const STREAM_KEY_FIELD: &str = "channel";
 
 /// One input record as the runner read it.
 #[derive(Debug, Clone, Copy)]
@@ -269,13 +272,7 @@ impl Task {
                 Err(_) => return self.dead_letter(rec, "value is not UTF-8 text".into(), out),
                 Ok(line) => ChatEvent::parse(line),
             },
-            other => {
-                return self.dead_letter(
-                    rec,
-                    format!("source format {other:?} is not readable by chat processors"),
-                    out,
-                )
-            }
+            ValueFormat::Json | ValueFormat::Avro => return self.process_row(rec, now_ms, out),
         };
         // Borrowed where it was parsed: the event is a few hundred bytes, not worth moving.
         let event = match &parsed {
@@ -313,7 +310,7 @@ impl Task {
             .zip(self.processors.iter_mut())
             .zip(&self.joins)
         {
-            if plan.source == rec.source {
+            if plan.reads(rec.source) {
                 let joined = join.and_then(|t| {
                     let (table, _) = self.tables[t].as_ref()?;
                     let table = table.read().expect("a table lock is never poisoned");
@@ -368,10 +365,72 @@ impl Task {
         let held = row
             .ts_ms
             .saturating_sub(self.table_plan(rec.source).grace_ms);
+        self.dispatch_row(rec, &row, out);
         if self.put_row(rec.source, row) {
             self.tracker.observe(rec.source as i32, held, now_ms);
         }
         self.advance(now_ms, out);
+    }
+
+    /// A record of a stream of rows (a JSON or Avro source that is not a table), for the kinds that
+    /// read rows.
+    fn process_row(&mut self, rec: &InputRecord<'_>, now_ms: i64, out: &mut TaskOutput) {
+        let source = &self.topology.sources[rec.source];
+        let decoder = self.decoders[rec.source].as_deref();
+        let row = match read_row(
+            source,
+            STREAM_KEY_FIELD,
+            decoder,
+            rec.key,
+            rec.value,
+            rec.record_ts_ms,
+        ) {
+            Ok(row) => row,
+            Err(e) => {
+                let reason = format!("unreadable row of source {}: {e}", source.name);
+                return self.dead_letter(rec, reason, out);
+            }
+        };
+        if let Some(reason) = future_skew(row.ts_ms, now_ms, self.topology.max_future_skew_ms) {
+            return self.dead_letter(rec, reason, out);
+        }
+        self.dispatch_row(rec, &row, out);
+        self.tracker.observe(rec.source as i32, row.ts_ms, now_ms);
+        self.advance(now_ms, out);
+    }
+
+    /// Hands `row` to every processor that reads its source, and reports what they refused as
+    /// late.
+    fn dispatch_row(
+        &mut self,
+        rec: &InputRecord<'_>,
+        row: &crate::table::TableRow,
+        out: &mut TaskOutput,
+    ) {
+        let input = RowInput {
+            partition: rec.partition,
+            offset: rec.offset,
+            ts_ms: row.ts_ms,
+            key: &row.key,
+            row: &row.value,
+        };
+        for (plan, processor) in self
+            .topology
+            .processors
+            .iter()
+            .zip(self.processors.iter_mut())
+        {
+            if plan.reads(rec.source) {
+                processor.process_row(&input, &mut self.emitter);
+            }
+        }
+        for late in self.emitter.late.drain(..) {
+            out.late.push(LateRecord {
+                late,
+                key: rec.key.map(<[u8]>::to_vec),
+                value: rec.value.to_vec(),
+            });
+        }
     }
 
     /// The plan of table source `source`.
@@ -386,7 +445,14 @@ impl Task {
         let source = &self.topology.sources[rec.source];
         let decoder = self.decoders[rec.source].as_deref();
         let plan = self.table_plan(rec.source);
-        read_row(source, plan, decoder, rec.key, rec.value, rec.record_ts_ms)
+        read_row(
+            source,
+            &plan.key_field,
+            decoder,
+            rec.key,
+            rec.value,
+            rec.record_ts_ms,
+        )
     }
 
     /// Puts `row` into table source `source`'s table; true when this task owns the table (it then

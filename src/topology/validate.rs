@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::inputs::{resolve_join, resolve_sources, stream_problems, TablePlan};
+use super::inputs::{resolve_cogroup, resolve_join, resolve_sources, stream_problems, TablePlan};
 use super::spec::{
     parse_duration_ms, schema_reference_is_path, ProcessingGuarantee, SinkSpec, SourceSpec,
     TopologySpec, ValueFormat, WindowDecl, DEFAULT_ALLOWED_LATENESS,
@@ -26,6 +26,8 @@ pub struct ProcessorPlan {
     pub kind: String,
     /// Index of its source.
     pub source: usize,
+    /// Indices of the more sources it reads (`cogroup = [...]`).
+    pub cogroup: Vec<usize>,
     /// Index of the table source it joins, if any.
     pub join: Option<usize>,
     /// Index of its sink.
@@ -45,7 +47,7 @@ impl PartialEq for ProcessorPlan {
         (
             &self.name,
             &self.kind,
-            (self.source, self.join),
+            (self.source, &self.cogroup, self.join),
             self.sink,
             self.window,
             self.emit,
@@ -53,7 +55,7 @@ impl PartialEq for ProcessorPlan {
         ) == (
             &other.name,
             &other.kind,
-            (other.source, other.join),
+            (other.source, &other.cogroup, other.join),
             other.sink,
             other.window,
             other.emit,
@@ -63,6 +65,11 @@ impl PartialEq for ProcessorPlan {
 }
 
 impl ProcessorPlan {
+    /// Whether it reads the records of `source` (its own, or one it cogroups).
+    pub fn reads(&self, source: usize) -> bool {
+        self.source == source || self.cogroup.contains(&source)
+    }
+
     /// A fresh instance for one task, whose tables (one entry per source) are `tables`.
     pub fn instantiate(&self, tables: &[Option<SharedTable>]) -> Box<dyn Processor> {
         self.config.processor(&BuildContext {
@@ -176,9 +183,12 @@ impl Topology {
             let window = p
                 .window
                 .map_or("no window".to_owned(), |w| format!("{w:?}"));
-            let join = p.join.map_or(String::new(), |t| {
+            let mut join = p.join.map_or(String::new(), |t| {
                 format!(" joined as of time with table {}", self.sources[t].name)
             });
+            for &c in &p.cogroup {
+                let _ = write!(join, " cogrouped with {}", self.sources[c].name);
+            }
             let _ = writeln!(
                 s,
                 "processor {} [{}] <- {}{join} ; {window}, emit {:?}, store {} (changelog {}-{}-changelog) -> {}",
@@ -407,7 +417,26 @@ pub fn validate(spec: TopologySpec) -> Result<Topology, TopologyError> {
                 "{owner} reads source {:?}, which no [[source]] declares",
                 p.source
             )),
-            Some(i) => stream_problems(&mut problems, &owner, &spec.sources, &tables, i),
+            Some(i) => {
+                if let Some(k) = registry::find(&p.kind) {
+                    stream_problems(&mut problems, &owner, &spec.sources, &tables, i, k.reads);
+                }
+            }
+        }
+        let cogroup = resolve_cogroup(&mut problems, &owner, &spec.sources, source, &p.cogroup);
+        if let Some(k) = registry::find(&p.kind) {
+            if !k.cogroups && !p.cogroup.is_empty() {
+                problems.push(format!(
+                    "{owner}: kind {} reads one source: remove cogroup, or use a kind that takes more ({})",
+                    p.kind,
+                    registry::KINDS
+                        .iter()
+                        .filter(|k| k.cogroups)
+                        .map(|k| k.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
         }
         let join = p
             .join
@@ -491,6 +520,7 @@ pub fn validate(spec: TopologySpec) -> Result<Topology, TopologyError> {
                 name: p.name.clone(),
                 kind: p.kind.clone(),
                 source,
+                cogroup,
                 join: join.flatten(),
                 sink,
                 window,
@@ -707,5 +737,35 @@ topic = "twitch.spikes"
         let err = Topology::parse(&GOOD.replace("topic = \"twitch.chat.raw\"", "topik = \"x\""))
             .unwrap_err();
         assert!(err.to_string().contains("topik"), "{err}");
+    }
+
+    #[test]
+    fn cogroup_names_declared_sources_once_and_only_kinds_that_take_it() {
+        let two = GOOD.replace(
+            "[[processor]]",
+            "[[source]]\nname = \"streams\"\ntopic = \"twitch.streams\"\nformat = \"json\"\ntimestamp = \"field\"\n\n[[processor]]",
+        );
+        let err = Topology::parse(&two.replace(
+            "source = \"chat\"",
+            "source = \"chat\"\ncogroup = [\"streams\", \"nope\", \"chat\"]",
+        ))
+        .unwrap_err();
+        let p = &err.problems;
+        assert!(p.iter().any(|e| e == "processor \"per-minute\" cogroups source \"nope\", which no [[source]] declares"), "{err}");
+        assert!(
+            p.iter()
+                .any(|e| e.starts_with("processor \"per-minute\" names source \"chat\" twice")),
+            "{err}"
+        );
+        assert!(
+            p.iter().any(|e| e.starts_with(
+                "processor \"per-minute\": kind chat_count reads one source: remove cogroup"
+            )),
+            "{err}"
+        );
+        // A chat kind on a stream of rows is refused, naming what it reads.
+        let err =
+            Topology::parse(&two.replace("source = \"chat\"", "source = \"streams\"")).unwrap_err();
+        assert!(err.problems[0].contains("its kind reads IRC chat"), "{err}");
     }
 }

@@ -146,6 +146,56 @@ impl<A: Aggregate> SessionWindows<A> {
         }
     }
 
+    /// Calls `f` with every open session of every key starting with `prefix`, as `(key, start, end,
+    /// accumulator)`, to add to it what is not a record of the session itself (chat said during a
+    /// stream, beside its snapshots). A session whose accumulator `f` changed (it returns true) is
+    /// written at the next commit and reported by the next `updates`; none is extended or merged.
+    pub fn update_prefix(
+        &mut self,
+        prefix: &str,
+        mut f: impl FnMut(&str, i64, i64, &mut A::Acc) -> bool,
+    ) {
+        let keys = self
+            .sessions
+            .range_mut::<str, _>((
+                std::ops::Bound::Included(prefix),
+                std::ops::Bound::Unbounded,
+            ))
+            .take_while(|(key, _)| key.starts_with(prefix));
+        for (key, sessions) in keys {
+            for (&start, s) in sessions.iter_mut() {
+                if f(key, start, s.end_ms, &mut s.acc) {
+                    s.dirty = true;
+                    s.updated = true;
+                }
+            }
+        }
+    }
+
+    /// Closes every open session of every key starting with `prefix` now, before its gap has
+    /// passed, and appends their final results (a stream that reported its own end). A record of
+    /// such a key that comes later starts a new session.
+    pub fn close_prefix(&mut self, prefix: &str, out: &mut Vec<WindowResult<A::Output>>) {
+        let keys: Vec<String> = self
+            .sessions
+            .range::<str, _>((
+                std::ops::Bound::Included(prefix),
+                std::ops::Bound::Unbounded,
+            ))
+            .take_while(|(key, _)| key.starts_with(prefix))
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in keys {
+            let sessions = self.sessions.remove(&key).expect("listed above");
+            for (start, s) in sessions {
+                self.closing
+                    .remove(&(self.close_ms(s.end_ms), key.clone(), start));
+                out.push(result(&self.aggregate, &key, start, &s, true));
+                self.removed.push((key.clone(), start));
+            }
+        }
+    }
+
     /// Appends the current result of every session changed since the last call (`emit = "update"`).
     pub fn updates(&mut self, out: &mut Vec<WindowResult<A::Output>>) {
         for (key, sessions) in &mut self.sessions {
@@ -487,5 +537,70 @@ mod tests {
             ]
         );
         assert_eq!(op.take_dirty().len(), 5, "peeking changes nothing");
+    }
+
+    #[test]
+    fn update_prefix_changes_only_the_sessions_of_its_prefix_and_marks_them_changed() {
+        let mut op = SessionWindows::new(Count, 10, 0);
+        op.add("nymn 1", 0, &());
+        op.add("nymn 1", 5, &());
+        op.add("nymnn -", 1, &());
+        op.add("forsen -", 2, &());
+        op.take_dirty();
+        let mut seen = Vec::new();
+        op.update_prefix("nymn ", |key, start, end, acc| {
+            seen.push((key.to_owned(), start, end));
+            *acc += 10;
+            true
+        });
+        assert_eq!(seen, [("nymn 1".to_owned(), 0, 5)]);
+        let dirty = op.take_dirty();
+        assert_eq!(dirty, [("nymn 1".to_owned(), 0, Some((5, 12)))]);
+        // Unchanged when `f` says so; the session keeps its end and closes as before.
+        op.update_prefix("nymn ", |_, _, _, _| false);
+        assert!(op.take_dirty().is_empty());
+        let mut out = Vec::new();
+        op.advance(16, &mut out);
+        assert_eq!(
+            out.iter()
+                .map(|r| (r.key.as_str(), r.value))
+                .collect::<Vec<_>>(),
+            [("nymnn -", 1), ("forsen -", 1), ("nymn 1", 12)]
+        );
+    }
+
+    #[test]
+    fn close_prefix_ends_a_key_s_sessions_now_and_a_later_record_starts_a_new_one() {
+        let mut op = SessionWindows::new(Count, 100, 0);
+        op.add("nymn 1", 0, &());
+        op.add("nymn 1", 50, &());
+        op.add("forsen -", 10, &());
+        let mut out = Vec::new();
+        op.close_prefix("nymn ", &mut out);
+        let got: Vec<_> = out
+            .iter()
+            .map(|r| {
+                (
+                    r.key.as_str(),
+                    r.window.start_ms,
+                    r.window.end_ms,
+                    r.value,
+                    r.is_final,
+                )
+            })
+            .collect();
+        assert_eq!(got, [("nymn 1", 0, 50, 2, true)]);
+        assert_eq!(op.open_windows(), 1);
+        assert_eq!(op.index_from_sessions(), op.closing);
+        assert!(op.take_dirty().contains(&("nymn 1".to_owned(), 0, None)));
+        // Within the gap of the closed session, yet a new session.
+        op.add("nymn 1", 60, &());
+        out.clear();
+        op.advance(1_000, &mut out);
+        let got: Vec<_> = out
+            .iter()
+            .map(|r| (r.key.as_str(), r.window.start_ms, r.value))
+            .collect();
+        assert_eq!(got, [("forsen -", 10, 1), ("nymn 1", 60, 1)]);
     }
 }
