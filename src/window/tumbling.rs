@@ -91,6 +91,9 @@ pub struct TumblingWindows<A: Aggregate> {
     removed: Vec<(String, i64)>,
     /// Slots of closed windows with a correction to emit.
     pending: usize,
+    /// At most the first window start not yet closed (`i64::MAX` when none is held), so a
+    /// watermark that closes nothing skips the search for windows closing.
+    next_close: i64,
 }
 
 impl<A: Aggregate> TumblingWindows<A> {
@@ -118,6 +121,7 @@ impl<A: Aggregate> TumblingWindows<A> {
             windows: BTreeMap::new(),
             removed: Vec::new(),
             pending: 0,
+            next_close: i64::MAX,
         }
     }
 
@@ -197,11 +201,15 @@ impl<A: Aggregate> WindowOperator<A> for TumblingWindows<A> {
             return Admission::Late;
         }
         let closed = start as i128 <= self.last_start(self.watermark, 0);
-        if let Some(slot) = self
-            .windows
-            .get_mut(&start)
-            .and_then(|keys| keys.get_mut(key))
-        {
+        // Most records fall in the newest window: found at the map's end, without a search past
+        // the closed windows kept for lateness.
+        let newest = self.windows.last_key_value().map(|(&s, _)| s) == Some(start);
+        let keys = if newest {
+            self.windows.last_entry().map(|e| e.into_mut())
+        } else {
+            self.windows.get_mut(&start)
+        };
+        if let Some(slot) = keys.and_then(|keys| keys.get_mut(key)) {
             self.aggregate.add(&mut slot.acc, input);
             if closed {
                 self.pending += usize::from(!slot.pending);
@@ -229,6 +237,8 @@ impl<A: Aggregate> WindowOperator<A> for TumblingWindows<A> {
             slot.updated = false;
             slot.pending = true;
             self.pending += 1;
+        } else {
+            self.next_close = self.next_close.min(start);
         }
         self.windows
             .entry(start)
@@ -271,7 +281,7 @@ impl<A: Aggregate> WindowOperator<A> for TumblingWindows<A> {
             }
         }
         // Windows closing now are kept for late records, with their first final emitted.
-        if closing > closed_before {
+        if closing > closed_before && closing >= self.next_close as i128 {
             let range = (
                 Bound::Excluded(clamp(closed_before)),
                 Bound::Included(clamp(closing)),
@@ -289,6 +299,11 @@ impl<A: Aggregate> WindowOperator<A> for TumblingWindows<A> {
                     out.push(finalize(&self.aggregate, key, window, slot));
                 }
             }
+            self.next_close = self
+                .windows
+                .range((Bound::Excluded(clamp(closing)), Bound::Unbounded))
+                .next()
+                .map_or(i64::MAX, |(&start, _)| start);
         }
         out[first..].sort_by(result_order);
     }
@@ -355,6 +370,7 @@ impl<A: Aggregate> WindowOperator<A> for TumblingWindows<A> {
     fn restore(&mut self, state: WindowState<A::Acc>) {
         let mut slot = Slot::restored(state.acc);
         slot.revision = state.revision;
+        self.next_close = self.next_close.min(state.start_ms);
         self.windows
             .entry(state.start_ms)
             .or_default()
