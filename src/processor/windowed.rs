@@ -133,8 +133,9 @@ where
     }
 
     fn emit_results(&mut self, out: &mut Emitter) {
-        let results = std::mem::take(&mut self.results);
-        for r in results {
+        // Drained, not dropped, so the buffer keeps its capacity for the next watermark.
+        let mut results = std::mem::take(&mut self.results);
+        for r in results.drain(..) {
             // A correction (revision > 0) is neither a new close nor a new result to learn from.
             let first_final = r.is_final && r.revision == 0;
             if first_final {
@@ -151,6 +152,7 @@ where
                 ts_ms: r.window.end_ms,
             });
         }
+        self.results = results;
     }
 }
 
