@@ -15,6 +15,13 @@ pub struct ImportArgs {
     /// Input format; detected from the file name and first line when omitted.
     #[arg(long, value_parser = |s: &str| s.parse::<Format>())]
     pub format: Option<Format>,
+    #[command(flatten)]
+    pub log: ChatLogArgs,
+}
+
+/// What chat logs may not say themselves: the flags of [`ImportArgs`] other than the format.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ChatLogArgs {
     /// Channel for formats that do not name it (OverRustle logs).
     #[arg(long)]
     pub channel: Option<String>,
@@ -24,6 +31,13 @@ pub struct ImportArgs {
 }
 
 impl ImportArgs {
+    /// The importer options these flags describe.
+    pub fn options(&self) -> Result<ImportOptions> {
+        self.log.options()
+    }
+}
+
+impl ChatLogArgs {
     /// The importer options these flags describe.
     pub fn options(&self) -> Result<ImportOptions> {
         let utc_offset_s = parse_offset_s(&self.utc_offset).with_context(|| {
@@ -48,24 +62,7 @@ pub struct Input {
 
 /// Opens `path` (`-` is stdin); `format` None detects it from the name and first line.
 pub fn open(path: &str, format: Option<Format>) -> Result<Input> {
-    let raw: Box<dyn Read> = if path == "-" {
-        Box::new(std::io::stdin().lock())
-    } else {
-        Box::new(
-            File::open(path)
-                .with_context(|| format!("cannot open {path}: check the path and permissions"))?,
-        )
-    };
-    let mut reader = BufReader::with_capacity(1 << 16, raw);
-    let gz = reader.fill_buf()?.starts_with(&[0x1f, 0x8b]);
-    let mut reader: Box<dyn BufRead> = if gz {
-        Box::new(BufReader::with_capacity(
-            1 << 16,
-            flate2::bufread::MultiGzDecoder::new(reader),
-        ))
-    } else {
-        Box::new(reader)
-    };
+    let mut reader = open_reader(path)?;
     let format = match format {
         Some(f) => f,
         None => {
@@ -87,4 +84,27 @@ pub fn open(path: &str, format: Option<Format>) -> Result<Input> {
         format,
         reader,
     })
+}
+
+/// Opens `path` (`-` is stdin) for reading, decompressing gzip (told by its magic bytes).
+pub fn open_reader(path: &str) -> Result<Box<dyn BufRead>> {
+    let raw: Box<dyn Read> = if path == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(
+            File::open(path)
+                .with_context(|| format!("cannot open {path}: check the path and permissions"))?,
+        )
+    };
+    let mut reader = BufReader::with_capacity(1 << 16, raw);
+    let gz = reader.fill_buf()?.starts_with(&[0x1f, 0x8b]);
+    let reader: Box<dyn BufRead> = if gz {
+        Box::new(BufReader::with_capacity(
+            1 << 16,
+            flate2::bufread::MultiGzDecoder::new(reader),
+        ))
+    } else {
+        Box::new(reader)
+    };
+    Ok(reader)
 }

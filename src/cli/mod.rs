@@ -52,7 +52,8 @@ enum Command {
     Process(process::Args),
     /// Run a topology on Kafka as one instance of its consumer group.
     Run(run::Args),
-    /// Produce recorded chat logs to Kafka with their original times (real time, faster, or at once).
+    /// Produce recorded chat logs (or stream snapshot logs, `--format snapshots`) to Kafka with their
+    /// original times (real time, faster, or at once).
     Replay(replay::Args),
     /// Print a topic's records as JSON lines, decoding Avro through the schema registry.
     Tail(tail::Args),

@@ -15,7 +15,8 @@ use crate::http::Stateless;
 use crate::metrics::Metrics;
 use crate::secret::Secret;
 use crate::twitch::helix::client::HelixClient;
-use crate::twitch::helix::monitor::{run_monitor, MonitorOptions, DEFAULT_STREAMS_TOPIC};
+use crate::twitch::helix::monitor::{run_monitor, MonitorOptions};
+use crate::twitch::helix::snapshot_sink::{SinkOptions, DEFAULT_STREAMS_TOPIC};
 use crate::twitch::helix::{Credentials, TWITCH_AUTH_URL, TWITCH_HELIX_URL};
 use crate::twitch::irc::channels::normalize;
 
@@ -101,14 +102,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let options = MonitorOptions {
         channels,
         interval: Duration::from_secs_f64(args.interval_s.max(0.1)),
-        kafka: args.kafka.settings()?,
-        topic: args.topic.clone(),
-        partitions: args.partitions,
-        replication_factor: args.kafka.replication_factor,
-        schema_registry: if args.json {
-            None
-        } else {
-            args.schema_registry.clone()
+        sink: SinkOptions {
+            kafka: args.kafka.settings()?,
+            topic: args.topic.clone(),
+            partitions: args.partitions,
+            replication_factor: args.kafka.replication_factor,
+            schema_registry: if args.json {
+                None
+            } else {
+                args.schema_registry.clone()
+            },
         },
     };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;

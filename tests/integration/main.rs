@@ -23,6 +23,7 @@ mod joins;
 mod kills;
 mod late_records;
 mod monitor;
+mod monitor_series;
 mod ops;
 mod own_broker;
 mod replay;

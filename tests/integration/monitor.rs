@@ -9,9 +9,8 @@ use std::time::{Duration, Instant};
 use chatpulse::avro::wire::unframe;
 use chatpulse::avro::{decode_datum, registry_for, value_subject, AvroSchema};
 use chatpulse::twitch::helix::client::HelixClient;
-use chatpulse::twitch::helix::monitor::{
-    run_monitor, MonitorOptions, MonitorStats, SNAPSHOT_SCHEMA,
-};
+use chatpulse::twitch::helix::monitor::{run_monitor, MonitorOptions, MonitorStats};
+use chatpulse::twitch::helix::snapshot_sink::{SinkOptions, SNAPSHOT_SCHEMA};
 use chatpulse::twitch::helix::{Credentials, HelixError};
 use rdkafka::consumer::BaseConsumer;
 use rdkafka::Message;
@@ -127,11 +126,13 @@ async fn monitor_renews_tokens_backs_off_on_429_and_produces_correct_snapshots()
     let options = MonitorOptions {
         channels: vec!["nymn".into(), "forsen".into()],
         interval: Duration::from_millis(200),
-        kafka: settings(),
-        topic: topic.clone(),
-        partitions: 1,
-        replication_factor: 1,
-        schema_registry: Some(format!("mock://{registry}")),
+        sink: SinkOptions {
+            kafka: settings(),
+            topic: topic.clone(),
+            partitions: 1,
+            replication_factor: 1,
+            schema_registry: Some(format!("mock://{registry}")),
+        },
     };
     let (stop_tx, stop) = watch::channel(false);
     let task = tokio::spawn(run_monitor(client, options, stop));
@@ -280,11 +281,13 @@ fn start_monitor(
     let options = MonitorOptions {
         channels: vec!["nymn".into()],
         interval: Duration::from_millis(200),
-        kafka: settings(),
-        topic: topic.clone(),
-        partitions: 1,
-        replication_factor: 1,
-        schema_registry: Some(format!("mock://{}", unique("registry"))),
+        sink: SinkOptions {
+            kafka: settings(),
+            topic: topic.clone(),
+            partitions: 1,
+            replication_factor: 1,
+            schema_registry: Some(format!("mock://{}", unique("registry"))),
+        },
     };
     server.set_channel(
         "nymn",

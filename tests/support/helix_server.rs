@@ -2,6 +2,7 @@
 //! POST /oauth2/token (client_credentials, with a settable short expiry), GET /oauth2/validate,
 //! GET /helix/streams, /helix/users and /helix/channels/followers (user token only), with
 //! `Ratelimit-*` headers on every answer and 429s on demand. Requests are recorded with their times.
+//! A recorded series ([`HelixServer::set_series`]) gives a channel one state per Get Streams call.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -23,6 +24,23 @@ pub struct Channel {
     pub followers: i64,
 }
 
+/// A channel's state at one poll of a recorded series.
+#[derive(Debug, Clone)]
+pub struct PollState {
+    /// Live stream as Get Streams lists it (as in [`Channel::stream`]); None: offline, the channel
+    /// absent from Get Streams.
+    pub stream: Option<(String, String, i64, String, String)>,
+    /// Follower total.
+    pub followers: i64,
+}
+
+/// A channel's recorded series: its user id and one state per poll.
+#[derive(Debug, Clone)]
+struct Series {
+    id: String,
+    polls: Vec<PollState>,
+}
+
 /// One request as received.
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -42,6 +60,10 @@ struct State {
     /// Issued app tokens and their expiry (Unix ms).
     tokens: BTreeMap<String, i64>,
     channels: BTreeMap<String, Channel>,
+    /// Channels that follow a recorded series.
+    series: BTreeMap<String, Series>,
+    /// Get Streams calls answered 200 so far: the poll of every series that is served next.
+    streams_served: usize,
     /// 429s still to answer to Helix calls.
     refuse: u32,
     /// The `Ratelimit-Reset` of a 429: when the bucket refills, Unix seconds (any text, so tests
@@ -83,6 +105,8 @@ impl HelixServer {
                 expires_in_s,
                 tokens: BTreeMap::new(),
                 channels: BTreeMap::new(),
+                series: BTreeMap::new(),
+                streams_served: 0,
                 refuse: 0,
                 reset: "0".into(),
                 requests: Vec::new(),
@@ -110,6 +134,33 @@ impl HelixServer {
             .unwrap()
             .channels
             .insert(login.into(), channel);
+    }
+
+    /// Makes `login` follow a recorded series: Get Streams call *k* (from 0, counted from the server's
+    /// start) answers `polls[k]`, and Get Users and Get Channel Followers answer as of the last Get
+    /// Streams (`polls[0]` before the first). After the last state the channel keeps it.
+    pub fn set_series(&self, login: &str, id: &str, polls: Vec<PollState>) {
+        assert!(!polls.is_empty(), "a series has at least one poll");
+        let mut st = self.state.lock().unwrap();
+        let at = st.streams_served.saturating_sub(1).min(polls.len() - 1);
+        let channel = Channel {
+            id: id.into(),
+            stream: polls[at].stream.clone(),
+            followers: polls[at].followers,
+        };
+        st.channels.insert(login.into(), channel);
+        st.series.insert(
+            login.into(),
+            Series {
+                id: id.into(),
+                polls,
+            },
+        );
+    }
+
+    /// Get Streams calls answered 200 so far (polls of a series served).
+    pub fn streams_served(&self) -> usize {
+        self.state.lock().unwrap().streams_served
     }
 
     /// Answers the next `n` Helix calls with 429, the bucket refilling `wait_s` seconds after the first.
@@ -295,6 +346,23 @@ impl HelixServer {
                             )
                         }
                         "/helix/streams" if app_ok || user_ok => {
+                            // Channels of a series take the state of this poll.
+                            let k = st.streams_served;
+                            st.streams_served += 1;
+                            let polled: Vec<(String, Channel)> = st
+                                .series
+                                .iter()
+                                .map(|(login, series)| {
+                                    let state = &series.polls[k.min(series.polls.len() - 1)];
+                                    let channel = Channel {
+                                        id: series.id.clone(),
+                                        stream: state.stream.clone(),
+                                        followers: state.followers,
+                                    };
+                                    (login.clone(), channel)
+                                })
+                                .collect();
+                            st.channels.extend(polled);
                             let data: Vec<Value> = list("user_login").iter().filter_map(|l| {
                                 let c = st.channels.get(l)?;
                                 let (game, title, viewers, started, lang) = c.stream.clone()?;

@@ -1,13 +1,16 @@
 //! The Twitch Helix API client behind `chatpulse monitor`: an app token from the client-credentials
 //! flow ([`token`]), Ratelimit headers and 429s ([`rate_limit`]), stream snapshots and start/end
-//! events ([`snapshot`]), the HTTP calls ([`client`]) and the polling loop that produces to Kafka
-//! ([`monitor`]); [`derived`] makes snapshots from chat logs for benchmarks.
+//! events ([`snapshot`]), the HTTP calls ([`client`]), the polling loop ([`monitor`]) and the producer
+//! it shares with snapshot replays ([`snapshot_sink`], [`replay`]); [`derived`] makes snapshots from
+//! chat logs for benchmarks.
 
 pub mod client;
 pub mod derived;
 pub mod monitor;
 pub mod rate_limit;
+pub mod replay;
 pub mod snapshot;
+pub mod snapshot_sink;
 pub mod token;
 
 use std::fmt;

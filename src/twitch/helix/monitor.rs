@@ -6,20 +6,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::sync::watch;
 
 use super::client::{now_ms, HelixClient};
 use super::snapshot::{LiveTracker, StreamSnapshot};
+use super::snapshot_sink::{SinkOptions, SnapshotSink};
 use super::HelixError;
-use crate::avro::registry::{register_with_retry, Backoff};
-use crate::avro::{registry_for, value_subject, AvroSchema, ValueEncoder};
-use crate::kafka::topics::ensure_topic;
-use crate::kafka::{KafkaError, KafkaSettings};
 use crate::time::civil::parse_timestamp_ms;
-
-/// The topic snapshots go to unless told otherwise.
-pub const DEFAULT_STREAMS_TOPIC: &str = "twitch.streams";
 
 /// How to run the monitor.
 #[derive(Debug, Clone)]
@@ -28,17 +21,8 @@ pub struct MonitorOptions {
     pub channels: Vec<String>,
     /// Time between polls.
     pub interval: Duration,
-    /// Cluster settings.
-    pub kafka: KafkaSettings,
-    /// The snapshot topic.
-    pub topic: String,
-    /// Partitions of the topic when chatpulse creates it.
-    pub partitions: i32,
-    /// Replication factor of the topic when chatpulse creates it (-1: the broker's default).
-    pub replication_factor: i32,
-    /// Schema Registry URL (`http(s)://...` or `mock://NAME`): snapshots are Avro
-    /// (`avro/stream_snapshot.avsc`, subject `<topic>-value`). None writes JSON.
-    pub schema_registry: Option<String>,
+    /// Where the snapshots go.
+    pub sink: SinkOptions,
 }
 
 /// What a monitor run did.
@@ -52,71 +36,13 @@ pub struct MonitorStats {
     pub snapshots: u64,
 }
 
-/// The built-in schema of `twitch.streams` values.
-pub const SNAPSHOT_SCHEMA: &str = "stream_snapshot";
-
-/// The record value of a snapshot: Avro in the registry wire format, or JSON of the same shape.
-pub fn encode_snapshot(
-    snapshot: &StreamSnapshot,
-    encoder: &ValueEncoder,
-) -> Result<Vec<u8>, HelixError> {
-    let json = serde_json::to_value(snapshot).expect("snapshots serialize");
-    encoder
-        .encode(&json)
-        .map_err(|e| HelixError::Avro(e.to_string()))
-}
-
-/// Registers the snapshot schema under `<topic>-value` (waiting out an unreachable registry until
-/// `stop`) and returns the encoder; JSON without a registry.
-async fn snapshot_encoder(
-    registry: Option<&str>,
-    topic: &str,
-    stop: &watch::Receiver<bool>,
-) -> Result<ValueEncoder, HelixError> {
-    let Some(url) = registry else {
-        tracing::warn!("no --schema-registry: writing snapshots as JSON, not Avro");
-        return Ok(ValueEncoder::Json);
-    };
-    let schema =
-        AvroSchema::builtin(SNAPSHOT_SCHEMA).map_err(|e| HelixError::Avro(e.to_string()))?;
-    let registry = registry_for(url).map_err(|e| HelixError::Avro(e.to_string()))?;
-    let stopping = || *stop.borrow();
-    let id = register_with_retry(
-        registry.as_ref(),
-        &value_subject(topic),
-        &schema.text,
-        Backoff::default(),
-        &stopping,
-        &|| {},
-    )
-    .await
-    .map_err(|e| HelixError::Avro(e.to_string()))?;
-    Ok(ValueEncoder::Avro {
-        id,
-        schema: Box::new(schema),
-    })
-}
-
 /// Polls until `stop` turns true; errors only when Twitch refuses the app credentials or Kafka fails.
 pub async fn run_monitor(
     mut client: HelixClient,
     options: MonitorOptions,
     mut stop: watch::Receiver<bool>,
 ) -> Result<MonitorStats, HelixError> {
-    ensure_topic(
-        &options.kafka,
-        &options.topic,
-        options.partitions,
-        options.replication_factor,
-    )
-    .await?;
-    let producer: FutureProducer = options
-        .kafka
-        .producer_config()
-        .create()
-        .map_err(KafkaError::from)?;
-    let encoder =
-        snapshot_encoder(options.schema_registry.as_deref(), &options.topic, &stop).await?;
+    let mut sink = SnapshotSink::connect(&options.sink, &stop).await?;
     let mut ids: BTreeMap<String, String> = BTreeMap::new();
     let mut tracker = LiveTracker::new();
     let mut stats = MonitorStats::default();
@@ -134,19 +60,11 @@ pub async fn run_monitor(
                     if let Some(event) = s.event {
                         tracing::info!(channel = %s.channel, ?event, "stream state changed");
                     }
-                    let value = encode_snapshot(s, &encoder)?;
-                    producer
-                        .send(
-                            FutureRecord::to(&options.topic)
-                                .key(&s.channel)
-                                .payload(&value)
-                                .timestamp(s.ts),
-                            Duration::from_secs(60),
-                        )
-                        .await
-                        .map_err(|(e, _)| KafkaError::from(e))?;
+                    sink.send(s).await?;
                     stats.snapshots += 1;
                 }
+                // Every snapshot of a poll is acknowledged before the next poll.
+                sink.flush().await?;
             }
             Err(HelixError::Credentials(why)) => return Err(HelixError::Credentials(why)),
             Err(e) => {
