@@ -25,6 +25,12 @@ pub fn find(name: &str) -> Option<&'static Kind> {
     KINDS.iter().find(|k| k.name == name)
 }
 
+/// The names of the kinds for which `f` holds, in registry order (for messages that name the
+/// kinds that take an option).
+pub fn names_where(f: impl Fn(&Kind) -> bool) -> Vec<&'static str> {
+    KINDS.iter().filter(|k| f(k)).map(|k| k.name).collect()
+}
+
 /// The names of every kind.
 pub fn names() -> Vec<&'static str> {
     KINDS.iter().map(|k| k.name).collect()

@@ -411,6 +411,7 @@ pub fn validate(spec: TopologySpec) -> Result<Topology, TopologyError> {
     let mut processors = Vec::new();
     for p in &spec.processors {
         let owner = format!("processor {:?}", p.name);
+        let kind = registry::find(&p.kind);
         let source = spec.sources.iter().position(|s| s.name == p.source);
         match source {
             None => problems.push(format!(
@@ -418,23 +419,18 @@ pub fn validate(spec: TopologySpec) -> Result<Topology, TopologyError> {
                 p.source
             )),
             Some(i) => {
-                if let Some(k) = registry::find(&p.kind) {
+                if let Some(k) = kind {
                     stream_problems(&mut problems, &owner, &spec.sources, &tables, i, k.reads);
                 }
             }
         }
         let cogroup = resolve_cogroup(&mut problems, &owner, &spec.sources, source, &p.cogroup);
-        if let Some(k) = registry::find(&p.kind) {
+        if let Some(k) = kind {
             if !k.cogroups && !p.cogroup.is_empty() {
                 problems.push(format!(
                     "{owner}: kind {} reads one source: remove cogroup, or use a kind that takes more ({})",
                     p.kind,
-                    registry::KINDS
-                        .iter()
-                        .filter(|k| k.cogroups)
-                        .map(|k| k.name)
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    registry::names_where(|k| k.cogroups).join(", ")
                 ));
             }
         }
@@ -449,7 +445,6 @@ pub fn validate(spec: TopologySpec) -> Result<Topology, TopologyError> {
                 p.sink
             ));
         }
-        let kind = registry::find(&p.kind);
         let window = match (kind.map(|k| k.window), &p.window) {
             (None, _) => {
                 problems.push(format!(
@@ -474,11 +469,7 @@ pub fn validate(spec: TopologySpec) -> Result<Topology, TopologyError> {
                 None
             }
             (Some(WindowRule::Required), Some(w)) if w.kind == "session" => {
-                let session_kinds: Vec<&str> = registry::KINDS
-                    .iter()
-                    .filter(|k| k.window == WindowRule::Session)
-                    .map(|k| k.name)
-                    .collect();
+                let session_kinds = registry::names_where(|k| k.window == WindowRule::Session);
                 problems.push(format!(
                     "{owner} of kind {} does not support session windows: use a tumbling, hopping or sliding window (session windows are for kind {})",
                     p.kind,
@@ -501,12 +492,7 @@ pub fn validate(spec: TopologySpec) -> Result<Topology, TopologyError> {
                 problems.push(format!(
                     "{owner}: kind {} reads no joined table: remove join, or use a kind that does ({})",
                     p.kind,
-                    registry::KINDS
-                        .iter()
-                        .filter(|k| k.joins)
-                        .map(|k| k.name)
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    registry::names_where(|k| k.joins).join(", ")
                 ));
             }
         }
