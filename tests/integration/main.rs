@@ -32,6 +32,7 @@ mod restore_faults;
 mod scale_out;
 mod secrets;
 mod store;
+mod stream_sessions;
 
 #[path = "../common/minutes.rs"]
 #[allow(dead_code)]

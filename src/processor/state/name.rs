@@ -57,6 +57,22 @@ impl TableName {
         prefix: &[TAGGED, b's'],
     };
 
+    /// `stream_sessions`' sessions that closed and wait for their chat: `\x01f` + session id.
+    pub const SESSIONS_FINISHING: TableName = TableName {
+        name: "sessions_finishing",
+        prefix: &[TAGGED, b'f'],
+    };
+    /// `stream_sessions`' chat per channel and minute: `\x01c` + channel, 0, minute.
+    pub const SESSION_CHAT: TableName = TableName {
+        name: "session_chat",
+        prefix: &[TAGGED, b'c'],
+    };
+    /// Whether `stream_sessions` has read a chat line, one entry: `\x01h`.
+    pub const SESSION_CHAT_SEEN: TableName = TableName {
+        name: "session_chat_seen",
+        prefix: &[TAGGED, b'h'],
+    };
+
     /// Every table name.
     pub const ALL: &'static [TableName] = &[
         TableName::WINDOWS,
@@ -67,6 +83,9 @@ impl TableName {
         TableName::AD_SLOT_MINUTES,
         TableName::AD_SLOT_CHANNELS,
         TableName::SESSIONS,
+        TableName::SESSIONS_FINISHING,
+        TableName::SESSION_CHAT,
+        TableName::SESSION_CHAT_SEEN,
     ];
 
     /// The name, for messages.
