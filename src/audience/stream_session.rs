@@ -2,14 +2,14 @@
 //! *i* holds from *t_i* to *t_{i+1}*), so hours watched are `Σ viewers_i × (t_{i+1} − t_i)`, the
 //! average is that over the observed span and the peak is the largest snapshot. The accumulator
 //! keeps the session's snapshots in time order, so snapshots may arrive out of order and sessions
-//! merge exactly. [`ChatTally`] is what chat over the same span adds.
+//! merge exactly (a processor may keep them apart and assemble the accumulator when it needs it).
+//! [`ChatTally`] is what chat over the same span adds.
 
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
 use super::snapshot::Snapshot;
-use crate::window::Aggregate;
 
 const HOUR_MS: f64 = 3_600_000.0;
 
@@ -106,6 +106,31 @@ impl SessionAcc {
     /// Its last snapshot.
     pub fn end_ms(&self) -> Option<i64> {
         self.points.last().map(|p| p.ts)
+    }
+
+    /// Adds one snapshot, in time order wherever it arrives.
+    pub fn add(&mut self, s: &Snapshot) {
+        if let Some(at) = s.started_at {
+            self.started_at = Some(self.started_at.map_or(at, |a| a.min(at)));
+        }
+        self.put(
+            s.ts_ms,
+            s.viewers,
+            s.followers,
+            s.game.as_deref(),
+            s.title.as_deref(),
+        );
+    }
+
+    /// Adds every snapshot of `other`.
+    pub fn merge(&mut self, other: &SessionAcc) {
+        if let Some(at) = other.started_at {
+            self.started_at = Some(self.started_at.map_or(at, |a| a.min(at)));
+        }
+        for p in &other.points {
+            let (game, title) = (other.string(p.game), other.string(p.title));
+            self.put(p.ts, p.viewers, p.followers, game, title);
+        }
     }
 }
 
@@ -225,48 +250,6 @@ pub fn summarize(acc: &SessionAcc) -> Option<SessionSummary> {
     })
 }
 
-/// The aggregate of a stream session window: snapshots in, [`SessionAcc`] kept, the accumulator
-/// out (the processor sums it up with [`summarize`] and its chat).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct StreamSessionAggregate;
-
-impl Aggregate for StreamSessionAggregate {
-    type Input = Snapshot;
-    type Acc = SessionAcc;
-    type Output = SessionAcc;
-
-    fn init(&self) -> SessionAcc {
-        SessionAcc::default()
-    }
-
-    fn add(&self, acc: &mut SessionAcc, s: &Snapshot) {
-        if let Some(at) = s.started_at {
-            acc.started_at = Some(acc.started_at.map_or(at, |a| a.min(at)));
-        }
-        acc.put(
-            s.ts_ms,
-            s.viewers,
-            s.followers,
-            s.game.as_deref(),
-            s.title.as_deref(),
-        );
-    }
-
-    fn merge(&self, into: &mut SessionAcc, other: &SessionAcc) {
-        if let Some(at) = other.started_at {
-            into.started_at = Some(into.started_at.map_or(at, |a| a.min(at)));
-        }
-        for p in &other.points {
-            let (game, title) = (other.string(p.game), other.string(p.title));
-            into.put(p.ts, p.viewers, p.followers, game, title);
-        }
-    }
-
-    fn finish(&self, acc: &SessionAcc) -> SessionAcc {
-        acc.clone()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,9 +269,9 @@ mod tests {
     }
 
     fn acc_of(snaps: &[Snapshot]) -> SessionAcc {
-        let mut acc = StreamSessionAggregate.init();
+        let mut acc = SessionAcc::default();
         for s in snaps {
-            StreamSessionAggregate.add(&mut acc, s);
+            acc.add(s);
         }
         acc
     }
@@ -368,7 +351,7 @@ mod tests {
         // Two halves merged, and a snapshot read twice.
         let mut left = acc_of(&snaps[..25]);
         let right = acc_of(&snaps[20..]);
-        StreamSessionAggregate.merge(&mut left, &right);
+        left.merge(&right);
         assert_eq!(summarize(&left).unwrap(), in_order);
     }
 }

@@ -4,8 +4,10 @@
 //! `gap` passes with no snapshot.
 //!
 //! A session is keyed `channel started_at` (`channel -` when the rows carry no `started_at`), so a
-//! new `started_at` starts a new session even within the gap. Chat is kept in per-minute buckets per
-//! channel until the sessions that may cover it are final, then tallied over `[start, end]`.
+//! new `started_at` starts a new session even within the gap. The session window keeps only each
+//! session's span and `started_at`; its snapshots are state entries of their own (one write each,
+//! however long the stream), and chat is kept in per-minute buckets per channel. Both are assembled
+//! over `[start, end]` when the session is final.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -20,15 +22,13 @@ use super::spikes::SpikeOptions;
 use super::state::{KeyedTable, SessionTable, StateTables, Table, TableKey, TableName, ValueTable};
 use super::{Emitter, Input, Invalid, Late, Output, Processor, RowInput};
 use crate::audience::snapshot::Snapshot;
-use crate::audience::stream_session::{
-    summarize, ChatTally, SessionAcc, SessionSummary, StreamSessionAggregate,
-};
+use crate::audience::stream_session::{summarize, ChatTally, SessionAcc, SessionSummary};
 use crate::chat::EventKind;
 use crate::detect::spike::SpikeEvent;
 use crate::score::subs::{SubKind, SubscriptionEvent};
 use crate::time::duration::DurationMs;
 use crate::window::session::SessionWindows;
-use crate::window::{Admission, EmitMode, WindowResult, WindowSpec};
+use crate::window::{Admission, Aggregate, EmitMode, WindowResult, WindowSpec};
 
 const MINUTE_MS: i64 = 60_000;
 
@@ -120,12 +120,55 @@ struct ChatMinute {
     spikes: Vec<i64>,
 }
 
-/// The key of a [`ChatMinute`]: channel and minute start.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-struct MinuteKey(String, i64);
+/// The aggregate of the session window: the earliest `started_at` seen (the snapshots themselves are
+/// kept apart, see the module doc).
+#[derive(Debug, Clone, Copy, Default)]
+struct StartedAt;
 
-/// Written as the channel, a zero byte and the minute start big-endian.
-impl TableKey for MinuteKey {
+impl Aggregate for StartedAt {
+    type Input = Snapshot;
+    type Acc = Option<i64>;
+    type Output = Option<i64>;
+
+    fn init(&self) -> Option<i64> {
+        None
+    }
+
+    fn add(&self, acc: &mut Option<i64>, s: &Snapshot) {
+        self.merge(acc, &s.started_at);
+    }
+
+    fn merge(&self, into: &mut Option<i64>, other: &Option<i64>) {
+        if let Some(at) = *other {
+            *into = Some(into.map_or(at, |a| a.min(at)));
+        }
+    }
+
+    fn finish(&self, acc: &Option<i64>) -> Option<i64> {
+        *acc
+    }
+}
+
+/// One snapshot as stored: everything but its session key and time, which are its key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct StoredPoint {
+    viewers: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    followers: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    game: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    started_at: Option<i64>,
+}
+
+/// Entries keyed by a name and a time (a channel's chat minute, a session's snapshot): the name, a
+/// zero byte and the time big-endian.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct TimedKey(String, i64);
+
+impl TableKey for TimedKey {
     fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(self.0.as_bytes());
         out.push(0);
@@ -137,10 +180,52 @@ impl TableKey for MinuteKey {
             .len()
             .checked_sub(9)
             .filter(|&i| bytes[i] == 0)
-            .ok_or("bad chat minute key")?;
-        let channel = std::str::from_utf8(&bytes[..split]).map_err(|_| "key is not UTF-8")?;
-        let minute = i64::from_be_bytes(bytes[split + 1..].try_into().expect("8 bytes"));
-        Ok(MinuteKey(channel.to_owned(), minute))
+            .ok_or("bad timed key")?;
+        let name = std::str::from_utf8(&bytes[..split]).map_err(|_| "key is not UTF-8")?;
+        let at = i64::from_be_bytes(bytes[split + 1..].try_into().expect("8 bytes"));
+        Ok(TimedKey(name.to_owned(), at))
+    }
+}
+
+/// The times a [`KeyedTable`] over [`TimedKey`]s holds per name, in order; rebuilt from the table
+/// on first use after a restore.
+#[derive(Debug, Default)]
+struct TimeIndex(Option<BTreeMap<String, BTreeSet<i64>>>);
+
+impl TimeIndex {
+    fn get<V>(&mut self, table: &KeyedTable<TimedKey, V>) -> &mut BTreeMap<String, BTreeSet<i64>> {
+        self.0.get_or_insert_with(|| {
+            let mut index: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
+            for TimedKey(name, at) in table.iter().map(|(k, _)| k) {
+                index.entry(name.clone()).or_default().insert(*at);
+            }
+            index
+        })
+    }
+
+    /// The times of `name` in `range`, read-only (scanning the table when not yet indexed).
+    fn times<V>(
+        &self,
+        table: &KeyedTable<TimedKey, V>,
+        name: &str,
+        range: std::ops::RangeInclusive<i64>,
+    ) -> Vec<i64> {
+        match &self.0 {
+            Some(index) => index
+                .get(name)
+                .map(|t| t.range(range).copied().collect())
+                .unwrap_or_default(),
+            None => {
+                let mut times: Vec<i64> = table
+                    .iter()
+                    .map(|(k, _)| k)
+                    .filter(|k| k.0 == name && range.contains(&k.1))
+                    .map(|k| k.1)
+                    .collect();
+                times.sort_unstable();
+                times
+            }
+        }
     }
 }
 
@@ -193,14 +278,19 @@ pub struct StreamSessions {
     /// Whether it has read a chat line: until then (an empty chat source, or an offline run given
     /// only snapshots), the chat fields are null too.
     chat_seen: ValueTable<bool>,
-    sessions: SessionTable<StreamSessionAggregate>,
+    /// Each session's span and `started_at`.
+    sessions: SessionTable<StartedAt>,
+    /// The snapshots of open sessions, by session key and time.
+    points: KeyedTable<TimedKey, StoredPoint>,
+    points_index: TimeIndex,
+    /// Closed sessions waiting for their chat, with their snapshots.
     finishing: KeyedTable<String, Finishing>,
-    chat: KeyedTable<MinuteKey, ChatMinute>,
-    /// The minutes `chat` holds per channel; rebuilt from `chat` after a restore.
-    minutes: Option<BTreeMap<String, BTreeSet<i64>>>,
+    /// Chat by channel and minute.
+    chat: KeyedTable<TimedKey, ChatMinute>,
+    chat_index: TimeIndex,
     gifts: GiftState,
     tracker: SpikeTracker,
-    results: Vec<WindowResult<SessionAcc>>,
+    results: Vec<WindowResult<Option<i64>>>,
     /// The minute of event time chat was last pruned in.
     pruned_minute: i64,
 }
@@ -226,11 +316,13 @@ impl StreamSessions {
             chat_seen: ValueTable::new(TableName::SESSION_CHAT_SEEN, false),
             sessions: SessionTable::new(
                 TableName::SESSIONS,
-                SessionWindows::new(StreamSessionAggregate, window.gap_ms, window.grace_ms),
+                SessionWindows::new(StartedAt, window.gap_ms, window.grace_ms),
             ),
+            points: KeyedTable::new(TableName::SESSION_POINTS),
+            points_index: TimeIndex::default(),
             finishing: KeyedTable::new(TableName::SESSIONS_FINISHING),
             chat: KeyedTable::new(TableName::SESSION_CHAT),
-            minutes: None,
+            chat_index: TimeIndex::default(),
             gifts: GiftState::default(),
             tracker: SpikeTracker::new(config.spike.config(), window.grace_ms),
             results: Vec::new(),
@@ -238,27 +330,75 @@ impl StreamSessions {
         }
     }
 
-    /// The chat minutes per channel, indexed from the table on first use (after a restore).
-    fn minutes(&mut self) -> &mut BTreeMap<String, BTreeSet<i64>> {
-        let chat = &self.chat;
-        self.minutes.get_or_insert_with(|| {
-            let mut index: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
-            for MinuteKey(channel, minute) in chat.iter().map(|(k, _)| k) {
-                index.entry(channel.clone()).or_default().insert(*minute);
-            }
-            index
-        })
-    }
-
     /// The chat bucket of `channel` holding `ts_ms`.
     fn bucket(&mut self, channel: &str, ts_ms: i64) -> &mut ChatMinute {
         let minute = ts_ms.div_euclid(MINUTE_MS) * MINUTE_MS;
-        self.minutes()
+        self.chat_index
+            .get(&self.chat)
             .entry(channel.to_owned())
             .or_default()
             .insert(minute);
         self.chat
-            .get_or_insert_with(&MinuteKey(channel.to_owned(), minute), ChatMinute::default)
+            .get_or_insert_with(&TimedKey(channel.to_owned(), minute), ChatMinute::default)
+    }
+
+    /// Keeps snapshot `s` of session key `key`.
+    fn keep_point(&mut self, key: &str, s: &Snapshot) {
+        self.points_index
+            .get(&self.points)
+            .entry(key.to_owned())
+            .or_default()
+            .insert(s.ts_ms);
+        self.points.insert(
+            TimedKey(key.to_owned(), s.ts_ms),
+            StoredPoint {
+                viewers: s.viewers,
+                followers: s.followers,
+                game: s.game.clone(),
+                title: s.title.clone(),
+                started_at: s.started_at,
+            },
+        );
+    }
+
+    /// The snapshots of session key `key` over `[start, end]`, assembled.
+    fn assemble(&self, key: &str, start: i64, end: i64) -> SessionAcc {
+        let mut acc = SessionAcc::default();
+        let channel = channel_of(key);
+        for ts in self.points_index.times(&self.points, key, start..=end) {
+            if let Some(p) = self.points.get(&TimedKey(key.to_owned(), ts)) {
+                acc.add(&Snapshot {
+                    channel: channel.to_owned(),
+                    live: true,
+                    viewers: p.viewers,
+                    followers: p.followers,
+                    game: p.game.clone(),
+                    title: p.title.clone(),
+                    started_at: p.started_at,
+                    ts_ms: ts,
+                    stream_end: false,
+                });
+            }
+        }
+        acc
+    }
+
+    /// Forgets the snapshots of session key `key` over `[start, end]` (its session closed).
+    fn drop_points(&mut self, key: &str, start: i64, end: i64) {
+        let index = self.points_index.get(&self.points);
+        let Some(times) = index.get_mut(key) else {
+            return;
+        };
+        let gone: Vec<i64> = times.range(start..=end).copied().collect();
+        for ts in &gone {
+            times.remove(ts);
+        }
+        if times.is_empty() {
+            index.remove(key);
+        }
+        for ts in gone {
+            self.points.remove(&TimedKey(key.to_owned(), ts));
+        }
     }
 
     /// The chat of `channel` over `[start, end]`, or `None` when the processor reads no chat.
@@ -267,23 +407,10 @@ impl StreamSessions {
             return None;
         }
         let first = start.div_euclid(MINUTE_MS) * MINUTE_MS;
-        let minutes: Vec<i64> = match &self.minutes {
-            Some(index) => index
-                .get(channel)
-                .map(|m| m.range(first..=end).copied().collect())
-                .unwrap_or_default(),
-            None => self
-                .chat
-                .iter()
-                .map(|(k, _)| k)
-                .filter(|k| k.0 == channel && (first..=end).contains(&k.1))
-                .map(|k| k.1)
-                .collect(),
-        };
         let within = |ts: i64| (start..=end).contains(&ts);
         let mut t = ChatTally::default();
-        for minute in minutes {
-            let Some(c) = self.chat.get(&MinuteKey(channel.to_owned(), minute)) else {
+        for minute in self.chat_index.times(&self.chat, channel, first..=end) {
+            let Some(c) = self.chat.get(&TimedKey(channel.to_owned(), minute)) else {
                 continue;
             };
             for (ts, login) in &c.messages {
@@ -339,16 +466,20 @@ impl StreamSessions {
         })
     }
 
-    /// Moves the sessions `results` holds (closed for `ended_by`) to those finishing.
+    /// Moves the sessions `results` holds (closed for `ended_by`) to those finishing, with their
+    /// snapshots.
     fn finish_closed(&mut self, ended_by: EndedBy, out: &mut Emitter) {
         for r in std::mem::take(&mut self.results) {
             out.windows_closed += 1;
-            let id = format!("{} {}", r.key, r.window.start_ms);
+            let (start, end) = (r.window.start_ms, r.window.end_ms);
+            let acc = self.assemble(&r.key, start, end);
+            self.drop_points(&r.key, start, end);
+            let id = format!("{} {start}", r.key);
             self.finishing.insert(
                 id,
                 Finishing {
                     key: r.key,
-                    acc: r.value,
+                    acc,
                     ended_by,
                 },
             );
@@ -397,19 +528,19 @@ impl StreamSessions {
             let at = held.entry(channel.to_owned()).or_insert(start);
             *at = (*at).min(start);
         };
-        self.sessions.update_prefix("", |key, _, _, acc| {
-            if let Some(start) = acc.start_ms() {
-                hold(channel_of(key), start);
-            }
-            false
-        });
+        self.sessions
+            .update_prefix("", |key, start, _, started_at| {
+                hold(channel_of(key), started_at.map_or(start, |s| s.min(start)));
+                false
+            });
         for f in self.finishing.iter().map(|(_, f)| f) {
             if let Some(start) = f.acc.start_ms() {
                 hold(channel_of(&f.key), start);
             }
         }
         let mut dropped = Vec::new();
-        for (channel, minutes) in self.minutes().iter_mut() {
+        let index = self.chat_index.get(&self.chat);
+        for (channel, minutes) in index.iter_mut() {
             let keep_from = held.get(channel).map_or(horizon, |&s| s.min(horizon));
             // A minute is dropped once it ended before `keep_from`.
             while let Some(&m) = minutes.first() {
@@ -417,10 +548,10 @@ impl StreamSessions {
                     break;
                 }
                 minutes.pop_first();
-                dropped.push(MinuteKey(channel.clone(), m));
+                dropped.push(TimedKey(channel.clone(), m));
             }
         }
-        self.minutes().retain(|_, m| !m.is_empty());
+        index.retain(|_, m| !m.is_empty());
         for k in dropped {
             self.chat.remove(&k);
         }
@@ -508,14 +639,15 @@ impl Processor for StreamSessions {
             return;
         }
         let key = session_key(&snapshot);
-        if self.sessions.add(&key, input.ts_ms, &snapshot) == Admission::Late {
-            out.late
-                .push(self.late(input.partition, input.offset, input.ts_ms));
+        match self.sessions.add(&key, input.ts_ms, &snapshot) {
+            Admission::Late => out
+                .late
+                .push(self.late(input.partition, input.offset, input.ts_ms)),
+            Admission::Accepted => self.keep_point(&key, &snapshot),
         }
     }
 
     fn on_watermark(&mut self, watermark_ms: i64, out: &mut Emitter) {
-        self.minutes();
         for e in self.tracker.advance(watermark_ms) {
             if let SpikeEvent::Onset(o) = e {
                 self.bucket(&o.channel, o.onset_ms).spikes.push(o.onset_ms);
@@ -538,7 +670,8 @@ impl Processor for StreamSessions {
         }
         self.sessions.updates(&mut self.results);
         for r in std::mem::take(&mut self.results) {
-            if let Some(o) = self.output(channel_of(&r.key), &r.value, None, false) {
+            let acc = self.assemble(&r.key, r.window.start_ms, r.window.end_ms);
+            if let Some(o) = self.output(channel_of(&r.key), &acc, None, false) {
                 out.outputs.push(o);
             }
         }
@@ -550,7 +683,7 @@ impl Processor for StreamSessions {
     }
 
     fn open_entries(&self) -> usize {
-        self.sessions.open_windows() + self.finishing.len() + self.chat.len()
+        self.sessions.open_windows() + self.finishing.len() + self.chat.len() + self.points.len()
     }
 
     /// The current session of channel `key` (the latest open one, or one waiting for its chat):
@@ -558,17 +691,16 @@ impl Processor for StreamSessions {
     fn query(&self, key: &str) -> Option<Value> {
         let mut open = Vec::new();
         self.sessions.peek_prefix(&format!("{key} "), &mut open);
+        let open = open
+            .iter()
+            .map(|r| self.assemble(&r.key, r.window.start_ms, r.window.end_ms));
         let finishing = self
             .finishing
             .iter()
             .filter(|(_, f)| channel_of(&f.key) == key)
-            .map(|(_, f)| &f.acc);
-        let latest = open
-            .iter()
-            .map(|r| &r.value)
-            .chain(finishing)
-            .max_by_key(|acc| acc.end_ms())?;
-        self.output(key, latest, None, false).map(|o| o.value)
+            .map(|(_, f)| f.acc.clone());
+        let latest = open.chain(finishing).max_by_key(|acc| acc.end_ms())?;
+        self.output(key, &latest, None, false).map(|o| o.value)
     }
 
     fn reads_terms(&self) -> bool {
@@ -583,6 +715,7 @@ impl Processor for StreamSessions {
 impl StateTables for StreamSessions {
     fn tables(&mut self, visit: &mut dyn FnMut(&mut dyn Table)) {
         visit(&mut self.sessions);
+        visit(&mut self.points);
         visit(&mut self.finishing);
         visit(&mut self.chat);
         visit(&mut self.chat_seen);

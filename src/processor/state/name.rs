@@ -67,6 +67,11 @@ impl TableName {
         name: "session_chat",
         prefix: &[TAGGED, b'c'],
     };
+    /// `stream_sessions`' snapshots of open sessions: `\x01p` + session key, 0, poll time.
+    pub const SESSION_POINTS: TableName = TableName {
+        name: "session_points",
+        prefix: &[TAGGED, b'p'],
+    };
     /// Whether `stream_sessions` has read a chat line, one entry: `\x01h`.
     pub const SESSION_CHAT_SEEN: TableName = TableName {
         name: "session_chat_seen",
@@ -86,6 +91,7 @@ impl TableName {
         TableName::SESSIONS_FINISHING,
         TableName::SESSION_CHAT,
         TableName::SESSION_CHAT_SEEN,
+        TableName::SESSION_POINTS,
     ];
 
     /// The name, for messages.
