@@ -185,12 +185,12 @@ pub fn offline_outputs(
 }
 
 /// The offline run of a topology whose source 0 is chat and source 1 rows, the two inputs merged
-/// by event time: the result values, with nothing late.
+/// by event time: `(topic, value)` of each result, with nothing late.
 pub fn offline_chat_and_rows(
     topology: &Topology,
     chat: Vec<String>,
     rows: Vec<String>,
-) -> Vec<Value> {
+) -> Vec<(String, Value)> {
     let stores = topology.stores();
     let stores: Vec<&str> = stores.iter().map(String::as_str).collect();
     let mut backend = MemoryBackend::new(&stores).unwrap();
@@ -205,5 +205,5 @@ pub fn offline_chat_and_rows(
     )
     .unwrap();
     assert!(out.late.is_empty(), "offline: {:?}", out.late.first());
-    out.outputs.into_iter().map(|(_, _, v, _)| v).collect()
+    out.outputs.into_iter().map(|(t, _, v, _)| (t, v)).collect()
 }

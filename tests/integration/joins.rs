@@ -167,7 +167,7 @@ fn add(m: &mut Joined, v: &Value) {
 /// The offline run of the same topology over the same records, inputs merged by event time.
 fn offline(topology: &Topology, chat: Vec<String>, rows: Vec<String>) -> Joined {
     let mut m = Joined::new();
-    for v in &offline_chat_and_rows(topology, chat, rows) {
+    for (_, v) in &offline_chat_and_rows(topology, chat, rows) {
         add(&mut m, v);
     }
     m

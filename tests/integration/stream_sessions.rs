@@ -404,6 +404,108 @@ fn by_session(records: &[Value]) -> BTreeMap<(String, i64), Value> {
     m
 }
 
+/// The inputs of the tansu tests: real chat, DERIVED snapshots ([`series`], polls every 30 s),
+/// and one end-of-input record per partition of each topic, an hour after the chat.
+struct Inputs {
+    lines: Vec<String>,
+    rows: Vec<Row>,
+    chat_markers: Vec<(i32, String)>,
+    row_markers: Vec<(i32, String)>,
+}
+
+impl Inputs {
+    fn new() -> Inputs {
+        // About 17 minutes of real chat of many channels.
+        let lines = real_lines(20_000);
+        let mut span: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+        for e in lines.iter().filter_map(|l| ChatEvent::parse(l).ok()) {
+            let ts = e.ts_ms.unwrap();
+            let s = span.entry(e.channel.to_owned()).or_insert((ts, ts));
+            *s = (s.0.min(ts), s.1.max(ts));
+        }
+        let mut rows: Vec<Row> = span
+            .iter()
+            .enumerate()
+            .flat_map(|(c, (channel, (first, last)))| {
+                series(channel, c, first + 7_000, *last, 30_000)
+            })
+            .collect();
+        // Polls in time order, as monitor writes them.
+        rows.sort_by_key(|r| r.ts);
+        let chat_markers = end_markers(&lines, 4);
+        let end_ts = ChatEvent::parse(&chat_markers[0].1).unwrap().ts_ms.unwrap();
+        let row_markers = (0..4)
+            .map(|p| {
+                let v =
+                    json!({"channel": "end-of-input", "live": false, "viewers": 0, "ts": end_ts});
+                (p, v.to_string())
+            })
+            .collect();
+        Inputs {
+            lines,
+            rows,
+            chat_markers,
+            row_markers,
+        }
+    }
+
+    /// The offline run of `topology` (source 0 the chat, 1 the snapshots) over them.
+    fn offline(&self, topology: &Topology) -> Vec<(String, Value)> {
+        let chat = self.lines.iter().cloned();
+        let chat = chat.chain(self.chat_markers.iter().map(|(_, l)| l.clone()));
+        let rows = self.rows.iter().map(|r| r.json().to_string());
+        let rows = rows.chain(self.row_markers.iter().map(|(_, v)| v.clone()));
+        offline_chat_and_rows(topology, chat.collect(), rows.collect())
+    }
+
+    /// Produces them: the chat and the snapshots keyed by channel, then the markers.
+    async fn produce(&self, chat_topic: &str, streams: &str) {
+        create_topic(chat_topic, 4).await;
+        create_topic(streams, 4).await;
+        produce(chat_topic, &self.lines, &self.chat_markers).await;
+        let producer: FutureProducer = settings().producer_config().create().unwrap();
+        for r in &self.rows {
+            let value = r.json().to_string();
+            producer
+                .send(
+                    FutureRecord::to(streams).key(&r.channel).payload(&value),
+                    Duration::from_secs(30),
+                )
+                .await
+                .expect("row delivered");
+        }
+        for (p, v) in &self.row_markers {
+            producer
+                .send(
+                    FutureRecord::<(), _>::to(streams).partition(*p).payload(v),
+                    Duration::from_secs(30),
+                )
+                .await
+                .expect("marker delivered");
+        }
+    }
+}
+
+/// Reads `topic` until `n` records arrived (at most 180 s): `(key, value)` of each, checking
+/// that each is keyed by its channel.
+fn read_json(topic: &str, n: usize) -> Vec<(String, Value)> {
+    read_topic(topic, n, Duration::from_secs(180))
+        .iter()
+        .map(|m| {
+            let key = std::str::from_utf8(m.key().unwrap()).unwrap().to_owned();
+            let v: Value = serde_json::from_slice(m.payload().unwrap()).unwrap();
+            assert_eq!(key, v["channel"].as_str().unwrap(), "keyed by channel: {v}");
+            (key, v)
+        })
+        .collect()
+}
+
+/// `value` through JSON text: serde_json's float parsing may differ from the value written by an
+/// ulp, so both sides of a comparison go through it.
+fn reparsed(value: &Value) -> Value {
+    serde_json::from_str(&value.to_string()).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_with_cogrouped_chat_on_tansu_equal_the_brute_force_and_the_offline_run() {
     let (app, chat_topic, streams, output) = (
@@ -412,54 +514,28 @@ async fn sessions_with_cogrouped_chat_on_tansu_equal_the_brute_force_and_the_off
         unique("sessions-streams"),
         unique("sessions-out"),
     );
-    create_topic(&chat_topic, 4).await;
-    create_topic(&streams, 4).await;
-    // About 17 minutes of real chat of many channels, with polls every 30 s (3-minute gap).
-    let lines = real_lines(20_000);
-    let mut span: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-    for e in lines.iter().filter_map(|l| ChatEvent::parse(l).ok()) {
-        let ts = e.ts_ms.unwrap();
-        let s = span.entry(e.channel.to_owned()).or_insert((ts, ts));
-        *s = (s.0.min(ts), s.1.max(ts));
-    }
-    let mut rows: Vec<Row> = span
-        .iter()
-        .enumerate()
-        .flat_map(|(c, (channel, (first, last)))| series(channel, c, first + 7_000, *last, 30_000))
-        .collect();
-    // Polls in time order, as monitor writes them.
-    rows.sort_by_key(|r| r.ts);
-    let chat_markers = end_markers(&lines, 4);
-    let end_ts = ChatEvent::parse(&chat_markers[0].1).unwrap().ts_ms.unwrap();
-    let row_markers: Vec<(i32, String)> = (0..4)
-        .map(|p| {
-            let v = json!({"channel": "end-of-input", "live": false, "viewers": 0, "ts": end_ts});
-            (p, v.to_string())
-        })
-        .collect();
-    let chat = chat_of(&lines);
-    let expected = brute_force(&rows, Some(&chat), 3 * 60_000, "gap");
+    let inputs = Inputs::new();
+    let chat = chat_of(&inputs.lines);
+    // A 3-minute gap: the silences of the series cut sessions.
+    let expected = brute_force(&inputs.rows, Some(&chat), 3 * 60_000, "gap");
     let ends: BTreeSet<&str> = expected.iter().map(|s| s.0 .8.as_str()).collect();
     assert_eq!(ends, BTreeSet::from(["gap", "stream_end"]), "{expected:?}");
     assert!(
         expected.iter().filter(|s| s.1 .0 > Some(0)).count() >= 10,
         "sessions with chat: {expected:?}"
     );
+    assert!(
+        expected.iter().any(|s| s.0 .3 == 1),
+        "a one-snapshot session"
+    );
 
     let text = topology_text(&app, &chat_topic, &streams, &output);
     let topology = Topology::parse(&text).unwrap();
-    let offline_records = offline_chat_and_rows(
-        &topology,
-        lines
-            .iter()
-            .cloned()
-            .chain(chat_markers.iter().map(|(_, l)| l.clone()))
-            .collect(),
-        rows.iter()
-            .map(|r| r.json().to_string())
-            .chain(row_markers.iter().map(|(_, v)| v.clone()))
-            .collect(),
-    );
+    let offline_records: Vec<Value> = inputs
+        .offline(&topology)
+        .iter()
+        .map(|(_, v)| reparsed(v))
+        .collect();
     let mut offline_sessions: Vec<Session> = offline_records.iter().map(of_record).collect();
     offline_sessions.sort();
     assert_eq!(
@@ -473,56 +549,78 @@ async fn sessions_with_cogrouped_chat_on_tansu_equal_the_brute_force_and_the_off
         "some session holds a chat spike"
     );
 
-    produce(&chat_topic, &lines, &chat_markers).await;
-    let producer: FutureProducer = settings().producer_config().create().unwrap();
-    for r in &rows {
-        let value = r.json().to_string();
-        producer
-            .send(
-                FutureRecord::to(&streams).key(&r.channel).payload(&value),
-                Duration::from_secs(30),
-            )
-            .await
-            .expect("row delivered");
-    }
-    for (p, v) in &row_markers {
-        producer
-            .send(
-                FutureRecord::<(), _>::to(&streams).partition(*p).payload(v),
-                Duration::from_secs(30),
-            )
-            .await
-            .expect("marker delivered");
-    }
+    inputs.produce(&chat_topic, &streams).await;
     let state = tempfile::tempdir().unwrap();
     let (control, handle) = start(topology, state.path());
-    let got = read_topic(&output, expected.len(), Duration::from_secs(180));
+    let got = read_json(&output, expected.len());
     control.stop();
     let stats = handle.join().unwrap();
     assert_eq!((stats.dead_letters, stats.late), (0, 0), "{stats:?}");
-    for m in &got {
-        let v: Value = serde_json::from_slice(m.payload().unwrap()).unwrap();
-        assert_eq!(
-            std::str::from_utf8(m.key().unwrap()).unwrap(),
-            v["channel"],
-            "keyed by channel"
-        );
-    }
-    let got: Vec<Value> = got
-        .iter()
-        .map(|m| serde_json::from_slice(m.payload().unwrap()).unwrap())
-        .collect();
+    let got: Vec<Value> = got.into_iter().map(|(_, v)| v).collect();
     assert_eq!(got.len(), expected.len(), "{stats:?}");
     // Every field, spikes and gifts included, as the offline run states it.
-    // Offline values through JSON text too: serde_json's float parsing may differ from the value
-    // written by an ulp, the same way for both.
-    let offline_records: Vec<Value> = offline_records
-        .iter()
-        .map(|v| serde_json::from_str(&v.to_string()).unwrap())
-        .collect();
     let (got, offline) = (by_session(&got), by_session(&offline_records));
     for (key, want) in &offline {
         assert_eq!(got.get(key), Some(want), "session {key:?}");
     }
     assert_eq!(got.len(), offline.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_audience_topology_on_tansu_writes_what_its_offline_run_writes() {
+    // topologies/audience.toml as shipped, on its own topics, its sinks written as JSON (the Avro
+    // encoding is tested by the Avro tests).
+    let mut topology = Topology::load(&repo_file("topologies/audience.toml")).unwrap();
+    topology.application_id = unique("audience-app");
+    for source in &mut topology.sources {
+        source.topic = unique(&format!("audience-{}", source.name));
+    }
+    for sink in &mut topology.sinks {
+        sink.topic = unique(&format!("audience-{}", sink.name));
+        sink.format = chatpulse::topology::spec::ValueFormat::Json;
+        sink.schema = None;
+    }
+    topology.idle_timeout_ms = 3_600_000;
+    topology.commit_interval_ms = 300;
+    let names: Vec<&str> = topology.sources.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["chat", "streams"]);
+
+    let inputs = Inputs::new();
+    // The offline run, by topic: (key, value) sorted.
+    let mut expected: BTreeMap<String, Vec<(String, Value)>> = BTreeMap::new();
+    for (topic, v) in inputs.offline(&topology) {
+        let key = v["channel"].as_str().unwrap().to_owned();
+        expected.entry(topic).or_default().push((key, reparsed(&v)));
+    }
+    assert_eq!(
+        expected.len(),
+        topology.sinks.len(),
+        "every sink has results"
+    );
+
+    inputs
+        .produce(&topology.sources[0].topic, &topology.sources[1].topic)
+        .await;
+    let state = tempfile::tempdir().unwrap();
+    let (control, handle) = start(topology.clone(), state.path());
+    let mut got = BTreeMap::new();
+    for sink in &topology.sinks {
+        let n = expected.get(&sink.topic).map_or(0, Vec::len);
+        got.insert(sink.topic.clone(), read_json(&sink.topic, n));
+    }
+    control.stop();
+    let stats = handle.join().unwrap();
+    assert_eq!(stats.dead_letters, 0, "{stats:?}");
+    for (topic, want) in &mut expected {
+        let have = got.get_mut(topic).unwrap();
+        let order =
+            |v: &mut Vec<(String, Value)>| v.sort_by_key(|(k, v)| (k.clone(), v.to_string()));
+        order(want);
+        order(have);
+        assert_eq!(have.len(), want.len(), "{topic}: {stats:?}");
+        assert!(
+            have == want,
+            "{topic}: the run differs from the offline run"
+        );
+    }
 }
