@@ -48,3 +48,29 @@ impl Aggregate for CountRecords {
         *acc
     }
 }
+
+/// For tests of the window operators: collects the record values of a window, sorted.
+#[cfg(test)]
+pub(crate) struct Collect;
+
+#[cfg(test)]
+impl Aggregate for Collect {
+    type Input = i64;
+    type Acc = Vec<i64>;
+    type Output = Vec<i64>;
+
+    fn init(&self) -> Vec<i64> {
+        Vec::new()
+    }
+    fn add(&self, acc: &mut Vec<i64>, input: &i64) {
+        acc.push(*input);
+    }
+    fn merge(&self, into: &mut Vec<i64>, other: &Vec<i64>) {
+        into.extend_from_slice(other);
+    }
+    fn finish(&self, acc: &Vec<i64>) -> Vec<i64> {
+        let mut v = acc.clone();
+        v.sort_unstable();
+        v
+    }
+}

@@ -313,29 +313,7 @@ impl<A: Aggregate> WindowOperator<A> for HoppingWindows<A> {
 mod tests {
     use super::*;
 
-    /// Collects the record values of a window, sorted.
-    struct Collect;
-
-    impl Aggregate for Collect {
-        type Input = i64;
-        type Acc = Vec<i64>;
-        type Output = Vec<i64>;
-
-        fn init(&self) -> Vec<i64> {
-            Vec::new()
-        }
-        fn add(&self, acc: &mut Vec<i64>, input: &i64) {
-            acc.push(*input);
-        }
-        fn merge(&self, into: &mut Vec<i64>, other: &Vec<i64>) {
-            into.extend_from_slice(other);
-        }
-        fn finish(&self, acc: &Vec<i64>) -> Vec<i64> {
-            let mut v = acc.clone();
-            v.sort_unstable();
-            v
-        }
-    }
+    use crate::window::aggregate::Collect;
 
     fn result(key: &str, start: i64, value: &[i64], is_final: bool) -> WindowResult<Vec<i64>> {
         WindowResult {
