@@ -339,7 +339,7 @@ fn session_windows_are_declared_on_session_kinds_only_with_messages_that_say_wha
     let text = std::fs::read_to_string(topology_path()).unwrap();
     assert_eq!(
         problem(&text.replace("kind = \"chatter_sessions\"", "kind = \"chat_count\"").replace("options = { min_messages = 1 }", "")),
-        ["processor \"chatter-sessions\" of kind chat_count does not support session windows: use a tumbling, hopping or sliding window (session windows are for kind chatter_sessions)"]
+        ["processor \"chatter-sessions\" of kind chat_count does not support session windows: use a tumbling, hopping or sliding window (session windows are for the kinds chatter_sessions, stream_sessions)"]
     );
     let needs = "processor \"chatter-sessions\" of kind chatter_sessions needs a session window: write window = { kind = \"session\", gap = \"5m\", grace = \"5s\" }";
     assert_eq!(

@@ -474,7 +474,7 @@ pub fn validate(spec: TopologySpec) -> Result<Topology, TopologyError> {
             (Some(WindowRule::Required), Some(w)) if w.kind == "session" => {
                 let session_kinds = registry::names_where(|k| k.window == WindowRule::Session);
                 problems.push(format!(
-                    "{owner} of kind {} does not support session windows: use a tumbling, hopping or sliding window (session windows are for kind {})",
+                    "{owner} of kind {} does not support session windows: use a tumbling, hopping or sliding window (session windows are for the kinds {})",
                     p.kind,
                     session_kinds.join(", ")
                 ));
