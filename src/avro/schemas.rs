@@ -28,6 +28,8 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "stream_snapshot",
         include_str!("../../avro/stream_snapshot.avsc"),
     ),
+    ("leaderboard", include_str!("../../avro/leaderboard.avsc")),
+    ("rising", include_str!("../../avro/rising.avsc")),
 ];
 
 /// Why a schema could not be had.

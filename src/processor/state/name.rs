@@ -56,6 +56,21 @@ impl TableName {
         name: "sessions",
         prefix: &[TAGGED, b's'],
     };
+    /// The open days and weeks of `leaderboards` and `rising`: `\x01p` + `day|week start channel`.
+    pub const PERIOD_TOTALS: TableName = TableName {
+        name: "period_totals",
+        prefix: &[TAGGED, b'p'],
+    };
+    /// `leaderboards`' last closed period per board: `\x01v` + `day|week board`.
+    pub const BOARD_PREVIOUS: TableName = TableName {
+        name: "board_previous",
+        prefix: &[TAGGED, b'v'],
+    };
+    /// `rising`'s history per channel: `\x01h` + `day|week channel`.
+    pub const RISING_HISTORY: TableName = TableName {
+        name: "rising_history",
+        prefix: &[TAGGED, b'h'],
+    };
 
     /// Every table name.
     pub const ALL: &'static [TableName] = &[
@@ -67,6 +82,9 @@ impl TableName {
         TableName::AD_SLOT_MINUTES,
         TableName::AD_SLOT_CHANNELS,
         TableName::SESSIONS,
+        TableName::PERIOD_TOTALS,
+        TableName::BOARD_PREVIOUS,
+        TableName::RISING_HISTORY,
     ];
 
     /// The name, for messages.
