@@ -249,3 +249,166 @@ impl StateTables for Rising {
         visit(&mut self.history);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::processor::state;
+
+    const HOUR: i64 = 3_600_000;
+    const DAY: i64 = 24 * HOUR;
+    /// Monday 2024-01-01 00:00 UTC.
+    const MONDAY: i64 = 1_704_067_200_000;
+
+    fn session(start: i64, avg: f64, followers: Option<i64>) -> Value {
+        json!({"start": start, "end": start + HOUR, "duration_s": 3600.0, "avg_viewers": avg,
+               "peak_viewers": avg as i64, "hours_watched": avg, "followers_gained": followers,
+               "final": true})
+    }
+
+    fn processor() -> Rising {
+        Rising::new("rising", 0, &RisingConfig::default())
+    }
+
+    fn feed(p: &mut Rising, rows: &[(&str, Value)], out: &mut Emitter) {
+        for (offset, (channel, row)) in rows.iter().enumerate() {
+            let ts_ms = row["end"].as_i64().unwrap();
+            let input = RowInput {
+                partition: 0,
+                offset: offset as i64,
+                ts_ms,
+                key: channel,
+                row,
+            };
+            p.process_row(&input, out);
+            p.on_watermark(ts_ms, out);
+        }
+    }
+
+    /// nymn on five days (1,000 then 2,000, 2,400, 2,520, 3,000 viewers, then 5,208 on day 6),
+    /// a tiny channel that grows tenfold, and forsen with followers only.
+    fn week() -> Vec<(&'static str, Value)> {
+        let mut rows = Vec::new();
+        for (d, avg) in [1_000.0, 2_000.0, 2_400.0, 2_520.0, 3_000.0, 5_208.0]
+            .into_iter()
+            .enumerate()
+        {
+            let day = MONDAY + d as i64 * DAY;
+            rows.push(("nymn", session(day + HOUR, avg, None)));
+            rows.push((
+                "tiny",
+                session(day + HOUR, 4.0 * 10f64.powi(d as i32), None),
+            ));
+            rows.push((
+                "forsen",
+                session(day + 2 * HOUR, 40.0, Some(20 * (d as i64 + 1))),
+            ));
+        }
+        rows
+    }
+
+    #[test]
+    fn growth_is_against_the_last_four_periods_above_the_minimum_baseline() {
+        let mut p = processor();
+        let mut out = Emitter::default();
+        feed(&mut p, &week(), &mut out);
+        p.on_watermark(MONDAY + 6 * DAY + HOUR, &mut out);
+        let saturday: Vec<&Value> = out
+            .outputs
+            .iter()
+            .map(|o| &o.value)
+            .filter(|v| v["period_start"] == MONDAY + 5 * DAY)
+            .collect();
+        let viewers: Vec<&&Value> = saturday
+            .iter()
+            .filter(|v| v["metric"] == "avg_viewers")
+            .collect();
+        // tiny's baseline on Saturday (the mean of 40, 400, 4,000 and 40,000) is above 50, so it is
+        // judged too, and grew most.
+        let names: Vec<&str> = viewers
+            .iter()
+            .map(|v| v["channel"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["tiny", "nymn"]);
+        let nymn = viewers[1];
+        assert_eq!(nymn["baseline"], 2_480.0);
+        assert_eq!(nymn["rank"], 2);
+        assert!((nymn["growth"].as_f64().unwrap() - 1.1).abs() < 1e-12);
+        assert_eq!(
+            nymn["reason"],
+            "nymn averaged 5,208 viewers on 2024-01-06, 2.1× its previous 4 days' mean of 2,480"
+        );
+        let followers: Vec<&&Value> = saturday
+            .iter()
+            .filter(|v| v["metric"] == "followers_gained")
+            .collect();
+        assert_eq!(followers.len(), 1);
+        // 120 against the mean of 40, 60, 80 and 100.
+        assert_eq!(
+            (&followers[0]["value"], &followers[0]["baseline"]),
+            (&json!(120.0), &json!(70.0))
+        );
+        // Tuesday: tiny's baseline (4) is under 50; nymn doubled against Monday alone.
+        let tuesday: Vec<&Value> = out
+            .outputs
+            .iter()
+            .map(|o| &o.value)
+            .filter(|v| v["period_start"] == MONDAY + DAY && v["metric"] == "avg_viewers")
+            .collect();
+        assert_eq!(tuesday.len(), 1);
+        assert_eq!(
+            tuesday[0]["reason"],
+            "nymn averaged 2,000 viewers on 2024-01-02, 2.0× its previous day's 1,000"
+        );
+        assert_eq!(out.outputs[0].key, "nymn");
+        // The week has no history yet: nothing for it.
+        p.on_watermark(i64::MAX, &mut out);
+        assert!(out.outputs.iter().all(|o| o.value["period"] == "day"));
+    }
+
+    #[test]
+    fn a_restored_processor_remembers_the_history() {
+        let rows = week();
+        let mut p = processor();
+        let mut out = Emitter::default();
+        feed(&mut p, &rows[..12], &mut out);
+        let writes = state::take_writes(&mut p);
+        let mut restored = processor();
+        for (k, v) in &writes {
+            if let Some(v) = v {
+                state::restore(&mut restored, k, v).unwrap();
+            }
+        }
+        restored.set_watermark(MONDAY + 3 * DAY + 3 * HOUR);
+        assert_eq!(restored.query("nymn"), p.query("nymn"));
+        assert_eq!(
+            p.query("nymn").unwrap()["history"]["day"]["avg_viewers"],
+            json!([1_000.0, 2_000.0, 2_400.0])
+        );
+        assert_eq!(p.query("nobody"), None);
+        let (mut a, mut b) = (Emitter::default(), Emitter::default());
+        feed(&mut p, &rows[12..], &mut a);
+        feed(&mut restored, &rows[12..], &mut b);
+        p.on_watermark(i64::MAX, &mut a);
+        restored.on_watermark(i64::MAX, &mut b);
+        assert_eq!(a.outputs, b.outputs);
+        assert!(!a.outputs.is_empty());
+    }
+
+    #[test]
+    fn options_need_a_positive_baseline_and_a_top() {
+        let c = RisingConfig {
+            top: 0,
+            min_avg_viewers: 0.0,
+            ..RisingConfig::default()
+        };
+        assert_eq!(
+            c.problems(),
+            [
+                "options.top = 0: list at least 1 channel (10 is usual)",
+                "options.min_avg_viewers = 0: a growth needs a positive baseline (50 is usual)",
+            ]
+        );
+        assert!(RisingConfig::default().problems().is_empty());
+    }
+}
