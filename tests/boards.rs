@@ -5,7 +5,10 @@
 //! restore; a query mid-stream shows the open day as the brute force over the rows so far.
 
 mod common;
-use common::boards::{counted, generated, leaderboards, rising, DAY, HOUR};
+use common::boards::{
+    boards_by_key, close, compare_boards, compare_rising, counted, generated, leaderboards, rising,
+    rising_by_key, DAY, HOUR,
+};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -18,125 +21,6 @@ use serde_json::Value;
 fn topology() -> Topology {
     Topology::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("topologies/leaderboards.toml"))
         .unwrap()
-}
-
-/// Equal as JSON, numbers within a relative 1e-9 (sums of floats).
-fn close(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => {
-            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
-            (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0)
-        }
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| close(x, y))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| close(v, w)))
-        }
-        _ => a == b,
-    }
-}
-
-/// The board records by `(board, period, start)`; a record sent twice (replayed after the crash)
-/// must be the same both times.
-pub fn boards_by_key(records: &[Value]) -> BTreeMap<(String, String, i64), Value> {
-    let mut out = BTreeMap::new();
-    for r in records {
-        let key = (
-            r["board"].as_str().unwrap().to_owned(),
-            r["period"].as_str().unwrap().to_owned(),
-            r["period_start"].as_i64().unwrap(),
-        );
-        if let Some(before) = out.insert(key.clone(), r.clone()) {
-            assert_eq!(&before, r, "{key:?} sent twice, differently");
-        }
-    }
-    out
-}
-
-/// The rising records by `(metric, period, start)`, each `(rank, channel, value, baseline)`.
-fn rising_by_key(
-    records: &[Value],
-) -> BTreeMap<(String, String, i64), Vec<(u64, String, f64, f64)>> {
-    let mut out: BTreeMap<_, BTreeSet<(u64, String, u64, u64)>> = BTreeMap::new();
-    for r in records {
-        let key = (
-            r["metric"].as_str().unwrap().to_owned(),
-            r["period"].as_str().unwrap().to_owned(),
-            r["period_start"].as_i64().unwrap(),
-        );
-        let (value, baseline) = (
-            r["value"].as_f64().unwrap(),
-            r["baseline"].as_f64().unwrap(),
-        );
-        let growth = r["growth"].as_f64().unwrap();
-        assert!((growth - (value / baseline - 1.0)).abs() < 1e-12, "{r}");
-        let channel = r["channel"].as_str().unwrap();
-        let reason = r["reason"].as_str().unwrap();
-        assert!(
-            reason.starts_with(&format!("{channel} ")) && reason.contains("× its previous"),
-            "{reason}"
-        );
-        out.entry(key).or_default().insert((
-            r["rank"].as_u64().unwrap(),
-            channel.to_owned(),
-            value.to_bits(),
-            baseline.to_bits(),
-        ));
-    }
-    out.into_iter()
-        .map(|(k, v)| {
-            let list = v
-                .into_iter()
-                .map(|(rank, c, v, b)| (rank, c, f64::from_bits(v), f64::from_bits(b)))
-                .collect();
-            (k, list)
-        })
-        .collect()
-}
-
-fn compare_boards(
-    got: &BTreeMap<(String, String, i64), Value>,
-    expected: &BTreeMap<(String, String, i64), Value>,
-) {
-    assert_eq!(
-        got.keys().collect::<Vec<_>>(),
-        expected.keys().collect::<Vec<_>>(),
-        "the same boards and periods"
-    );
-    for (key, want) in expected {
-        assert!(
-            close(&got[key], want),
-            "{key:?}\n got {}\nwant {want}",
-            got[key]
-        );
-    }
-}
-
-fn compare_rising(
-    got: &BTreeMap<(String, String, i64), Vec<(u64, String, f64, f64)>>,
-    expected: &BTreeMap<(String, String, i64), Vec<(String, f64, f64)>>,
-) {
-    assert_eq!(
-        got.keys().collect::<Vec<_>>(),
-        expected.keys().collect::<Vec<_>>()
-    );
-    for (key, want) in expected {
-        let have = &got[key];
-        assert_eq!(have.len(), want.len(), "{key:?}: {have:?} vs {want:?}");
-        for (i, ((rank, c, v, b), (wc, wv, wb))) in have.iter().zip(want).enumerate() {
-            assert_eq!(
-                (*rank, c),
-                (i as u64 + 1, wc),
-                "{key:?}: {have:?} vs {want:?}"
-            );
-            assert!(
-                (v - wv).abs() <= 1e-9 * wv.abs().max(1.0)
-                    && (b - wb).abs() <= 1e-9 * wb.abs().max(1.0),
-                "{key:?}: {have:?} vs {want:?}"
-            );
-        }
-    }
 }
 
 #[test]

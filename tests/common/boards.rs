@@ -2,7 +2,7 @@
 //! rising channels they should give, by brute force: plain loops over the rows in arrival order,
 //! written without the library (group by the UTC day or ISO week of `start`, sum, sort, rank).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 
@@ -419,4 +419,123 @@ pub fn rising(
         }
     }
     out
+}
+
+/// Equal as JSON, numbers within a relative 1e-9 (sums of floats).
+pub fn close(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0)
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| close(x, y))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| close(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+/// The board records by `(board, period, start)`; a record sent twice (replayed after the crash)
+/// must be the same both times.
+pub fn boards_by_key(records: &[Value]) -> BTreeMap<(String, String, i64), Value> {
+    let mut out = BTreeMap::new();
+    for r in records {
+        let key = (
+            r["board"].as_str().unwrap().to_owned(),
+            r["period"].as_str().unwrap().to_owned(),
+            r["period_start"].as_i64().unwrap(),
+        );
+        if let Some(before) = out.insert(key.clone(), r.clone()) {
+            assert_eq!(&before, r, "{key:?} sent twice, differently");
+        }
+    }
+    out
+}
+
+/// The rising records by `(metric, period, start)`, each `(rank, channel, value, baseline)`.
+pub fn rising_by_key(
+    records: &[Value],
+) -> BTreeMap<(String, String, i64), Vec<(u64, String, f64, f64)>> {
+    let mut out: BTreeMap<_, BTreeSet<(u64, String, u64, u64)>> = BTreeMap::new();
+    for r in records {
+        let key = (
+            r["metric"].as_str().unwrap().to_owned(),
+            r["period"].as_str().unwrap().to_owned(),
+            r["period_start"].as_i64().unwrap(),
+        );
+        let (value, baseline) = (
+            r["value"].as_f64().unwrap(),
+            r["baseline"].as_f64().unwrap(),
+        );
+        let growth = r["growth"].as_f64().unwrap();
+        assert!((growth - (value / baseline - 1.0)).abs() < 1e-12, "{r}");
+        let channel = r["channel"].as_str().unwrap();
+        let reason = r["reason"].as_str().unwrap();
+        assert!(
+            reason.starts_with(&format!("{channel} ")) && reason.contains("× its previous"),
+            "{reason}"
+        );
+        out.entry(key).or_default().insert((
+            r["rank"].as_u64().unwrap(),
+            channel.to_owned(),
+            value.to_bits(),
+            baseline.to_bits(),
+        ));
+    }
+    out.into_iter()
+        .map(|(k, v)| {
+            let list = v
+                .into_iter()
+                .map(|(rank, c, v, b)| (rank, c, f64::from_bits(v), f64::from_bits(b)))
+                .collect();
+            (k, list)
+        })
+        .collect()
+}
+
+pub fn compare_boards(
+    got: &BTreeMap<(String, String, i64), Value>,
+    expected: &BTreeMap<(String, String, i64), Value>,
+) {
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>(),
+        "the same boards and periods"
+    );
+    for (key, want) in expected {
+        assert!(
+            close(&got[key], want),
+            "{key:?}\n got {}\nwant {want}",
+            got[key]
+        );
+    }
+}
+
+pub fn compare_rising(
+    got: &BTreeMap<(String, String, i64), Vec<(u64, String, f64, f64)>>,
+    expected: &BTreeMap<(String, String, i64), Vec<(String, f64, f64)>>,
+) {
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>()
+    );
+    for (key, want) in expected {
+        let have = &got[key];
+        assert_eq!(have.len(), want.len(), "{key:?}: {have:?} vs {want:?}");
+        for (i, ((rank, c, v, b), (wc, wv, wb))) in have.iter().zip(want).enumerate() {
+            assert_eq!(
+                (*rank, c),
+                (i as u64 + 1, wc),
+                "{key:?}: {have:?} vs {want:?}"
+            );
+            assert!(
+                (v - wv).abs() <= 1e-9 * wv.abs().max(1.0)
+                    && (b - wb).abs() <= 1e-9 * wb.abs().max(1.0),
+                "{key:?}: {have:?} vs {want:?}"
+            );
+        }
+    }
 }

@@ -22,6 +22,7 @@ mod ingest_stall;
 mod joins;
 mod kills;
 mod late_records;
+mod leaderboards;
 mod monitor;
 mod monitor_series;
 mod ops;
@@ -33,6 +34,9 @@ mod scale_out;
 mod secrets;
 mod store;
 
+#[path = "../common/boards.rs"]
+#[allow(dead_code)]
+mod boards;
 #[path = "../common/minutes.rs"]
 #[allow(dead_code)]
 mod minutes;
