@@ -1,5 +1,5 @@
 //! Leaderboards and rising channels (issue 15, outputs 3 and 4) through the shipped
-//! `topologies/leaderboards.toml` in memory: generated stream sessions (36 channels, 26 days, four
+//! `topologies/leaderboards.toml` in memory: generated stream sessions (36 channels, 26 days, three
 //! week boundaries, ties, unknown followers and chat, updates, rows out of order within the grace and
 //! three late ones) give exactly the records of a brute force over the same rows, across a crash and
 //! restore; a query mid-stream shows the open day as the brute force over the rows so far.
@@ -10,7 +10,7 @@ use common::boards::{
     rising_by_key, DAY, HOUR,
 };
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use chatpulse::time::clock::{Clock, SystemClock};

@@ -74,9 +74,9 @@ pub fn session(
     })
 }
 
-/// Sessions of 36 channels over 26 days (four week boundaries) in arrival order (by end), each
+/// Sessions of 36 channels over 26 days (three week boundaries) in arrival order (by end), each
 /// ending at most 30 minutes after its day, so none is late; neighbours ending within 20 minutes
-/// of each other are swapped (out of order within the grace). Viewer levels range from 5 to 5,000
+/// of each other are swapped (out of order within the grace). Viewer levels range from 3 to 20,000
 /// and drift day to day; followers are unknown for a fifth of the sessions and chat for a quarter;
 /// peaks are coarse (ties); `twin_a` and `twin_b` stream identical sessions (ties on every board);
 /// some sessions last 0 s or span midnight. Updates (`final = false`) are mixed in. Then three late
@@ -372,12 +372,14 @@ pub fn leaderboards(rows: &[Value], top: usize) -> BTreeMap<(String, String, i64
 /// The rising records the sessions give, keyed by `(metric, kind, period start)`, each list in
 /// rank order: growth against the mean of the channel's last 4 periods (of the kind) with a value,
 /// above `min_viewers` / `min_followers`, top `top`.
-pub fn rising(
-    rows: &[Value],
-    top: usize,
-    min_viewers: f64,
-    min_followers: f64,
-) -> BTreeMap<(String, String, i64), Vec<(String, f64, f64)>> {
+/// A board or rising list: `(board or metric, "day"|"week", period start)`.
+pub type ListKey = (String, String, i64);
+/// Rising lists as the brute force gives them: `(channel, value, baseline)` in rank order.
+pub type Expected = BTreeMap<ListKey, Vec<(String, f64, f64)>>;
+/// Rising lists as records give them: `(rank, channel, value, baseline)`.
+pub type Got = BTreeMap<ListKey, Vec<(u64, String, f64, f64)>>;
+
+pub fn rising(rows: &[Value], top: usize, min_viewers: f64, min_followers: f64) -> Expected {
     let periods = counted(rows);
     let mut out = BTreeMap::new();
     for metric in ["avg_viewers", "followers_gained"] {
@@ -456,9 +458,7 @@ pub fn boards_by_key(records: &[Value]) -> BTreeMap<(String, String, i64), Value
 }
 
 /// The rising records by `(metric, period, start)`, each `(rank, channel, value, baseline)`.
-pub fn rising_by_key(
-    records: &[Value],
-) -> BTreeMap<(String, String, i64), Vec<(u64, String, f64, f64)>> {
+pub fn rising_by_key(records: &[Value]) -> Got {
     let mut out: BTreeMap<_, BTreeSet<(u64, String, u64, u64)>> = BTreeMap::new();
     for r in records {
         let key = (
@@ -514,10 +514,7 @@ pub fn compare_boards(
     }
 }
 
-pub fn compare_rising(
-    got: &BTreeMap<(String, String, i64), Vec<(u64, String, f64, f64)>>,
-    expected: &BTreeMap<(String, String, i64), Vec<(String, f64, f64)>>,
-) {
+pub fn compare_rising(got: &Got, expected: &Expected) {
     assert_eq!(
         got.keys().collect::<Vec<_>>(),
         expected.keys().collect::<Vec<_>>()
