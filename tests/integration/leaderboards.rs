@@ -2,16 +2,27 @@
 //! runs it: generated stream sessions (see `tests/common/boards.rs`) as JSON lines give
 //! `twitch.leaderboards.jsonl` and `twitch.rising.jsonl` equal to the brute force over the same rows,
 //! the late sessions in the late file, and every record fits the Avro schema its sink registers.
+//! On tansu, `chatpulse run` over the same rows on the one partition of the sessions topic (one
+//! task holding every channel) writes the same records, Avro, decoded with the `.avsc` files alone.
 
+use std::time::Duration;
+
+use apache_avro::Schema;
 use chatpulse::avro::encode::encode_datum;
 use chatpulse::avro::schemas::AvroSchema;
+use chatpulse::topology::Topology;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::Message;
 use serde_json::Value;
 
+use crate::analytics_avro::decode;
 use crate::boards::{
     boards_by_key, compare_boards, compare_rising, generated, leaderboards, rising, rising_by_key,
+    session, DAY,
 };
 use crate::cli::chatpulse;
-use crate::harness::repo_file;
+use crate::engine::{read_topic, start_with_registry};
+use crate::harness::{create_topic, repo_file, settings, unique};
 
 fn read(path: &std::path::Path) -> Vec<Value> {
     std::fs::read_to_string(path)
@@ -62,4 +73,102 @@ fn process_writes_leaderboards_and_rising_channels_equal_to_a_brute_force() {
             encode_datum(r, &schema).unwrap_or_else(|e| panic!("{e}: {r}"));
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaderboards_on_one_partition_of_tansu_equal_the_brute_force_in_avro() {
+    let mut rows = generated();
+    // An update (not counted) nine days on: event time passes every period's end + grace.
+    let last = rows.iter().filter_map(|r| r["end"].as_i64()).max().unwrap();
+    rows.push(session(
+        "zz-end",
+        last + 9 * DAY,
+        last + 9 * DAY,
+        1.0,
+        1,
+        None,
+        None,
+        false,
+    ));
+    let expected = leaderboards(&rows, 25);
+    let expected_rising = rising(&rows, 10, 50.0, 10.0);
+    let risers: usize = expected_rising.values().map(Vec::len).sum();
+
+    let input = unique("sessions-in");
+    create_topic(&input, 1).await;
+    let producer: FutureProducer = settings().producer_config().create().unwrap();
+    for r in &rows {
+        let channel = r["channel"].as_str().unwrap();
+        producer
+            .send(
+                FutureRecord::to(&input)
+                    .key(channel)
+                    .payload(&r.to_string()),
+                Duration::from_secs(30),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .expect("delivered");
+    }
+
+    let mut topology = Topology::load(&repo_file("topologies/leaderboards.toml")).unwrap();
+    topology.application_id = unique("boards-app");
+    topology.sources[0].topic = input.clone();
+    for sink in &mut topology.sinks {
+        sink.topic = unique(&sink.topic);
+    }
+    topology.idle_timeout_ms = 3_600_000;
+    topology.commit_interval_ms = 300;
+    let state = tempfile::tempdir().unwrap();
+    let registry = format!("mock://{}", unique("registry"));
+    let (control, handle) = start_with_registry(topology.clone(), state.path(), Some(registry));
+    let schema = |name: &str| {
+        let text = std::fs::read_to_string(repo_file(&format!("avro/{name}.avsc"))).unwrap();
+        Schema::parse_str(&text).unwrap()
+    };
+    let read = |topic: &str, n: usize, schema: &Schema| -> Vec<(String, Value)> {
+        read_topic(topic, n, Duration::from_secs(180))
+            .iter()
+            .map(|m| {
+                let key = String::from_utf8(m.key().unwrap().to_vec()).unwrap();
+                (key, decode(m.payload().unwrap(), schema))
+            })
+            .collect()
+    };
+    let boards = read(
+        &topology.sinks[0].topic,
+        expected.len(),
+        &schema("leaderboard"),
+    );
+    let rising_got = read(&topology.sinks[1].topic, risers, &schema("rising"));
+    control.stop();
+    let stats = handle.join().unwrap();
+
+    assert!(
+        boards.iter().all(|(k, v)| v["board"] == k.as_str()),
+        "keyed by board"
+    );
+    assert!(
+        rising_got.iter().all(|(k, v)| v["channel"] == k.as_str()),
+        "keyed by channel"
+    );
+    let boards: Vec<Value> = boards.into_iter().map(|(_, v)| v).collect();
+    let got = boards_by_key(&boards);
+    assert_eq!(
+        got.len(),
+        boards.len(),
+        "each board and period once: {stats:?}"
+    );
+    compare_boards(&got, &expected);
+    let rising_got: Vec<Value> = rising_got.into_iter().map(|(_, v)| v).collect();
+    assert_eq!(rising_got.len(), risers, "{stats:?}");
+    compare_rising(&rising_by_key(&rising_got), &expected_rising);
+    assert_eq!(stats.processed as usize, rows.len(), "{stats:?}");
+    assert_eq!((stats.dead_letters, stats.late), (0, 6), "{stats:?}");
+    eprintln!(
+        "{} sessions, {} board records, {} rising records; {stats:?}",
+        rows.len(),
+        boards.len(),
+        rising_got.len()
+    );
 }
