@@ -360,4 +360,46 @@ mod tests {
             2
         );
     }
+
+    #[test]
+    fn the_state_layout_is_pinned() {
+        let mut p = Leaderboards::new("boards", 0, HOUR, 25);
+        let mut out = Emitter::default();
+        feed(
+            &mut p,
+            &[("nymn", session(MONDAY, 1, 10.0, None))],
+            &mut out,
+        );
+        let writes = state::take_writes(&mut p);
+        let keys: Vec<String> = writes
+            .iter()
+            .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                format!("\x01pday {MONDAY} nymn"),
+                format!("\x01pweek {MONDAY} nymn")
+            ]
+        );
+        assert_eq!(
+            writes[0].1.as_deref(),
+            Some(&br#"{"sessions":1,"hours_watched":10.0,"viewers_weighted":36000.0,"weight":3600.0,"peak_viewers":20,"followers_gained":null,"messages":null,"engagement_weighted":0.0,"engagement_weight":0.0}"#[..])
+        );
+        p.on_watermark(MONDAY + DAY + HOUR, &mut out);
+        let writes = state::take_writes(&mut p);
+        assert_eq!(
+            writes[0],
+            (format!("\x01pday {MONDAY} nymn").into_bytes(), None)
+        );
+        let previous = writes
+            .iter()
+            .find(|(k, _)| k.as_slice() == b"\x01vday hours_watched")
+            .unwrap();
+        assert_eq!(
+            previous.1.as_deref(),
+            Some(&br#"{"period_start":1704067200000,"ranking":{"order":[["nymn",10.0]]}}"#[..])
+        );
+        assert_eq!(writes.len(), 7, "the day deleted, six boards' rankings");
+    }
 }

@@ -411,4 +411,25 @@ mod tests {
         );
         assert!(RisingConfig::default().problems().is_empty());
     }
+
+    #[test]
+    fn the_history_layout_is_pinned() {
+        let mut p = processor();
+        let mut out = Emitter::default();
+        feed(
+            &mut p,
+            &[("nymn", session(MONDAY, 100.0, Some(3)))],
+            &mut out,
+        );
+        p.on_watermark(MONDAY + DAY + HOUR, &mut out);
+        let writes = state::take_writes(&mut p);
+        let history = writes
+            .iter()
+            .find(|(k, _)| k.as_slice() == b"\x01hday nymn")
+            .unwrap();
+        assert_eq!(
+            history.1.as_deref(),
+            Some(&br#"{"avg_viewers":{"values":[100.0]},"followers_gained":{"values":[3.0]}}"#[..])
+        );
+    }
 }
