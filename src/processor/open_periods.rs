@@ -65,6 +65,9 @@ pub struct OpenPeriods {
     grace_ms: i64,
     watermark_ms: i64,
     totals: KeyedTable<PeriodKey, PeriodTotals>,
+    /// No open period closes before this watermark (a lower bound; `i64::MIN` when unknown, as
+    /// after a restore), so a watermark below it skips the scan of every entry.
+    next_close_ms: i64,
 }
 
 impl OpenPeriods {
@@ -74,12 +77,19 @@ impl OpenPeriods {
             grace_ms,
             watermark_ms: i64::MIN,
             totals: KeyedTable::new(TableName::PERIOD_TOTALS),
+            // Unknown until the first scan: entries may be restored before any record.
+            next_close_ms: i64::MIN,
         }
+    }
+
+    /// The watermark at which `period` closes.
+    fn close_ms(&self, period: Period) -> i64 {
+        period.end_ms().saturating_add(self.grace_ms)
     }
 
     /// True when `period` no longer takes sessions at the current watermark.
     fn closed(&self, period: Period) -> bool {
-        self.watermark_ms >= period.end_ms().saturating_add(self.grace_ms)
+        self.watermark_ms >= self.close_ms(period)
     }
 
     /// Counts the session of `input` in the day and week its start falls in.
@@ -98,6 +108,7 @@ impl OpenPeriods {
                 admitted = Admitted::Late;
                 continue;
             }
+            self.next_close_ms = self.next_close_ms.min(self.close_ms(period));
             let key = PeriodKey {
                 period,
                 channel: input.key.to_owned(),
@@ -128,12 +139,17 @@ impl OpenPeriods {
         mut closed: impl FnMut(Period, Vec<(String, PeriodTotals)>),
     ) {
         self.watermark_ms = self.watermark_ms.max(watermark_ms);
-        let periods: BTreeSet<Period> = self
-            .totals
+        if self.watermark_ms < self.next_close_ms {
+            return;
+        }
+        let open: BTreeSet<Period> = self.totals.iter().map(|(k, _)| k.period).collect();
+        let (periods, rest): (Vec<Period>, Vec<Period>) =
+            open.into_iter().partition(|p| self.closed(*p));
+        self.next_close_ms = rest
             .iter()
-            .map(|(k, _)| k.period)
-            .filter(|p| self.closed(*p))
-            .collect();
+            .map(|p| self.close_ms(*p))
+            .min()
+            .unwrap_or(i64::MAX);
         for period in periods {
             let mut keys: Vec<PeriodKey> = self
                 .totals
@@ -153,9 +169,11 @@ impl OpenPeriods {
         }
     }
 
-    /// Restores the watermark without closing anything.
+    /// Restores the watermark without closing anything (after the table was restored: the next
+    /// advance scans it).
     pub fn set_watermark(&mut self, watermark_ms: i64) {
         self.watermark_ms = watermark_ms;
+        self.next_close_ms = i64::MIN;
     }
 
     /// The newest open period of `kind` and its channels' totals (by channel name), if any.
