@@ -15,12 +15,17 @@ use std::path::PathBuf;
 
 use chatpulse::time::clock::{Clock, SystemClock};
 use chatpulse::topology::driver::TestDriver;
+use chatpulse::topology::spec::ValueFormat;
 use chatpulse::topology::Topology;
 use serde_json::Value;
 
+/// The shipped file, reading the sessions as JSON (it reads Avro, as `stream_sessions` writes them).
 fn topology() -> Topology {
-    Topology::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("topologies/leaderboards.toml"))
-        .unwrap()
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("topologies/leaderboards.toml");
+    let mut t = Topology::load(&path).unwrap();
+    assert_eq!(t.sources[0].format, ValueFormat::Avro);
+    t.sources[0].format = ValueFormat::Json;
+    t
 }
 
 #[test]

@@ -256,11 +256,28 @@ fn a_row_older_than_the_watermark_goes_to_the_late_topic_and_still_updates_the_t
     rows.push(snapshot_json((ts, 1)));
     let mut bad = rows.clone();
     bad.insert(5, "not json".to_owned());
+    // A JSON row the table takes but the stream sessions cannot read (no viewer count).
+    let ghost = json!({"channel": "ghost", "ts": snaps[5].0}).to_string();
+    bad.insert(6, ghost.clone());
     let out = run_joined(topology(true, "0s"), &chat, bad);
-    assert_eq!(out.late.len(), 1, "{:?}", out.late);
-    assert_eq!(out.late[0].late.processor, "table streams");
-    assert_eq!(out.late[0].late.ts_ms, ts);
-    assert_eq!(out.dead_letters.len(), 1);
+    // Late for the table, and for the stream sessions that read the same row.
+    let late: Vec<(&str, i64)> = out
+        .late
+        .iter()
+        .map(|l| (l.late.processor.as_str(), l.late.ts_ms))
+        .collect();
+    assert_eq!(late, [("table streams", ts), ("stream-sessions", ts)]);
+    assert_eq!(out.dead_letters.len(), 2, "{:?}", out.dead_letters);
+    let refused = &out.dead_letters[1];
+    assert_eq!(refused.value, ghost.as_bytes());
+    assert!(
+        refused
+            .reason
+            .contains("processor stream-sessions: not a stream snapshot")
+            && refused.reason.contains("viewers is missing"),
+        "{}",
+        refused.reason
+    );
     assert!(
         out.dead_letters[0]
             .reason

@@ -2,7 +2,7 @@
 //! *i* holds from *t_i* to *t_{i+1}*), so hours watched are `Σ viewers_i × (t_{i+1} − t_i)`, the
 //! average is that over the observed span and the peak is the largest snapshot. The accumulator
 //! keeps the session's snapshots in time order, so snapshots may arrive out of order and sessions
-//! merge exactly; chat said during the session is tallied beside them.
+//! merge exactly. [`ChatTally`] is what chat over the same span adds.
 
 use std::collections::BTreeSet;
 
@@ -31,7 +31,7 @@ pub struct Point {
     pub title: Option<u32>,
 }
 
-/// Chat said during a session.
+/// Chat said during a session, tallied by the processor over the session's span.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatTally {
     /// Chat messages.
@@ -46,17 +46,6 @@ pub struct ChatTally {
     pub spikes: u64,
 }
 
-impl ChatTally {
-    /// Adds everything `other` holds.
-    pub fn merge(&mut self, other: &ChatTally) {
-        self.messages += other.messages;
-        self.chatters.extend(other.chatters.iter().cloned());
-        self.subs += other.subs;
-        self.gifts += other.gifts;
-        self.spikes += other.spikes;
-    }
-}
-
 /// The running state of one session.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SessionAcc {
@@ -66,8 +55,6 @@ pub struct SessionAcc {
     pub points: Vec<Point>,
     /// The games and titles the points refer to.
     pub strings: Vec<String>,
-    /// Chat said during the session.
-    pub chat: ChatTally,
 }
 
 impl SessionAcc {
@@ -273,7 +260,6 @@ impl Aggregate for StreamSessionAggregate {
             let (game, title) = (other.string(p.game), other.string(p.title));
             into.put(p.ts, p.viewers, p.followers, game, title);
         }
-        into.chat.merge(&other.chat);
     }
 
     fn finish(&self, acc: &SessionAcc) -> SessionAcc {

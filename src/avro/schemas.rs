@@ -28,6 +28,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "stream_snapshot",
         include_str!("../../avro/stream_snapshot.avsc"),
     ),
+    (
+        "stream_session",
+        include_str!("../../avro/stream_session.avsc"),
+    ),
     ("leaderboard", include_str!("../../avro/leaderboard.avsc")),
     ("rising", include_str!("../../avro/rising.avsc")),
 ];

@@ -18,6 +18,7 @@ pub mod rising;
 pub mod spike_tracker;
 pub mod spikes;
 pub mod state;
+pub mod stream_sessions;
 pub mod sub_trend;
 pub mod subscriptions;
 pub mod windowed;
@@ -144,6 +145,16 @@ pub struct Late {
     pub watermark_ms: i64,
 }
 
+/// A record a processor could not read (a row that is not what its kind expects): the task sends
+/// it to the dead-letter topic with the reason, and processing goes on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    /// The processor.
+    pub processor: String,
+    /// What is wrong with the record.
+    pub reason: String,
+}
+
 /// Where processors put what they produce.
 #[derive(Debug, Default)]
 pub struct Emitter {
@@ -151,6 +162,8 @@ pub struct Emitter {
     pub outputs: Vec<Output>,
     /// Records refused as late.
     pub late: Vec<Late>,
+    /// Records of the current input refused as unreadable.
+    pub invalid: Vec<Invalid>,
     /// Windows closed.
     pub windows_closed: u64,
 }

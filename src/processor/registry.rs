@@ -5,7 +5,7 @@
 use super::kind::Kind;
 use super::{
     ad_slots, chat_count, chat_events, chatter_sessions, engagement, leaderboards, rising, spikes,
-    sub_trend, subscriptions,
+    stream_sessions, sub_trend, subscriptions,
 };
 
 /// Every kind, in the order error messages and `chatpulse topology kinds` list them.
@@ -18,6 +18,7 @@ pub static KINDS: &[Kind] = &[
     Kind::of::<sub_trend::SubTrendConfig>(),
     Kind::of::<ad_slots::AdSlotsConfig>(),
     Kind::of::<chatter_sessions::ChatterSessionsConfig>(),
+    Kind::of::<stream_sessions::StreamSessionsConfig>(),
     Kind::of::<leaderboards::LeaderboardsConfig>(),
     Kind::of::<rising::RisingConfig>(),
 ];

@@ -425,7 +425,7 @@ mod tests {
         let writes = state::take_writes(&mut p);
         let history = writes
             .iter()
-            .find(|(k, _)| k.as_slice() == b"\x01hday nymn")
+            .find(|(k, _)| k.as_slice() == b"\x01rday nymn")
             .unwrap();
         assert_eq!(
             history.1.as_deref(),

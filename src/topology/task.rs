@@ -323,13 +323,7 @@ impl Task {
                 processor.process(&input, &mut self.emitter);
             }
         }
-        for late in self.emitter.late.drain(..) {
-            out.late.push(LateRecord {
-                late,
-                key: rec.key.map(<[u8]>::to_vec),
-                value: rec.value.to_vec(),
-            });
-        }
+        self.refused(rec, out);
         self.tracker.observe(rec.source as i32, ts_ms, now_ms);
         self.advance(now_ms, out);
     }
@@ -424,12 +418,22 @@ impl Task {
                 processor.process_row(&input, &mut self.emitter);
             }
         }
+        self.refused(rec, out);
+    }
+
+    /// Reports what processors refused of `rec`: too late (the late topic) or unreadable (the
+    /// dead-letter topic, with the processor and the reason).
+    fn refused(&mut self, rec: &InputRecord<'_>, out: &mut TaskOutput) {
         for late in self.emitter.late.drain(..) {
             out.late.push(LateRecord {
                 late,
                 key: rec.key.map(<[u8]>::to_vec),
                 value: rec.value.to_vec(),
             });
+        }
+        for invalid in std::mem::take(&mut self.emitter.invalid) {
+            let reason = format!("processor {}: {}", invalid.processor, invalid.reason);
+            self.dead_letter(rec, reason, out);
         }
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chatpulse::chat::import::{import, Format, ImportOptions};
 use chatpulse::chat::ChatEvent;
 use chatpulse::store::memory::MemoryBackend;
-use chatpulse::topology::offline::run_offline;
+use chatpulse::topology::offline::{run_offline, run_offline_sources, Values};
 use chatpulse::topology::route::MemoryDestination;
 use chatpulse::topology::Topology;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -182,4 +182,28 @@ pub fn offline_outputs(
     )
     .unwrap();
     results
+}
+
+/// The offline run of a topology whose source 0 is chat and source 1 rows, the two inputs merged
+/// by event time: the result values, with nothing late.
+pub fn offline_chat_and_rows(
+    topology: &Topology,
+    chat: Vec<String>,
+    rows: Vec<String>,
+) -> Vec<Value> {
+    let stores = topology.stores();
+    let stores: Vec<&str> = stores.iter().map(String::as_str).collect();
+    let mut backend = MemoryBackend::new(&stores).unwrap();
+    let mut out = MemoryDestination::default();
+    let (mut chat, mut rows) = (Values::new(chat), Values::new(rows));
+    run_offline_sources(
+        Arc::new(topology.clone()),
+        vec![(0, &mut chat), (1, &mut rows)],
+        &mut backend,
+        &mut out,
+        1_000,
+    )
+    .unwrap();
+    assert!(out.late.is_empty(), "offline: {:?}", out.late.first());
+    out.outputs.into_iter().map(|(_, _, v, _)| v).collect()
 }

@@ -9,13 +9,9 @@
 //! grace.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chatpulse::chat::ChatEvent;
-use chatpulse::store::memory::MemoryBackend;
-use chatpulse::topology::offline::{run_offline_sources, Values};
-use chatpulse::topology::route::MemoryDestination;
 use chatpulse::topology::Topology;
 use rdkafka::consumer::BaseConsumer;
 use rdkafka::message::Headers;
@@ -23,7 +19,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::Message;
 use serde_json::{json, Value};
 
-use crate::engine_support::{end_markers, produce, real_lines};
+use crate::engine_support::{end_markers, offline_chat_and_rows, produce, real_lines};
 use crate::harness::{create_topic, is_unknown_topic, reader, settings, unique};
 use crate::minutes::brute_force_minutes;
 use crate::scale_out::{committed, spawn, Instance, KeptDir};
@@ -170,22 +166,8 @@ fn add(m: &mut Joined, v: &Value) {
 
 /// The offline run of the same topology over the same records, inputs merged by event time.
 fn offline(topology: &Topology, chat: Vec<String>, rows: Vec<String>) -> Joined {
-    let stores = topology.stores();
-    let stores: Vec<&str> = stores.iter().map(String::as_str).collect();
-    let mut backend = MemoryBackend::new(&stores).unwrap();
-    let mut out = MemoryDestination::default();
-    let (mut chat, mut rows) = (Values::new(chat), Values::new(rows));
-    run_offline_sources(
-        Arc::new(topology.clone()),
-        vec![(0, &mut chat), (1, &mut rows)],
-        &mut backend,
-        &mut out,
-        1_000,
-    )
-    .unwrap();
-    assert!(out.late.is_empty(), "offline: {:?}", out.late.first());
     let mut m = Joined::new();
-    for (_, _, v, _) in &out.outputs {
+    for v in &offline_chat_and_rows(topology, chat, rows) {
         add(&mut m, v);
     }
     m

@@ -1,15 +1,19 @@
-//! `chatpulse process --topology topologies/leaderboards.toml --input sessions=FILE.jsonl` as a user
-//! runs it: generated stream sessions (see `tests/common/boards.rs`) as JSON lines give
-//! `twitch.leaderboards.jsonl` and `twitch.rising.jsonl` equal to the brute force over the same rows,
-//! the late sessions in the late file, and every record fits the Avro schema its sink registers.
-//! On tansu, `chatpulse run` over the same rows on the one partition of the sessions topic (one
-//! task holding every channel) writes the same records, Avro, decoded with the `.avsc` files alone.
+//! `chatpulse process --topology leaderboards.toml --input sessions=FILE.jsonl` as a user runs it
+//! (the shipped file with its source read as JSON): generated stream sessions (see
+//! `tests/common/boards.rs`) as JSON lines give `twitch.leaderboards.jsonl` and `twitch.rising.jsonl`
+//! equal to the brute force over the same rows, the late sessions in the late file, and every record
+//! fits the Avro schema its sink registers. On tansu, the shipped file unchanged reads the same rows
+//! as Avro of `avro/stream_session.avsc` (what `stream_sessions` writes) from the one partition of the
+//! sessions topic (one task holding every channel) and writes the same records, Avro, decoded with
+//! the `.avsc` files alone.
 
 use std::time::Duration;
 
 use apache_avro::Schema;
 use chatpulse::avro::encode::encode_datum;
+use chatpulse::avro::registry_for;
 use chatpulse::avro::schemas::AvroSchema;
+use chatpulse::avro::wire::frame;
 use chatpulse::topology::Topology;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::Message;
@@ -39,10 +43,20 @@ fn process_writes_leaderboards_and_rising_channels_equal_to_a_brute_force() {
     let input = dir.path().join("sessions.jsonl");
     let text: String = rows.iter().map(|r| format!("{r}\n")).collect();
     std::fs::write(&input, text).unwrap();
+    // The shipped file reads Avro, as `stream_sessions` writes it; these sessions are JSON lines.
+    let shipped = std::fs::read_to_string(repo_file("topologies/leaderboards.toml")).unwrap();
+    let text = shipped.replacen(
+        "format = \"avro\"\ntimestamp = \"field\"",
+        "format = \"json\"\ntimestamp = \"field\"",
+        1,
+    );
+    assert_ne!(text, shipped);
+    let topology = dir.path().join("leaderboards.toml");
+    std::fs::write(&topology, text).unwrap();
     let out = dir.path().join("out");
     let output = chatpulse()
         .args(["process", "--topology"])
-        .arg(repo_file("topologies/leaderboards.toml"))
+        .arg(&topology)
         .arg("--input")
         .arg(format!("sessions={}", input.display()))
         .arg("--out")
@@ -94,16 +108,23 @@ async fn leaderboards_on_one_partition_of_tansu_equal_the_brute_force_in_avro() 
     let expected_rising = rising(&rows, 10, 50.0, 10.0);
     let risers: usize = expected_rising.values().map(Vec::len).sum();
 
+    // The rows as `stream_sessions` writes them: Avro of avro/stream_session.avsc, registered.
     let input = unique("sessions-in");
     create_topic(&input, 1).await;
+    let registry = format!("mock://{}", unique("registry"));
+    let session_schema = AvroSchema::builtin("stream_session").unwrap();
+    let id = registry_for(&registry)
+        .unwrap()
+        .register(&format!("{input}-value"), &session_schema.text)
+        .await
+        .unwrap();
     let producer: FutureProducer = settings().producer_config().create().unwrap();
     for r in &rows {
         let channel = r["channel"].as_str().unwrap();
+        let value = frame(id, &encode_datum(r, &session_schema).unwrap());
         producer
             .send(
-                FutureRecord::to(&input)
-                    .key(channel)
-                    .payload(&r.to_string()),
+                FutureRecord::to(&input).key(channel).payload(&value),
                 Duration::from_secs(30),
             )
             .await
@@ -120,7 +141,6 @@ async fn leaderboards_on_one_partition_of_tansu_equal_the_brute_force_in_avro() 
     topology.idle_timeout_ms = 3_600_000;
     topology.commit_interval_ms = 300;
     let state = tempfile::tempdir().unwrap();
-    let registry = format!("mock://{}", unique("registry"));
     let (control, handle) = start_with_registry(topology.clone(), state.path(), Some(registry));
     let schema = |name: &str| {
         let text = std::fs::read_to_string(repo_file(&format!("avro/{name}.avsc"))).unwrap();

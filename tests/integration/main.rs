@@ -33,6 +33,7 @@ mod restore_faults;
 mod scale_out;
 mod secrets;
 mod store;
+mod stream_sessions;
 
 #[path = "../common/boards.rs"]
 #[allow(dead_code)]

@@ -66,9 +66,25 @@ impl TableName {
         name: "board_previous",
         prefix: &[TAGGED, b'v'],
     };
-    /// `rising`'s history per channel: `\x01h` + `day|week channel`.
+    /// `rising`'s history per channel: `\x01r` + `day|week channel`.
     pub const RISING_HISTORY: TableName = TableName {
         name: "rising_history",
+        prefix: &[TAGGED, b'r'],
+    };
+
+    /// `stream_sessions`' sessions that closed and wait for their chat: `\x01f` + session id.
+    pub const SESSIONS_FINISHING: TableName = TableName {
+        name: "sessions_finishing",
+        prefix: &[TAGGED, b'f'],
+    };
+    /// `stream_sessions`' chat per channel and minute: `\x01c` + channel, 0, minute.
+    pub const SESSION_CHAT: TableName = TableName {
+        name: "session_chat",
+        prefix: &[TAGGED, b'c'],
+    };
+    /// Whether `stream_sessions` has read a chat line, one entry: `\x01h`.
+    pub const SESSION_CHAT_SEEN: TableName = TableName {
+        name: "session_chat_seen",
         prefix: &[TAGGED, b'h'],
     };
 
@@ -82,6 +98,9 @@ impl TableName {
         TableName::AD_SLOT_MINUTES,
         TableName::AD_SLOT_CHANNELS,
         TableName::SESSIONS,
+        TableName::SESSIONS_FINISHING,
+        TableName::SESSION_CHAT,
+        TableName::SESSION_CHAT_SEEN,
         TableName::PERIOD_TOTALS,
         TableName::BOARD_PREVIOUS,
         TableName::RISING_HISTORY,

@@ -1,0 +1,528 @@
+//! Stream sessions (`stream_sessions`, `twitch.streams.sessions`) against a brute-force sessionizer
+//! written here from the definitions: offline through `chatpulse process` on a recorded snapshot
+//! CSV without chat, and on tansu with real chat cogrouped, where the run also equals the offline
+//! run of the same records.
+//!
+//! The snapshot series are DERIVED, not recorded (Helix history cannot be downloaded): per channel,
+//! polls on a fixed period with `viewers`, `followers`, games and titles computed from the channel's
+//! index and the poll number (see [`series`]), with stream ends, silences longer than the gap and
+//! known or unknown `started_at` chosen by the channel's index.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use chatpulse::chat::{ChatEvent, EventKind};
+use chatpulse::topology::Topology;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::Message;
+use serde_json::{json, Value};
+
+use crate::cli::chatpulse;
+use crate::engine::{read_topic, start};
+use crate::engine_support::{end_markers, offline_chat_and_rows, produce, real_lines};
+use crate::harness::{create_topic, repo_file, settings, unique};
+
+/// One derived snapshot row.
+#[derive(Debug, Clone)]
+struct Row {
+    channel: String,
+    ts: i64,
+    /// `None` for a `stream_end` row.
+    viewers: Option<i64>,
+    followers: Option<i64>,
+    game: Option<String>,
+    title: Option<String>,
+    started_at: Option<i64>,
+}
+
+impl Row {
+    fn json(&self) -> Value {
+        match self.viewers {
+            Some(v) => json!({"channel": self.channel, "live": true, "viewers": v,
+                "followers": self.followers, "game": self.game, "title": self.title,
+                "started_at": self.started_at, "ts": self.ts, "event": null}),
+            None => json!({"channel": self.channel, "live": false, "viewers": 0,
+                "ts": self.ts, "event": "stream_end"}),
+        }
+    }
+}
+
+/// The derived series of channel number `c` over `[first, last]`, one poll every `period_ms`:
+/// `viewers = 500 + (13c + 29i) % 3000`, followers `10_000 + 3i` (unknown for odd `c`), game "A"
+/// then "B" from poll 10, title "t1" then "t2" from poll 15. Channels with `c % 3 == 0` report a
+/// stream end after poll 12, are offline for 4 polls and start again with a known `started_at`
+/// 20 s before their next poll; `c % 3 == 1` go silent for polls 14..22 (longer than `gap`) without
+/// `started_at`; `c % 3 == 2` run throughout with a `started_at` 5 minutes before the first poll.
+fn series(channel: &str, c: usize, first: i64, last: i64, period_ms: i64) -> Vec<Row> {
+    let mut rows = Vec::new();
+    let mut started_at = (c % 3 == 2).then_some(first - 300_000);
+    for i in 0.. {
+        let ts = first + i * period_ms;
+        if ts > last {
+            break;
+        }
+        let silent = match c % 3 {
+            0 => (13..17).contains(&i),
+            1 => (14..22).contains(&i),
+            _ => false,
+        };
+        if c % 3 == 0 && i == 13 {
+            rows.push(Row {
+                channel: channel.to_owned(),
+                ts,
+                viewers: None,
+                followers: None,
+                game: None,
+                title: None,
+                started_at: None,
+            });
+        }
+        if c % 3 == 0 && i == 17 {
+            started_at = Some(ts - 20_000);
+        }
+        if silent {
+            continue;
+        }
+        rows.push(Row {
+            channel: channel.to_owned(),
+            ts,
+            viewers: Some(500 + (13 * c as i64 + 29 * i) % 3_000),
+            followers: (c % 2 == 0).then_some(10_000 + 3 * i),
+            game: Some(if i < 10 { "A" } else { "B" }.to_owned()),
+            title: Some(if i < 15 { "t1" } else { "t2" }.to_owned()),
+            started_at,
+        });
+    }
+    rows
+}
+
+/// A session as the brute force and the records both state it: exact fields, then the floats.
+type Session = (
+    (String, i64, i64, u64, i64, i64, Option<i64>, u64, String),
+    (Option<u64>, Option<u64>, Option<u64>),
+    Vec<(String, i64)>,
+    (i64, i64),
+);
+
+/// The session of a record, floats in millionths.
+fn of_record(v: &Value) -> Session {
+    let micro = |f: &Value| (f.as_f64().unwrap() * 1e6).round() as i64;
+    (
+        (
+            v["channel"].as_str().unwrap().to_owned(),
+            v["start"].as_i64().unwrap(),
+            v["end"].as_i64().unwrap(),
+            v["snapshots"].as_u64().unwrap(),
+            v["peak_viewers"].as_i64().unwrap(),
+            v["peak_at"].as_i64().unwrap(),
+            v["followers_gained"].as_i64(),
+            v["title_changes"].as_u64().unwrap(),
+            v["ended_by"].as_str().unwrap().to_owned(),
+        ),
+        (
+            v["messages"].as_u64(),
+            v["chatters"].as_u64(),
+            v["subs"].as_u64(),
+        ),
+        v["games"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| (g["game"].as_str().unwrap().to_owned(), micro(&g["minutes"])))
+            .collect(),
+        (micro(&v["hours_watched"]), micro(&v["avg_viewers"])),
+    )
+}
+
+/// The chat of the brute force: `(channel, time, login)` of each message and `(channel, time)` of
+/// each sub or resub notice, Shared Chat copies left out.
+struct Chat {
+    messages: Vec<(String, i64, String)>,
+    subs: Vec<(String, i64)>,
+}
+
+fn chat_of(lines: &[String]) -> Chat {
+    let mut chat = Chat {
+        messages: Vec::new(),
+        subs: Vec::new(),
+    };
+    for line in lines {
+        let Ok(e) = ChatEvent::parse(line) else {
+            continue;
+        };
+        let (Some(ts), false) = (e.ts_ms, e.is_shared_copy()) else {
+            continue;
+        };
+        match &e.kind {
+            EventKind::Message(m) => {
+                chat.messages
+                    .push((e.channel.to_owned(), ts, m.user.login.to_owned()))
+            }
+            EventKind::UserNotice(_)
+                if line.contains("msg-id=sub;") || line.contains("msg-id=resub;") =>
+            {
+                chat.subs.push((e.channel.to_owned(), ts))
+            }
+            _ => {}
+        }
+    }
+    chat
+}
+
+/// The brute force: each channel's rows in time order; a session ends at a `stream_end` row, at a
+/// poll more than `gap_ms` after the previous one, or where `started_at` changes; sessions still
+/// open at the end of the input end by `last_end`. Figures by the step-function definitions.
+fn brute_force(rows: &[Row], chat: Option<&Chat>, gap_ms: i64, last_end: &str) -> Vec<Session> {
+    let mut by_channel: BTreeMap<&str, Vec<&Row>> = BTreeMap::new();
+    for r in rows {
+        by_channel.entry(&r.channel).or_default().push(r);
+    }
+    let mut sessions = Vec::new();
+    for (channel, mut rows) in by_channel {
+        rows.sort_by_key(|r| r.ts);
+        let mut current: Vec<&Row> = Vec::new();
+        let mut cut = |current: &mut Vec<&Row>, why: &str| {
+            if !current.is_empty() {
+                sessions.push(figures(channel, current, chat, why));
+                current.clear();
+            }
+        };
+        for r in rows {
+            if r.viewers.is_none() {
+                cut(&mut current, "stream_end");
+                continue;
+            }
+            if let Some(prev) = current.last() {
+                if r.ts - prev.ts > gap_ms || r.started_at != prev.started_at {
+                    cut(&mut current, "gap");
+                }
+            }
+            current.push(r);
+        }
+        cut(&mut current, last_end);
+    }
+    sessions.sort();
+    sessions
+}
+
+fn figures(channel: &str, rows: &[&Row], chat: Option<&Chat>, why: &str) -> Session {
+    let (first, last) = (rows[0].ts, rows[rows.len() - 1].ts);
+    let start = rows[0].started_at.map_or(first, |s| s.min(first));
+    let mut viewer_ms = 0.0;
+    let mut games: Vec<(String, f64)> = Vec::new();
+    for (i, r) in rows.iter().enumerate() {
+        let held = rows.get(i + 1).map_or(0, |n| n.ts - r.ts) as f64;
+        viewer_ms += r.viewers.unwrap() as f64 * held;
+        let game = r.game.clone().unwrap();
+        match games.iter_mut().find(|(g, _)| *g == game) {
+            Some(g) => g.1 += held / 60_000.0,
+            None => games.push((game, held / 60_000.0)),
+        }
+    }
+    let peak = rows.iter().map(|r| r.viewers.unwrap()).max().unwrap();
+    let peak_at = rows.iter().find(|r| r.viewers == Some(peak)).unwrap().ts;
+    let followers: Vec<i64> = rows.iter().filter_map(|r| r.followers).collect();
+    let mut titles: Vec<&str> = Vec::new();
+    for r in rows {
+        let t = r.title.as_deref().unwrap();
+        if titles.last() != Some(&t) {
+            titles.push(t);
+        }
+    }
+    let avg = if last == first {
+        rows[0].viewers.unwrap() as f64
+    } else {
+        viewer_ms / (last - first) as f64
+    };
+    let chat_figures = chat.map_or((None, None, None), |chat| {
+        let within = |c: &str, ts: i64| c == channel && (start..=last).contains(&ts);
+        let messages: Vec<_> = chat
+            .messages
+            .iter()
+            .filter(|(c, ts, _)| within(c, *ts))
+            .collect();
+        let chatters: BTreeSet<&str> = messages.iter().map(|(_, _, u)| u.as_str()).collect();
+        let subs = chat.subs.iter().filter(|(c, ts)| within(c, *ts)).count();
+        (
+            Some(messages.len() as u64),
+            Some(chatters.len() as u64),
+            Some(subs as u64),
+        )
+    });
+    let micro = |f: f64| (f * 1e6).round() as i64;
+    (
+        (
+            channel.to_owned(),
+            start,
+            last,
+            rows.len() as u64,
+            peak,
+            peak_at,
+            followers.first().map(|f| followers.last().unwrap() - f),
+            titles.len() as u64 - 1,
+            why.to_owned(),
+        ),
+        chat_figures,
+        games.into_iter().map(|(g, m)| (g, micro(m))).collect(),
+        (micro(viewer_ms / 3_600_000.0), micro(avg)),
+    )
+}
+
+#[test]
+fn process_of_a_snapshot_csv_gives_the_brute_force_sessions_with_null_chat_fields() {
+    // Six channels polled every 5 minutes for 4 hours: the silences (40 minutes) pass the
+    // shipped 30-minute gap.
+    let first = 1_704_067_200_000; // 2024-01-01T00:00:00Z
+    let mut rows: Vec<Row> = (0..6)
+        .flat_map(|c| {
+            series(
+                &format!("ch{c}"),
+                c,
+                first + c as i64 * 1_000,
+                first + 4 * 3_600_000,
+                300_000,
+            )
+        })
+        .collect();
+    // A recorded log is in poll order.
+    rows.sort_by_key(|r| r.ts);
+    let dir = tempfile::tempdir().unwrap();
+    let csv_file = dir.path().join("snapshots.csv");
+    let mut csv = String::from("ts,channel,viewers,followers,game,title,started_at,language\n");
+    for r in rows.iter().filter(|r| r.viewers.is_some()) {
+        let opt = |v: Option<i64>| v.map_or(String::new(), |v| v.to_string());
+        csv.push_str(&format!(
+            "{},{},{},{},{},{},{},en\n",
+            chatpulse::time::civil::format_timestamp_ms(r.ts),
+            r.channel,
+            r.viewers.unwrap(),
+            opt(r.followers),
+            r.game.as_deref().unwrap(),
+            r.title.as_deref().unwrap(),
+            r.started_at
+                .map_or(String::new(), chatpulse::time::civil::format_timestamp_ms),
+        ));
+    }
+    std::fs::write(&csv_file, csv).unwrap();
+    let out = dir.path().join("out");
+    let output = chatpulse()
+        .args(["process", "--topology"])
+        .arg(repo_file("topologies/audience.toml"))
+        .arg("--input")
+        .arg(format!("streams={}", csv_file.display()))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = std::fs::read_to_string(out.join("twitch.streams.sessions.jsonl")).unwrap();
+    let records: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for r in &records {
+        assert_eq!(r["final"], true, "{r}");
+        for field in [
+            "messages",
+            "chatters",
+            "chatters_per_100_viewers",
+            "spikes",
+            "subs",
+            "gifts",
+        ] {
+            assert!(r[field].is_null(), "{field} without chat: {r}");
+        }
+    }
+    let mut got: Vec<Session> = records.iter().map(of_record).collect();
+    got.sort();
+    // A CSV row means live: there is no stream_end, so the streams that ended are cut by the gap.
+    let csv_rows: Vec<Row> = rows
+        .iter()
+        .filter(|r| r.viewers.is_some())
+        .cloned()
+        .collect();
+    let expected = brute_force(&csv_rows, None, 30 * 60_000, "end_of_input");
+    assert!(expected.len() >= 10, "{} sessions", expected.len());
+    assert!(
+        expected.iter().any(|s| s.0 .8 == "gap")
+            && expected.iter().any(|s| s.0 .8 == "end_of_input"),
+        "sessions cut by the gap and by the end of input"
+    );
+    assert_eq!(got, expected);
+}
+
+/// The test topology: snapshots (JSON rows) with chat cogrouped, a 3-minute gap.
+fn topology_text(app: &str, chat: &str, streams: &str, output: &str) -> String {
+    format!(
+        r#"
+application_id = "{app}"
+[[source]]
+name = "chat"
+topic = "{chat}"
+[[source]]
+name = "streams"
+topic = "{streams}"
+format = "json"
+timestamp = "field"
+time_field = "ts"
+[[processor]]
+name = "stream-sessions"
+kind = "stream_sessions"
+source = "streams"
+cogroup = ["chat"]
+sink = "sessions"
+window = {{ kind = "session", gap = "3m", grace = "5s" }}
+options = {{ chat_wait = "30s" }}
+store = "sessions"
+[[sink]]
+name = "sessions"
+topic = "{output}"
+[settings]
+commit_interval = "300ms"
+idle_timeout = "1h"
+"#
+    )
+}
+
+/// Records by `(channel, start)`, for comparing whole records.
+fn by_session(records: &[Value]) -> BTreeMap<(String, i64), Value> {
+    let mut m = BTreeMap::new();
+    for v in records {
+        let key = (
+            v["channel"].as_str().unwrap().to_owned(),
+            v["start"].as_i64().unwrap(),
+        );
+        assert!(
+            m.insert(key, v.clone()).is_none(),
+            "a session reported twice: {v}"
+        );
+    }
+    m
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_with_cogrouped_chat_on_tansu_equal_the_brute_force_and_the_offline_run() {
+    let (app, chat_topic, streams, output) = (
+        unique("sessions-app"),
+        unique("sessions-chat"),
+        unique("sessions-streams"),
+        unique("sessions-out"),
+    );
+    create_topic(&chat_topic, 4).await;
+    create_topic(&streams, 4).await;
+    // About 17 minutes of real chat of many channels, with polls every 30 s (3-minute gap).
+    let lines = real_lines(20_000);
+    let mut span: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for e in lines.iter().filter_map(|l| ChatEvent::parse(l).ok()) {
+        let ts = e.ts_ms.unwrap();
+        let s = span.entry(e.channel.to_owned()).or_insert((ts, ts));
+        *s = (s.0.min(ts), s.1.max(ts));
+    }
+    let mut rows: Vec<Row> = span
+        .iter()
+        .enumerate()
+        .flat_map(|(c, (channel, (first, last)))| series(channel, c, first + 7_000, *last, 30_000))
+        .collect();
+    // Polls in time order, as monitor writes them.
+    rows.sort_by_key(|r| r.ts);
+    let chat_markers = end_markers(&lines, 4);
+    let end_ts = ChatEvent::parse(&chat_markers[0].1).unwrap().ts_ms.unwrap();
+    let row_markers: Vec<(i32, String)> = (0..4)
+        .map(|p| {
+            let v = json!({"channel": "end-of-input", "live": false, "viewers": 0, "ts": end_ts});
+            (p, v.to_string())
+        })
+        .collect();
+    let chat = chat_of(&lines);
+    let expected = brute_force(&rows, Some(&chat), 3 * 60_000, "gap");
+    let ends: BTreeSet<&str> = expected.iter().map(|s| s.0 .8.as_str()).collect();
+    assert_eq!(ends, BTreeSet::from(["gap", "stream_end"]), "{expected:?}");
+    assert!(
+        expected.iter().filter(|s| s.1 .0 > Some(0)).count() >= 10,
+        "sessions with chat: {expected:?}"
+    );
+
+    let text = topology_text(&app, &chat_topic, &streams, &output);
+    let topology = Topology::parse(&text).unwrap();
+    let offline_records = offline_chat_and_rows(
+        &topology,
+        lines
+            .iter()
+            .cloned()
+            .chain(chat_markers.iter().map(|(_, l)| l.clone()))
+            .collect(),
+        rows.iter()
+            .map(|r| r.json().to_string())
+            .chain(row_markers.iter().map(|(_, v)| v.clone()))
+            .collect(),
+    );
+    let mut offline_sessions: Vec<Session> = offline_records.iter().map(of_record).collect();
+    offline_sessions.sort();
+    assert_eq!(
+        offline_sessions, expected,
+        "offline against the brute force"
+    );
+    assert!(
+        offline_records
+            .iter()
+            .any(|r| r["spikes"].as_u64() > Some(0)),
+        "some session holds a chat spike"
+    );
+
+    produce(&chat_topic, &lines, &chat_markers).await;
+    let producer: FutureProducer = settings().producer_config().create().unwrap();
+    for r in &rows {
+        let value = r.json().to_string();
+        producer
+            .send(
+                FutureRecord::to(&streams).key(&r.channel).payload(&value),
+                Duration::from_secs(30),
+            )
+            .await
+            .expect("row delivered");
+    }
+    for (p, v) in &row_markers {
+        producer
+            .send(
+                FutureRecord::<(), _>::to(&streams).partition(*p).payload(v),
+                Duration::from_secs(30),
+            )
+            .await
+            .expect("marker delivered");
+    }
+    let state = tempfile::tempdir().unwrap();
+    let (control, handle) = start(topology, state.path());
+    let got = read_topic(&output, expected.len(), Duration::from_secs(180));
+    control.stop();
+    let stats = handle.join().unwrap();
+    assert_eq!((stats.dead_letters, stats.late), (0, 0), "{stats:?}");
+    for m in &got {
+        let v: Value = serde_json::from_slice(m.payload().unwrap()).unwrap();
+        assert_eq!(
+            std::str::from_utf8(m.key().unwrap()).unwrap(),
+            v["channel"],
+            "keyed by channel"
+        );
+    }
+    let got: Vec<Value> = got
+        .iter()
+        .map(|m| serde_json::from_slice(m.payload().unwrap()).unwrap())
+        .collect();
+    assert_eq!(got.len(), expected.len(), "{stats:?}");
+    // Every field, spikes and gifts included, as the offline run states it.
+    // Offline values through JSON text too: serde_json's float parsing may differ from the value
+    // written by an ulp, the same way for both.
+    let offline_records: Vec<Value> = offline_records
+        .iter()
+        .map(|v| serde_json::from_str(&v.to_string()).unwrap())
+        .collect();
+    let (got, offline) = (by_session(&got), by_session(&offline_records));
+    for (key, want) in &offline {
+        assert_eq!(got.get(key), Some(want), "session {key:?}");
+    }
+    assert_eq!(got.len(), offline.len());
+}
