@@ -32,6 +32,8 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "stream_session",
         include_str!("../../avro/stream_session.avsc"),
     ),
+    ("leaderboard", include_str!("../../avro/leaderboard.avsc")),
+    ("rising", include_str!("../../avro/rising.avsc")),
 ];
 
 /// Why a schema could not be had.

@@ -326,10 +326,14 @@ fn topic_plans(topology: &Topology, stores: &[String], partitions: i32, rf: i32)
             ],
         })
         .collect();
-    let mut others: Vec<String> = topology.sinks.iter().map(|s| s.topic.clone()).collect();
-    others.push(topology.dlq_topic());
-    others.push(topology.late_topic.clone());
-    plans.extend(others.into_iter().map(|name| TopicPlan {
+    let mut others: Vec<(String, i32)> = topology
+        .sinks
+        .iter()
+        .map(|s| (s.topic.clone(), s.partitions.unwrap_or(partitions)))
+        .collect();
+    others.push((topology.dlq_topic(), partitions));
+    others.push((topology.late_topic.clone(), partitions));
+    plans.extend(others.into_iter().map(|(name, partitions)| TopicPlan {
         name,
         partitions,
         replication_factor: rf,

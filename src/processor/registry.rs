@@ -4,8 +4,8 @@
 
 use super::kind::Kind;
 use super::{
-    ad_slots, chat_count, chat_events, chatter_sessions, engagement, spikes, stream_sessions,
-    sub_trend, subscriptions,
+    ad_slots, chat_count, chat_events, chatter_sessions, engagement, leaderboards, rising, spikes,
+    stream_sessions, sub_trend, subscriptions,
 };
 
 /// Every kind, in the order error messages and `chatpulse topology kinds` list them.
@@ -19,6 +19,8 @@ pub static KINDS: &[Kind] = &[
     Kind::of::<ad_slots::AdSlotsConfig>(),
     Kind::of::<chatter_sessions::ChatterSessionsConfig>(),
     Kind::of::<stream_sessions::StreamSessionsConfig>(),
+    Kind::of::<leaderboards::LeaderboardsConfig>(),
+    Kind::of::<rising::RisingConfig>(),
 ];
 
 /// The kind named `name`.

@@ -211,6 +211,11 @@ pub struct SinkSpec {
     /// The Avro schema of an `avro` sink: a built-in name (`engagement_basic_minute`, a file stem of
     /// `avro/`) or a path to an `.avsc` file, relative to the topology file.
     pub schema: Option<String>,
+    /// Partitions `run` creates the topic with when it does not exist; the input's count when
+    /// unset. `1` for a topic read in one place, such as the stream sessions the leaderboards rank
+    /// (a topic that exists keeps its count).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitions: Option<i32>,
 }
 
 /// True when a sink's `schema` setting is a file path (it ends in `.avsc` or contains a `/`) rather

@@ -231,6 +231,12 @@ fn parse_spec(text: &str) -> Result<TopologySpec, TopologyError> {
 /// Checks a sink's format and schema: an Avro sink names a schema that loads; others name none.
 fn sink_problems(problems: &mut Vec<String>, sink: &SinkSpec) {
     let owner = format!("sink {:?}", sink.name);
+    if sink.partitions.is_some_and(|p| p < 1) {
+        problems.push(format!(
+            "{owner} has partitions = {}: a topic has at least 1 partition (or leave it unset for the input's count)",
+            sink.partitions.unwrap_or_default()
+        ));
+    }
     match (sink.format, &sink.schema) {
         (ValueFormat::Avro, None) => problems.push(format!(
             "{owner} has format = \"avro\" but no schema: add schema = \"<built-in name>\" (a file stem of avro/, like engagement_basic_minute) or a path to an .avsc file"
@@ -625,6 +631,23 @@ topic = "twitch.engagement.minute"
         assert!(text.contains("source \"nope\""), "{text}");
         assert!(text.contains("multiple of advance"), "{text}");
         assert!(text.contains("application_id"), "{text}");
+    }
+
+    #[test]
+    fn a_sink_s_partitions_are_at_least_one() {
+        let with = |n: i32| {
+            GOOD.replace(
+                "topic = \"twitch.engagement.minute\"",
+                &format!("topic = \"twitch.engagement.minute\"\npartitions = {n}"),
+            )
+        };
+        let t = Topology::parse(&with(1)).unwrap();
+        assert_eq!(t.sinks[0].partitions, Some(1));
+        let err = Topology::parse(&with(0)).unwrap_err().to_string();
+        assert!(
+            err.contains("has partitions = 0: a topic has at least 1"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+pub mod boards;
 pub mod minutes;
 pub mod sessions;
 

@@ -22,6 +22,7 @@ mod ingest_stall;
 mod joins;
 mod kills;
 mod late_records;
+mod leaderboards;
 mod monitor;
 mod monitor_series;
 mod ops;
@@ -34,6 +35,9 @@ mod secrets;
 mod store;
 mod stream_sessions;
 
+#[path = "../common/boards.rs"]
+#[allow(dead_code)]
+mod boards;
 #[path = "../common/minutes.rs"]
 #[allow(dead_code)]
 mod minutes;

@@ -56,6 +56,21 @@ impl TableName {
         name: "sessions",
         prefix: &[TAGGED, b's'],
     };
+    /// The open days and weeks of `leaderboards` and `rising`: `\x01p` + `day|week start channel`.
+    pub const PERIOD_TOTALS: TableName = TableName {
+        name: "period_totals",
+        prefix: &[TAGGED, b'p'],
+    };
+    /// `leaderboards`' last closed period per board: `\x01v` + `day|week board`.
+    pub const BOARD_PREVIOUS: TableName = TableName {
+        name: "board_previous",
+        prefix: &[TAGGED, b'v'],
+    };
+    /// `rising`'s history per channel: `\x01r` + `day|week channel`.
+    pub const RISING_HISTORY: TableName = TableName {
+        name: "rising_history",
+        prefix: &[TAGGED, b'r'],
+    };
 
     /// `stream_sessions`' sessions that closed and wait for their chat: `\x01f` + session id.
     pub const SESSIONS_FINISHING: TableName = TableName {
@@ -67,10 +82,10 @@ impl TableName {
         name: "session_chat",
         prefix: &[TAGGED, b'c'],
     };
-    /// `stream_sessions`' snapshots of open sessions: `\x01p` + session key, 0, poll time.
+    /// `stream_sessions`' snapshots of open sessions: `\x01n` + session key, 0, poll time.
     pub const SESSION_POINTS: TableName = TableName {
         name: "session_points",
-        prefix: &[TAGGED, b'p'],
+        prefix: &[TAGGED, b'n'],
     };
     /// Whether `stream_sessions` has read a chat line, one entry: `\x01h`.
     pub const SESSION_CHAT_SEEN: TableName = TableName {
@@ -92,6 +107,9 @@ impl TableName {
         TableName::SESSION_CHAT,
         TableName::SESSION_CHAT_SEEN,
         TableName::SESSION_POINTS,
+        TableName::PERIOD_TOTALS,
+        TableName::BOARD_PREVIOUS,
+        TableName::RISING_HISTORY,
     ];
 
     /// The name, for messages.
