@@ -57,6 +57,13 @@ impl TableName {
         prefix: &[TAGGED, b's'],
     };
 
+    /// First-seen chatters (`engagement` with `first_seen_chatters`, `audience_hour`): `\x01f` +
+    /// window key of the channel and the hour bucket's start.
+    pub const FIRST_SEEN: TableName = TableName {
+        name: "first_seen",
+        prefix: &[TAGGED, b'f'],
+    };
+
     /// Every table name.
     pub const ALL: &'static [TableName] = &[
         TableName::WINDOWS,
@@ -67,6 +74,7 @@ impl TableName {
         TableName::AD_SLOT_MINUTES,
         TableName::AD_SLOT_CHANNELS,
         TableName::SESSIONS,
+        TableName::FIRST_SEEN,
     ];
 
     /// The name, for messages.
