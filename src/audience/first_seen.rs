@@ -148,6 +148,7 @@ impl FirstSeen {
     /// the window is final, windows of a channel in order; again for a correction). Only a chatter
     /// whose last day seen moves on changes a bucket, so a chatter costs a write once per day.
     pub fn record(&mut self, channel: &str, hashes: impl IntoIterator<Item = u64>, start_ms: i64) {
+        self.expire(start_ms);
         let bucket_ms = start_ms.div_euclid(HOUR_MS) * HOUR_MS;
         let horizon = self.horizon_days;
         let ch = match self.channels.get_mut(channel) {
@@ -177,10 +178,12 @@ impl FirstSeen {
         }
     }
 
-    /// Forgets the chatters and buckets no window from the day before `watermark_ms`'s on can need
+    /// Forgets the chatters and buckets no window from the day before `now_ms`'s on can need
     /// (their day is older than that day's horizon). Cheap when the day has not changed.
-    pub fn expire(&mut self, watermark_ms: i64) {
-        let today = day(watermark_ms);
+    /// [`FirstSeen::record`] calls it with each window's start: the memory follows the windows'
+    /// event time, not the watermark (which jumps to the end of time when an offline run ends).
+    pub fn expire(&mut self, now_ms: i64) {
+        let today = day(now_ms);
         if today <= self.expired_day {
             return;
         }

@@ -28,6 +28,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "stream_snapshot",
         include_str!("../../avro/stream_snapshot.avsc"),
     ),
+    (
+        "audience_hour",
+        include_str!("../../avro/audience_hour.avsc"),
+    ),
 ];
 
 /// Why a schema could not be had.

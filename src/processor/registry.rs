@@ -4,8 +4,8 @@
 
 use super::kind::Kind;
 use super::{
-    ad_slots, chat_count, chat_events, chatter_sessions, engagement, spikes, sub_trend,
-    subscriptions,
+    ad_slots, audience_hour, chat_count, chat_events, chatter_sessions, engagement, spikes,
+    sub_trend, subscriptions,
 };
 
 /// Every kind, in the order error messages and `chatpulse topology kinds` list them.
@@ -18,6 +18,7 @@ pub static KINDS: &[Kind] = &[
     Kind::of::<sub_trend::SubTrendConfig>(),
     Kind::of::<ad_slots::AdSlotsConfig>(),
     Kind::of::<chatter_sessions::ChatterSessionsConfig>(),
+    Kind::of::<audience_hour::AudienceHourConfig>(),
 ];
 
 /// The kind named `name`.
