@@ -329,7 +329,7 @@ fn minutes_and_hours_equal_a_brute_force_rollup_of_chat_and_the_derived_snapshot
         );
 
         let viewers: Vec<i64> = (1..=60)
-            .filter_map(|m| as_of(&rows, channel, start + m * MINUTE - 1).map(|r| r.2))
+            .filter_map(|m| as_of(rows, channel, start + m * MINUTE - 1).map(|r| r.2))
             .collect();
         if viewers.is_empty() {
             without += 1;
@@ -348,7 +348,7 @@ fn minutes_and_hours_equal_a_brute_force_rollup_of_chat_and_the_derived_snapshot
             let rate = (chatters as f64 * 100.0 / avg * 1000.0).round() / 1000.0;
             assert_eq!(h["engagement_rate"], json!(rate), "{key:?}");
         }
-        let followers = |t: i64| as_of(&rows, channel, t).and_then(|r| r.3);
+        let followers = |t: i64| as_of(rows, channel, t).and_then(|r| r.3);
         let (fs, fe) = (followers(start - 1), followers(start + HOUR - 1));
         assert_eq!(h["followers_start"], json!(fs), "{key:?}");
         assert_eq!(h["followers_end"], json!(fe), "{key:?}");

@@ -196,3 +196,186 @@ impl WindowedKind for AudienceHourKind {
         visit(&mut self.first_seen);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::processor::Emitter;
+    use crate::window::WindowSpec;
+
+    const H: i64 = 3_600_000;
+
+    /// Rows of channel "c": `(ts, viewers, followers)`, with a gap and a row without followers.
+    fn rows() -> Vec<(i64, i64, Option<i64>)> {
+        vec![
+            (H - 10_000, 900, Some(40)),
+            (H + 90_000, 1_000, Some(50)),
+            (H + 30 * 60_000 + 1, 1_300, None),
+            (H + 45 * 60_000, 700, Some(58)),
+            (2 * H + 5_000, 2_000, Some(60)),
+        ]
+    }
+
+    fn table() -> VersionedTable {
+        let mut t = VersionedTable::new(i64::MAX);
+        for (ts, v, f) in rows() {
+            let mut row = json!({"channel": "c", "viewers": v});
+            if let Some(f) = f {
+                row["followers"] = json!(f);
+            }
+            t.put("c", ts, row);
+        }
+        t
+    }
+
+    /// The newest row at or before `t`, by a scan.
+    fn brute(t: i64) -> Option<(i64, i64, Option<i64>)> {
+        rows().into_iter().filter(|r| r.0 <= t).max_by_key(|r| r.0)
+    }
+
+    #[test]
+    fn an_hour_reads_the_viewers_of_each_minute_end_and_the_followers_of_its_bounds() {
+        let window = Window {
+            start_ms: H,
+            end_ms: 2 * H,
+        };
+        let got = HourAudience::read(&table(), "c", window);
+        let viewers: Vec<i64> = (1..=60)
+            .filter_map(|m| brute(H + m * 60_000 - 1).map(|r| r.1))
+            .collect();
+        assert_eq!(
+            viewers.len(),
+            60,
+            "the row before the hour covers its first minute"
+        );
+        assert_eq!(got.viewers, viewers);
+        assert_eq!(got.followers_start, Some(40));
+        assert_eq!(got.followers_end, Some(58));
+        let mut out = Map::new();
+        got.fields(12, &mut out);
+        let avg = viewers.iter().sum::<i64>() as f64 / 60.0;
+        assert_eq!(out["viewers_avg"], json!((avg * 100.0).round() / 100.0));
+        assert_eq!(out["viewers_peak"], json!(1_300));
+        assert_eq!(
+            out["engagement_rate"],
+            json!((1200.0 / avg * 1000.0).round() / 1000.0)
+        );
+        assert_eq!(out["followers_gained"], json!(18));
+
+        // Minute 31 reads the row without followers: an hour ending there knows none.
+        let half = HourAudience::read(
+            &table(),
+            "c",
+            Window {
+                start_ms: H,
+                end_ms: H + 31 * 60_000,
+            },
+        );
+        assert_eq!(half.followers_end, None);
+        let mut out = Map::new();
+        half.fields(3, &mut out);
+        assert!(out["followers_gained"].is_null());
+
+        // No snapshot at all: every audience field is null.
+        let mut out = Map::new();
+        HourAudience::read(&table(), "other", window).fields(3, &mut out);
+        for f in [
+            "viewers_avg",
+            "viewers_peak",
+            "engagement_rate",
+            "followers_start",
+            "followers_end",
+            "followers_gained",
+        ] {
+            assert!(out[f].is_null(), "{f}");
+        }
+    }
+
+    #[test]
+    fn zero_viewers_give_no_engagement_rate() {
+        let a = HourAudience {
+            viewers: vec![0, 0],
+            followers_start: None,
+            followers_end: None,
+        };
+        let mut out = Map::new();
+        a.fields(5, &mut out);
+        assert_eq!(out["viewers_avg"], json!(0.0));
+        assert!(out["engagement_rate"].is_null());
+    }
+
+    /// A message line of `user` in #c at `ts`.
+    fn line(user: &str, ts: i64) -> String {
+        format!("@tmi-sent-ts={ts} :{user}!{user}@{user}.tmi.twitch.tv PRIVMSG #c :hello there")
+    }
+
+    fn results(p: &mut AudienceHourProcessor, lines: &[String], watermark: i64) -> Vec<Value> {
+        let mut out = Emitter::default();
+        for (i, l) in lines.iter().enumerate() {
+            let event = crate::chat::ChatEvent::parse(l).unwrap();
+            let message = std::cell::OnceCell::new();
+            let input = Input {
+                partition: 0,
+                offset: i as i64,
+                ts_ms: event.ts_ms.unwrap(),
+                event: &event,
+                message: &message,
+                terms: false,
+                joined: None,
+            };
+            p.process(&input, &mut out);
+        }
+        p.on_watermark(watermark, &mut out);
+        out.outputs.into_iter().map(|o| o.value).collect()
+    }
+
+    #[test]
+    fn hours_count_messages_chatters_and_first_seen_ones_in_memory() {
+        let window = WindowSpec::Tumbling {
+            size_ms: H,
+            grace_ms: 5_000,
+            allowed_lateness_ms: 0,
+        };
+        let mut p = AudienceHourProcessor::audience_hour("hour", 0, window, EmitMode::Final, 1);
+        let day = 86_400_000;
+        let lines = [
+            line("a", 1_000),
+            line("b", 2_000),
+            line("a", 3_000),
+            line("a", H + 1),
+            line("c", H + 2),
+            line("b", 2 * day + 10),
+            line("a", 3 * day + 10),
+        ];
+        let out = results(&mut p, &lines, 10 * day);
+        let got: Vec<(i64, u64, u64, u64)> = out
+            .iter()
+            .map(|r| {
+                (
+                    r["window_start"].as_i64().unwrap(),
+                    r["messages"].as_u64().unwrap(),
+                    r["chatters"].as_u64().unwrap(),
+                    r["first_seen_chatters"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        // Horizon 1 day: b (day 0, then day 2) is new again, a (hour 1 of day 0, then day 3) too.
+        assert_eq!(
+            got,
+            [
+                (0, 3, 2, 2),
+                (H, 2, 2, 1),
+                (2 * day, 1, 1, 1),
+                (3 * day, 1, 1, 1)
+            ]
+        );
+        assert!(out.iter().all(|r| r["viewers_avg"].is_null()), "no table");
+        assert_eq!(
+            out[0]["hour_of_week"],
+            json!(3 * 24),
+            "1970-01-01 was a Thursday"
+        );
+    }
+}
