@@ -59,7 +59,11 @@ fn topology(join: bool) -> Topology {
     let end = sink + text[sink..].find("\n\n").unwrap();
     text.replace_range(sink..end + 2, "");
     if !join {
+        // Chat alone: no joins, and no table source to hold event time back.
         text = text.replace("join = { table = \"streams\" }\n", "");
+        let table = text.find("[[source]]\nname = \"streams\"").unwrap();
+        let end = table + text[table..].find("\n\n").unwrap();
+        text.replace_range(table..end + 2, "");
     }
     Topology::parse(&text).unwrap()
 }
