@@ -1,6 +1,7 @@
 //! `engagement`: the engagement of each channel per window (messages, unique, new and returning
-//! chatters, emotes, bits, subs, gifts counted once, raids, moderation, sentiment). With a 1-minute
-//! window it feeds `twitch.engagement.minute`; with 1 hour, the hour-of-week heatmap.
+//! chatters, emotes, bits, subs, gifts counted once, raids, moderation, sentiment; optionally the
+//! first-seen chatters of `FirstSeen`). With a 1-minute window it feeds `twitch.engagement.minute`;
+//! with 1 hour, the hour-of-week heatmap.
 
 use serde_json::{Map, Value};
 
