@@ -34,6 +34,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ),
     ("leaderboard", include_str!("../../avro/leaderboard.avsc")),
     ("rising", include_str!("../../avro/rising.avsc")),
+    (
+        "audience_hour",
+        include_str!("../../avro/audience_hour.avsc"),
+    ),
 ];
 
 /// Why a schema could not be had.

@@ -1,17 +1,20 @@
 //! `engagement`: the engagement of each channel per window (messages, unique, new and returning
-//! chatters, emotes, bits, subs, gifts counted once, raids, moderation, sentiment). With a 1-minute
-//! window it feeds `twitch.engagement.minute`; with 1 hour, the hour-of-week heatmap.
+//! chatters, emotes, bits, subs, gifts counted once, raids, moderation, sentiment; optionally the
+//! first-seen chatters of `FirstSeen`). With a 1-minute window it feeds `twitch.engagement.minute`;
+//! with 1 hour, the hour-of-week heatmap.
 
 use serde_json::{Map, Value};
 
 use super::gift_state::GiftState;
 use super::kind::{BuildContext, KindConfig, WindowRule};
 use super::options::options;
-use super::state::{StateTables, Table};
+use super::state::{FirstSeenTable, StateTables, Table, TableName};
 use super::windowed::{ranked, Windowed, WindowedKind};
 use super::{Input, Processor};
 use crate::analysis::{Contribution, DEFAULT_MAX_TERMS};
+use crate::audience::first_seen::FirstSeen;
 use crate::score::engagement::{Engagement, EngagementMetrics, TOP_EMOTES};
+use crate::time::duration::DurationMs;
 use crate::window::{EmitMode, Window, WindowSpec};
 
 options! {
@@ -22,6 +25,24 @@ options! {
         pub max_terms: usize = DEFAULT_MAX_TERMS,
         /// Emotes reported per window (`top_emotes`), most used first.
         pub top_emotes: usize = TOP_EMOTES,
+        /// Adds `first_seen_chatters`: the window's chatters never seen in the channel within
+        /// `first_seen_horizon` (kept in state); off, the field is null and nothing is kept.
+        pub first_seen_chatters: bool = false,
+        /// How far back `first_seen_chatters` remembers a chatter (whole days).
+        pub first_seen_horizon: DurationMs = DEFAULT_HORIZON,
+    }
+}
+
+/// The default memory of first-seen chatters: 30 days.
+pub const DEFAULT_HORIZON: DurationMs = DurationMs(30 * 86_400_000);
+
+/// The whole days of a first-seen horizon option, or the problem with it.
+pub fn horizon_days(name: &str, horizon: DurationMs) -> Result<i64, String> {
+    match horizon.ms() {
+        ms if ms >= 86_400_000 && ms % 86_400_000 == 0 => Ok(ms / 86_400_000),
+        _ => Err(format!(
+            "options.{name} = \"{horizon}\" must be a whole number of days, at least 1, such as \"30d\""
+        )),
     }
 }
 
@@ -33,21 +54,32 @@ impl KindConfig for EngagementConfig {
     const JOINS: bool = true;
 
     fn problems(&self) -> Vec<String> {
-        match self.max_terms {
-            0 => vec!["options.max_terms = 0: track at least 1 term (256 is usual)".to_owned()],
-            _ => Vec::new(),
+        let mut problems = Vec::new();
+        if self.max_terms == 0 {
+            problems.push("options.max_terms = 0: track at least 1 term (256 is usual)".to_owned());
         }
+        problems.extend(horizon_days("first_seen_horizon", self.first_seen_horizon).err());
+        problems
     }
 
     fn build(&self, ctx: &BuildContext<'_>) -> Box<dyn Processor> {
         let aggregate = Engagement {
             max_terms: self.max_terms,
             top_emotes: self.top_emotes,
+            hash_chatters: self.first_seen_chatters,
         };
-        Box::new(
+        let mut processor =
             EngagementProcessor::engagement(ctx.name, ctx.sink, ctx.window(), ctx.emit, aggregate)
-                .with_table(ctx.table),
-        )
+                .with_table(ctx.table);
+        if self.first_seen_chatters {
+            let days = horizon_days("first_seen_horizon", self.first_seen_horizon)
+                .expect("validated: a whole number of days");
+            processor.kind_mut().first_seen = Some(FirstSeenTable::new(
+                TableName::FIRST_SEEN,
+                FirstSeen::new(days),
+            ));
+        }
+        Box::new(processor)
     }
 }
 
@@ -55,6 +87,8 @@ impl KindConfig for EngagementConfig {
 #[derive(Debug, Default)]
 pub struct EngagementKind {
     gifts: GiftState,
+    /// The chatters seen per channel, with `first_seen_chatters`.
+    first_seen: Option<FirstSeenTable>,
 }
 
 /// The `engagement` processor of one task.
@@ -139,7 +173,7 @@ impl WindowedKind for EngagementKind {
 
     fn fields(
         &self,
-        _key: &str,
+        key: &str,
         window: Window,
         value: &EngagementMetrics,
         out: &mut Map<String, Value>,
@@ -149,6 +183,18 @@ impl WindowedKind for EngagementKind {
             Value::from(hour_of_week(window.start_ms)),
         );
         engagement_fields(value, out);
+        // Null without the option, as the Avro schema's default reads it.
+        let first_seen = self.first_seen.as_ref().map_or(Value::Null, |seen| {
+            Value::from(seen.count_new(key, value.chatter_hashes.iter().copied(), window.start_ms))
+        });
+        out.insert("first_seen_chatters".into(), first_seen);
+    }
+
+    /// Remembers a final window's chatters (with `first_seen_chatters`).
+    fn closing(&mut self, key: &str, window: Window, value: &EngagementMetrics) {
+        if let Some(seen) = &mut self.first_seen {
+            seen.record(key, value.chatter_hashes.iter().copied(), window.start_ms);
+        }
     }
 
     /// `viewers` from a joined `twitch.streams` snapshot, and chatters per viewer.
@@ -175,6 +221,9 @@ impl WindowedKind for EngagementKind {
 
     fn tables(&mut self, visit: &mut dyn FnMut(&mut dyn Table)) {
         self.gifts.tables(visit);
+        if let Some(seen) = &mut self.first_seen {
+            visit(seen);
+        }
     }
 }
 

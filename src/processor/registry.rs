@@ -4,8 +4,8 @@
 
 use super::kind::Kind;
 use super::{
-    ad_slots, chat_count, chat_events, chatter_sessions, engagement, leaderboards, rising, spikes,
-    stream_sessions, sub_trend, subscriptions,
+    ad_slots, audience_hour, chat_count, chat_events, chatter_sessions, engagement, leaderboards,
+    rising, spikes, stream_sessions, sub_trend, subscriptions,
 };
 
 /// Every kind, in the order error messages and `chatpulse topology kinds` list them.
@@ -21,6 +21,7 @@ pub static KINDS: &[Kind] = &[
     Kind::of::<stream_sessions::StreamSessionsConfig>(),
     Kind::of::<leaderboards::LeaderboardsConfig>(),
     Kind::of::<rising::RisingConfig>(),
+    Kind::of::<audience_hour::AudienceHourConfig>(),
 ];
 
 /// The kind named `name`.

@@ -3,6 +3,7 @@
 //! through [`StateTables`]; the engine saves ([`take_writes`]) and restores ([`restore`]) through them.
 //! Pure: the tables encode entries as bytes and know nothing of the store behind them.
 
+pub mod first_seen;
 pub mod keyed;
 pub mod name;
 pub mod session;
@@ -10,6 +11,7 @@ pub mod table;
 pub mod value;
 pub mod window;
 
+pub use first_seen::FirstSeenTable;
 pub use keyed::{KeyedTable, TableKey};
 pub use name::TableName;
 pub use session::SessionTable;

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use super::state::{StateTables, Table, TableName, WindowTable};
 use super::{window_fields, Emitter, Input, Late, Output, Processor};
-use crate::table::SharedTable;
+use crate::table::{SharedTable, VersionedTable};
 use crate::window::{Admission, Aggregate, EmitMode, Window, WindowResult, WindowSpec};
 
 /// What a windowed processor kind adds to [`Windowed`].
@@ -43,6 +43,27 @@ pub trait WindowedKind: Send + 'static {
         _out: &mut Map<String, Value>,
     ) {
     }
+
+    /// Writes the fields the joined table gives a result, reading `table` (the processor's joined
+    /// table, `None` when it joins none) as it needs. By default: the table's value for `key` as of
+    /// the window's last millisecond, through [`WindowedKind::joined_fields`].
+    fn table_fields(
+        &self,
+        key: &str,
+        window: Window,
+        value: &<Self::Agg as Aggregate>::Output,
+        table: Option<&VersionedTable>,
+        out: &mut Map<String, Value>,
+    ) {
+        let joined = table
+            .and_then(|t| t.as_of(key, window.end_ms - 1))
+            .map(|(_, v)| &**v);
+        self.joined_fields(key, value, joined, out);
+    }
+
+    /// Called with every final result (a window's first final and each correction) before its
+    /// fields are written, windows of a key in order (kinds whose state follows closed windows).
+    fn closing(&mut self, _key: &str, _window: Window, _value: &<Self::Agg as Aggregate>::Output) {}
 
     /// Called after a result of `key` was emitted (kinds that learn from their own results).
     fn emitted(&mut self, _key: &str, _value: &<Self::Agg as Aggregate>::Output) {}
@@ -115,21 +136,23 @@ where
     fn result_fields(&self, r: &WindowResult<<K::Agg as Aggregate>::Output>) -> Map<String, Value> {
         let mut value = window_fields(&r.key, r.window, r.is_final, r.revision);
         self.kind.fields(&r.key, r.window, &r.value, &mut value);
-        match &self.table {
-            Some(table) => {
-                let table = table.read().expect("a table lock is never poisoned");
-                let joined = table.as_of(&r.key, r.window.end_ms - 1).map(|(_, v)| &**v);
-                self.kind
-                    .joined_fields(&r.key, &r.value, joined, &mut value);
-            }
-            None => self.kind.joined_fields(&r.key, &r.value, None, &mut value),
-        }
+        let table = self
+            .table
+            .as_ref()
+            .map(|t| t.read().expect("a table lock is never poisoned"));
+        self.kind
+            .table_fields(&r.key, r.window, &r.value, table.as_deref(), &mut value);
         value
     }
 
     /// The kind.
     pub fn kind(&self) -> &K {
         &self.kind
+    }
+
+    /// The kind, to finish building it.
+    pub fn kind_mut(&mut self) -> &mut K {
+        &mut self.kind
     }
 
     fn emit_results(&mut self, out: &mut Emitter) {
@@ -140,6 +163,9 @@ where
             let first_final = r.is_final && r.revision == 0;
             if first_final {
                 out.windows_closed += 1;
+            }
+            if r.is_final {
+                self.kind.closing(&r.key, r.window, &r.value);
             }
             let value = self.result_fields(&r);
             if first_final {

@@ -29,6 +29,9 @@ pub struct Engagement {
     pub max_terms: usize,
     /// Emotes reported per window.
     pub top_emotes: usize,
+    /// Whether a result lists its chatters' login hashes ([`EngagementMetrics::chatter_hashes`]),
+    /// for first-seen chatters; off by default, so other topologies pay nothing.
+    pub hash_chatters: bool,
 }
 
 impl Default for Engagement {
@@ -36,6 +39,7 @@ impl Default for Engagement {
         Engagement {
             max_terms: DEFAULT_MAX_TERMS,
             top_emotes: TOP_EMOTES,
+            hash_chatters: false,
         }
     }
 }
@@ -124,6 +128,10 @@ pub struct EngagementMetrics {
     pub sentiment: Option<f64>,
     /// Messages with a sentiment score.
     pub sentiment_messages: u64,
+    /// The chatters as [`chatter_hash`](crate::analysis::chatter_hash)es, in no particular order, when the
+    /// aggregate hashes chatters ([`Engagement::hash_chatters`]); empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chatter_hashes: Vec<u64>,
 }
 
 impl Aggregate for Engagement {
@@ -264,6 +272,14 @@ impl Aggregate for Engagement {
             sentiment: (acc.sentiment_messages > 0)
                 .then(|| (acc.sentiment_sum / acc.sentiment_messages as f64).clamp(-1.0, 1.0)),
             sentiment_messages: acc.sentiment_messages,
+            chatter_hashes: if self.hash_chatters {
+                acc.chatters
+                    .keys()
+                    .map(|login| chatter_hash_bytes(login.as_bytes()))
+                    .collect()
+            } else {
+                Vec::new()
+            },
         }
     }
 }

@@ -71,8 +71,14 @@ impl TestDriver {
 
     /// Pipes one raw value into source 0 with an optional record timestamp.
     pub fn pipe(&mut self, value: &[u8], record_ts_ms: Option<i64>) {
+        self.pipe_source(0, value, record_ts_ms);
+    }
+
+    /// Pipes one raw value into source `source` (its index in the topology, such as a table's)
+    /// with an optional record timestamp. Offsets count over all sources.
+    pub fn pipe_source(&mut self, source: usize, value: &[u8], record_ts_ms: Option<i64>) {
         let rec = InputRecord {
-            source: 0,
+            source,
             partition: 0,
             offset: self.next_offset,
             record_ts_ms,

@@ -72,10 +72,10 @@ impl TableName {
         prefix: &[TAGGED, b'r'],
     };
 
-    /// `stream_sessions`' sessions that closed and wait for their chat: `\x01f` + session id.
+    /// `stream_sessions`' sessions that closed and wait for their chat: `\x01w` + session id.
     pub const SESSIONS_FINISHING: TableName = TableName {
         name: "sessions_finishing",
-        prefix: &[TAGGED, b'f'],
+        prefix: &[TAGGED, b'w'],
     };
     /// `stream_sessions`' chat per channel and minute: `\x01c` + channel, 0, minute.
     pub const SESSION_CHAT: TableName = TableName {
@@ -91,6 +91,13 @@ impl TableName {
     pub const SESSION_CHAT_SEEN: TableName = TableName {
         name: "session_chat_seen",
         prefix: &[TAGGED, b'h'],
+    };
+
+    /// First-seen chatters (`engagement` with `first_seen_chatters`, `audience_hour`): `\x01f` +
+    /// window key of the channel and the hour bucket's start.
+    pub const FIRST_SEEN: TableName = TableName {
+        name: "first_seen",
+        prefix: &[TAGGED, b'f'],
     };
 
     /// Every table name.
@@ -110,6 +117,7 @@ impl TableName {
         TableName::PERIOD_TOTALS,
         TableName::BOARD_PREVIOUS,
         TableName::RISING_HISTORY,
+        TableName::FIRST_SEEN,
     ];
 
     /// The name, for messages.
