@@ -152,11 +152,7 @@ impl Processor for Leaderboards {
     }
 
     fn on_watermark(&mut self, watermark_ms: i64, out: &mut Emitter) {
-        let mut closed = Vec::new();
-        self.open.advance(watermark_ms, |period, channels| {
-            closed.push((period, channels))
-        });
-        for (period, channels) in closed {
+        for (period, channels) in self.open.advance(watermark_ms) {
             self.close(period, &channels, out);
         }
     }

@@ -59,6 +59,9 @@ pub enum Admitted {
     Unreadable(String),
 }
 
+/// A period that closed, with its channels' totals by channel name.
+pub type Closed = (Period, Vec<(String, PeriodTotals)>);
+
 /// The open periods of one processor.
 #[derive(Debug)]
 pub struct OpenPeriods {
@@ -144,16 +147,13 @@ impl OpenPeriods {
         }
     }
 
-    /// Event time reached `watermark_ms`: calls `closed` with each period that closes, oldest first
-    /// (days before weeks), and its channels' totals by channel name, and forgets them.
-    pub fn advance(
-        &mut self,
-        watermark_ms: i64,
-        mut closed: impl FnMut(Period, Vec<(String, PeriodTotals)>),
-    ) {
+    /// Event time reached `watermark_ms`: each period that closes, oldest first (days before
+    /// weeks), with its channels' totals by channel name; they are forgotten.
+    pub fn advance(&mut self, watermark_ms: i64) -> Vec<Closed> {
+        let mut closed = Vec::new();
         self.watermark_ms = self.watermark_ms.max(watermark_ms);
         if self.watermark_ms < self.next_close_ms {
-            return;
+            return closed;
         }
         let open: BTreeSet<Period> = self.totals.iter().map(|(k, _)| k.period).collect();
         let (periods, rest): (Vec<Period>, Vec<Period>) =
@@ -178,8 +178,9 @@ impl OpenPeriods {
                     Some((k.channel, totals))
                 })
                 .collect();
-            closed(period, channels);
+            closed.push((period, channels));
         }
+        closed
     }
 
     /// Restores the watermark without closing anything (after the table was restored: the next
@@ -264,7 +265,7 @@ mod tests {
             "{:?}",
             out.invalid
         );
-        open.advance(MONDAY + 9 * DAY, |_, _| {});
+        open.advance(MONDAY + 9 * DAY);
         open.admit("boards", &input("nymn", &a), &mut out);
         assert_eq!(out.late.len(), 1);
         assert_eq!(
@@ -298,10 +299,8 @@ mod tests {
         );
 
         // Monday closes at Tuesday 01:00, not before.
-        let mut closed = Vec::new();
-        open.advance(MONDAY + DAY + 3_599_999, |p, c| closed.push((p, c)));
-        assert!(closed.is_empty());
-        open.advance(MONDAY + DAY + 3_600_000, |p, c| closed.push((p, c)));
+        assert!(open.advance(MONDAY + DAY + 3_599_999).is_empty());
+        let closed = open.advance(MONDAY + DAY + 3_600_000);
         assert_eq!(closed.len(), 1);
         assert_eq!(closed[0].0, Period::of(PeriodKind::Day, MONDAY));
         assert_eq!(closed[0].1[0].0, "nymn");
@@ -312,8 +311,7 @@ mod tests {
             open.late("boards", &input("nymn", &late)).watermark_ms,
             MONDAY + DAY + 3_600_000
         );
-        closed.clear();
-        open.advance(i64::MAX, |p, c| closed.push((p, c)));
+        let closed = open.advance(i64::MAX);
         let got: Vec<(PeriodKind, i64, usize)> = closed
             .iter()
             .map(|(p, c)| (p.kind, p.start_ms, c.len()))
@@ -357,9 +355,7 @@ mod tests {
             restored.newest(PeriodKind::Day),
             open.newest(PeriodKind::Day)
         );
-        let mut closed = 0;
-        restored.advance(i64::MAX, |_, _| closed += 1);
-        assert_eq!(closed, 2);
+        assert_eq!(restored.advance(i64::MAX).len(), 2);
         // Closing deletes the entries.
         let deletes = state::take_writes(&mut restored);
         assert!(deletes.iter().all(|(_, v)| v.is_none()) && deletes.len() == 2);
