@@ -49,7 +49,6 @@ fn run(rows: &[(String, i64, Value)]) -> (f64, usize, usize) {
             grace_ms: 5_000,
         },
         EmitMode::Final,
-        false,
         &StreamSessionsConfig::default(),
     );
     let mut out = Emitter::default();

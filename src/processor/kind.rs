@@ -53,8 +53,6 @@ pub struct BuildContext<'a> {
     pub store: &'a str,
     /// The table it joins (`join = { table = ... }`), for the kinds that read one.
     pub table: Option<&'a SharedTable>,
-    /// Whether it reads a chat source (its own, or one it cogroups).
-    pub reads_chat: bool,
 }
 
 impl BuildContext<'_> {

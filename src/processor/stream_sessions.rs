@@ -64,7 +64,6 @@ impl KindConfig for StreamSessionsConfig {
             ctx.sink,
             SessionWindow { gap_ms, grace_ms },
             ctx.emit,
-            ctx.reads_chat,
             self,
         ))
     }
@@ -273,10 +272,8 @@ pub struct StreamSessions {
     emit: EmitMode,
     window: SessionWindow,
     chat_wait_ms: i64,
-    /// Whether the processor reads chat: without, the chat fields are null.
-    reads_chat: bool,
-    /// Whether it has read a chat line: until then (an empty chat source, or an offline run given
-    /// only snapshots), the chat fields are null too.
+    /// Whether it has read a chat line: until then (no chat source, an empty one, or an offline
+    /// run given only snapshots), the chat fields are null.
     chat_seen: ValueTable<bool>,
     /// Each session's span and `started_at`.
     sessions: SessionTable<StartedAt>,
@@ -296,14 +293,12 @@ pub struct StreamSessions {
 }
 
 impl StreamSessions {
-    /// A processor named `name` writing to sink `sink`, over `window`; `reads_chat` says whether
-    /// it is handed chat.
+    /// A processor named `name` writing to sink `sink`, over `window`.
     pub fn new(
         name: &str,
         sink: usize,
         window: SessionWindow,
         emit: EmitMode,
-        reads_chat: bool,
         config: &StreamSessionsConfig,
     ) -> Self {
         StreamSessions {
@@ -312,7 +307,6 @@ impl StreamSessions {
             emit,
             window,
             chat_wait_ms: config.chat_wait.ms(),
-            reads_chat,
             chat_seen: ValueTable::new(TableName::SESSION_CHAT_SEEN, false),
             sessions: SessionTable::new(
                 TableName::SESSIONS,
@@ -401,9 +395,9 @@ impl StreamSessions {
         }
     }
 
-    /// The chat of `channel` over `[start, end]`, or `None` when the processor reads no chat.
+    /// The chat of `channel` over `[start, end]`, or `None` when the processor has read no chat.
     fn tally(&self, channel: &str, start: i64, end: i64) -> Option<ChatTally> {
-        if !self.reads_chat || !*self.chat_seen.get() {
+        if !*self.chat_seen.get() {
             return None;
         }
         let first = start.div_euclid(MINUTE_MS) * MINUTE_MS;
@@ -737,7 +731,7 @@ mod tests {
     const MINUTE: i64 = 60_000;
     const T0: i64 = 1_704_067_200_000; // 2024-01-01T00:00:00Z
 
-    fn processor(reads_chat: bool) -> StreamSessions {
+    fn processor() -> StreamSessions {
         StreamSessions::new(
             "sessions",
             0,
@@ -746,7 +740,6 @@ mod tests {
                 grace_ms: 5_000,
             },
             EmitMode::Final,
-            reads_chat,
             &StreamSessionsConfig::default(),
         )
     }
@@ -816,7 +809,7 @@ mod tests {
 
     #[test]
     fn a_stream_end_closes_the_session_after_chat_wait_with_its_chat_over_the_span() {
-        let mut p = processor(true);
+        let mut p = processor();
         let mut out = Emitter::default();
         // In time order, with the watermark held back (as the chat source holds it in a task).
         // Chat before the first snapshot, without started_at: outside the session.
@@ -890,7 +883,7 @@ mod tests {
 
     #[test]
     fn gaps_and_a_new_started_at_split_sessions_and_the_end_of_input_closes_the_rest() {
-        let mut p = processor(false);
+        let mut p = processor();
         let mut out = Emitter::default();
         row(&mut p, &snap("nymn", T0, 10, None), &mut out);
         // 30 minutes exactly: the same session; 31 more: a new one.
@@ -965,7 +958,7 @@ mod tests {
 
     #[test]
     fn an_unreadable_row_is_refused_with_the_reason_and_offline_polls_change_nothing() {
-        let mut p = processor(false);
+        let mut p = processor();
         let mut out = Emitter::default();
         row(
             &mut p,
@@ -1003,10 +996,10 @@ mod tests {
                 row(p, &snap("nymn", ts, 100 + i as i64, Some(i as i64)), out);
             }
         };
-        let mut p = processor(true);
+        let mut p = processor();
         let mut out = Emitter::default();
         feed(&mut p, &mut out, 0, 20);
-        let mut restored = processor(true);
+        let mut restored = processor();
         for (k, v) in state::take_writes(&mut p) {
             state::restore(&mut restored, &k, v.as_deref().unwrap()).unwrap();
         }

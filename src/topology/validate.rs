@@ -38,8 +38,6 @@ pub struct ProcessorPlan {
     pub emit: EmitMode,
     /// Its state store.
     pub store: String,
-    /// Whether one of the sources it reads is chat (format `irc`).
-    pub reads_chat: bool,
     /// Its kind's options, typed and checked (`options = { ... }`).
     pub config: Arc<dyn Configured>,
 }
@@ -81,7 +79,6 @@ impl ProcessorPlan {
             emit: self.emit,
             store: &self.store,
             table: self.join.and_then(|t| tables.get(t)?.as_ref()),
-            reads_chat: self.reads_chat,
         })
     }
 }
@@ -511,9 +508,6 @@ pub fn validate(spec: TopologySpec) -> Result<Topology, TopologyError> {
                 .ok()
         });
         if let (Some(source), Some(sink), Some(config)) = (source, sink, config) {
-            let reads_chat = std::iter::once(source)
-                .chain(cogroup.iter().copied())
-                .any(|s| spec.sources[s].format == ValueFormat::Irc);
             processors.push(ProcessorPlan {
                 name: p.name.clone(),
                 kind: p.kind.clone(),
@@ -524,7 +518,6 @@ pub fn validate(spec: TopologySpec) -> Result<Topology, TopologyError> {
                 window,
                 emit: p.emit,
                 store: p.store_name().to_owned(),
-                reads_chat,
                 config,
             });
         }
