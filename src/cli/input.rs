@@ -4,10 +4,32 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
+use std::str::FromStr;
 
 use crate::chat::import::{Format, ImportOptions};
 use crate::time::civil::parse_offset_s;
 use anyhow::{bail, Context, Result};
+
+/// What a command that reads recorded logs reads: a chat log format, or recorded stream snapshots
+/// (`snapshots`: the CSV or JSON lines of `crate::table::snapshot_log`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Chat(Format),
+    Snapshots,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "snapshots" {
+            return Ok(LogFormat::Snapshots);
+        }
+        s.parse::<Format>()
+            .map(LogFormat::Chat)
+            .map_err(|e| format!("{e}, or snapshots"))
+    }
+}
 
 /// How to read logs: the flags every command that imports logs shares.
 #[derive(Debug, Clone, clap::Args)]

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
-use super::input;
+use super::input::{self, LogFormat};
 use crate::chat::import::line_reader::LineReader;
 use crate::chat::import::{import, Format};
 use crate::processor::Output;
@@ -33,16 +33,25 @@ pub struct Args {
     topology: PathBuf,
     /// Log files to process, in order (gzip detected; `-` is stdin). `SOURCE=FILE` feeds the named
     /// `[[source]]` (`--input chat=chat.log --input streams=snapshots.jsonl`); a bare file feeds
-    /// the first source. Several sources are merged by event time. A table source's file is JSON
-    /// lines, or a recorded snapshot CSV (`ts,channel,viewers,followers,game,title,started_at,language`).
+    /// the first source (with `--format snapshots`, the first source that is not chat). Several
+    /// sources are merged by event time. A file for a source that is not chat holds the topic's
+    /// JSON values, one per line, or a recorded snapshot log (CSV
+    /// `ts,channel,viewers,followers,game,title,started_at,language`).
     #[arg(long, required = true, num_args = 1..)]
     input: Vec<String>,
     /// Directory for the results: one `<topic>.jsonl` per sink topic, plus the dead-letter and late
     /// topics.
     #[arg(long)]
     out: PathBuf,
+    /// Input format: a chat log format for the chat sources (irc, irc-logged, overrustle, vod-json,
+    /// csv, jsonl; detected from the file name and first line when omitted), or `snapshots`: every
+    /// file not named for a chat source is a recorded snapshot log (CSV
+    /// `ts,channel,viewers,followers,game,title,started_at,language`, or JSON lines with those
+    /// keys; a row means the channel was live at `ts`), read as `monitor`'s values.
+    #[arg(long)]
+    format: Option<LogFormat>,
     #[command(flatten)]
-    import: input::ImportArgs,
+    chat: input::ChatLogArgs,
     /// RocksDB state directory; a temporary one when omitted.
     #[arg(long, env = "CHATPULSE_STATE_DIR")]
     state_dir: Option<PathBuf>,
@@ -175,20 +184,49 @@ impl Destination for JsonLinesDir {
 }
 
 /// The source an `--input` feeds and its file: `SOURCE=FILE` when SOURCE names a `[[source]]`,
-/// else the first source.
-fn named_input<'a>(topology: &Topology, arg: &'a str) -> (usize, &'a str) {
-    arg.split_once('=')
-        .and_then(|(name, path)| {
-            let at = topology.sources.iter().position(|s| s.name == name)?;
-            Some((at, path))
-        })
-        .unwrap_or((0, arg))
+/// else the first source, or with `--format snapshots` the first source that is not chat.
+fn named_input<'a>(topology: &Topology, arg: &'a str, snapshots: bool) -> Result<(usize, &'a str)> {
+    let named = arg.split_once('=').and_then(|(name, path)| {
+        let at = topology.sources.iter().position(|s| s.name == name)?;
+        Some((at, path))
+    });
+    if let Some(named) = named {
+        return Ok(named);
+    }
+    if !snapshots {
+        return Ok((0, arg));
+    }
+    let at = topology
+        .sources
+        .iter()
+        .position(|s| s.format != ValueFormat::Irc)
+        .context(
+            "--format snapshots: the topology has no source for snapshots (every [[source]] reads chat); add one with format = \"json\" reading twitch.streams, as topologies/audience.toml does",
+        )?;
+    Ok((at, arg))
+}
+
+/// A recorded snapshot log's rows as `monitor`'s JSON values.
+fn snapshot_rows(input: input::Input, skipped: &Rc<Cell<u64>>) -> Box<dyn RecordSource> {
+    let rows =
+        read_snapshots(input.reader).map(|r| r.map(|v| v.to_string()).map_err(|e| e.to_string()));
+    Box::new(Converted {
+        name: input.name,
+        records: Box::new(rows),
+        current: String::new(),
+        skipped: skipped.clone(),
+    })
 }
 
 /// Runs `chatpulse process`.
 pub fn run(args: Args) -> Result<ExitCode> {
     let topology = Arc::new(Topology::load(&args.topology)?);
-    let options = args.import.options()?;
+    let options = args.chat.options()?;
+    let snapshots = args.format == Some(LogFormat::Snapshots);
+    let chat_format = match args.format {
+        Some(LogFormat::Chat(f)) => Some(f),
+        _ => None,
+    };
     let temp;
     let state_dir = match &args.state_dir {
         Some(d) => d.clone(),
@@ -209,9 +247,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .map(|_| Inputs::default())
         .collect();
     for arg in &args.input {
-        let (source, path) = named_input(&topology, arg);
+        let (source, path) = named_input(&topology, arg, snapshots)?;
         let spec = &topology.sources[source];
-        let record_source: Box<dyn RecordSource> = if spec.format != ValueFormat::Irc {
+        let record_source: Box<dyn RecordSource> = if snapshots && spec.format != ValueFormat::Irc {
+            let input = input::open(path, Some(Format::Irc))?;
+            tracing::info!(file = %input.name, source = %spec.name, "queued (snapshot log)");
+            snapshot_rows(input, &skipped)
+        } else if spec.format != ValueFormat::Irc {
             let mut input = input::open(path, Some(Format::Irc))?;
             let json = input
                 .reader
@@ -226,17 +268,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
             } else {
                 // A recorded snapshot log (CSV): each row as monitor's JSON value.
                 tracing::info!(file = %input.name, source = %spec.name, "queued (snapshot CSV)");
-                let rows = read_snapshots(input.reader)
-                    .map(|r| r.map(|v| v.to_string()).map_err(|e| e.to_string()));
-                Box::new(Converted {
-                    name: input.name,
-                    records: Box::new(rows),
-                    current: String::new(),
-                    skipped: skipped.clone(),
-                })
+                snapshot_rows(input, &skipped)
             }
         } else {
-            let input = input::open(path, args.import.format)?;
+            let input = input::open(path, chat_format)?;
             tracing::info!(file = %input.name, format = %input.format, source = %spec.name, "queued");
             if input.format == Format::Irc {
                 Box::new(LineReader::new(input.reader))

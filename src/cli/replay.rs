@@ -3,14 +3,13 @@
 //! original times (real time, accelerated, or as fast as possible) and progress about every second.
 
 use std::process::ExitCode;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use tokio::sync::watch;
 
-use super::input;
+use super::input::{self, LogFormat};
 use super::kafka_args::KafkaArgs;
 use super::serve_args::ServeArgs;
 use super::shutdown::on_signal;
@@ -23,26 +22,6 @@ use crate::metrics::Metrics;
 use crate::time::civil::format_timestamp_ms;
 use crate::twitch::helix::replay::{log_records, replay_snapshots};
 use crate::twitch::helix::snapshot_sink::{SinkOptions, SnapshotSink, DEFAULT_STREAMS_TOPIC};
-
-/// What `replay` reads: a chat log format, or recorded stream snapshots.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ReplayFormat {
-    Chat(Format),
-    Snapshots,
-}
-
-impl FromStr for ReplayFormat {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s == "snapshots" {
-            return Ok(ReplayFormat::Snapshots);
-        }
-        s.parse::<Format>()
-            .map(ReplayFormat::Chat)
-            .map_err(|e| format!("{e}, or snapshots"))
-    }
-}
 
 /// Arguments of `chatpulse replay`.
 #[derive(Debug, clap::Args)]
@@ -70,7 +49,7 @@ pub struct Args {
     /// keys; a row means the channel was live at `ts`) produced to twitch.streams as monitor writes
     /// them, key = channel, record timestamp = `ts`.
     #[arg(long)]
-    format: Option<ReplayFormat>,
+    format: Option<LogFormat>,
     #[command(flatten)]
     chat: input::ChatLogArgs,
     /// Schema Registry URL for --format snapshots (`http(s)://host:port`, or `mock://NAME`):
@@ -99,8 +78,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         args.speed
     };
     let format = match args.format {
-        Some(ReplayFormat::Snapshots) => return run_snapshots(args, speed),
-        Some(ReplayFormat::Chat(f)) => Some(f),
+        Some(LogFormat::Snapshots) => return run_snapshots(args, speed),
+        Some(LogFormat::Chat(f)) => Some(f),
         None => None,
     };
     if args.json {

@@ -1,7 +1,9 @@
 //! A recorded series end to end: `monitor` polls the test Helix server through per-poll states
 //! (viewers rising and falling, streams ending and restarting with a new `started_at`, followers
 //! changing) into `twitch.streams`, and `replay --format snapshots` of a CSV of the same series
-//! gives the same rows. Both are checked against the series itself.
+//! gives the same rows. Both are checked against the series itself. A `stream_sessions` topology
+//! runs on monitor's topic while it polls: monitor → topic → topology, against a brute-force
+//! sessionizer over the series.
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -18,8 +20,13 @@ use rdkafka::Message;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
-use crate::engine::read_topic;
+use chatpulse::topology::Topology;
+
+use crate::engine::{read_topic, start_with_registry};
 use crate::harness::{brokers, init_logs, is_unknown_topic, reader, settings, unique};
+use crate::stream_sessions::{
+    brute_force, of_record, read_json, sessions_topology_text, Row, Session,
+};
 use crate::support::helix_server::{HelixServer, PollState};
 
 /// A stream start: the text Helix sends and the same instant in Unix milliseconds.
@@ -156,6 +163,39 @@ fn replay(file: &std::path::Path, topic: &str, flags: &[&str]) -> std::process::
         .unwrap()
 }
 
+/// `stream_sessions` on monitor's Avro topic, its sessions as JSON to `output`: the shipped
+/// 30-minute gap, a one-second `chat_wait` (polls come every 100 ms).
+fn sessions_topology(input: &str, output: &str) -> Topology {
+    let app = unique("series-sessions");
+    Topology::parse(&sessions_topology_text(
+        &app,
+        None,
+        (input, "avro"),
+        output,
+        "30m",
+        "1s",
+    ))
+    .unwrap()
+}
+
+/// The brute force's rows of monitor's values: live ones, and `stream_end` ones.
+fn rows_of(values: &[Value]) -> Vec<Row> {
+    let text = |v: &Value| v.as_str().map(str::to_owned);
+    values
+        .iter()
+        .filter(|v| v["live"] == true || v["event"] == "stream_end")
+        .map(|v| Row {
+            channel: v["channel"].as_str().unwrap().to_owned(),
+            ts: v["ts"].as_i64().unwrap(),
+            viewers: (v["live"] == true).then(|| v["viewers"].as_i64().unwrap()),
+            followers: v["followers"].as_i64(),
+            game: text(&v["game"]),
+            title: text(&v["title"]),
+            started_at: v["started_at"].as_i64(),
+        })
+        .collect()
+}
+
 fn of<'a>(seen: &'a [Value], channel: &str) -> Vec<&'a Value> {
     seen.iter().filter(|v| v["channel"] == channel).collect()
 }
@@ -221,6 +261,7 @@ async fn monitor_follows_a_recorded_series_and_replay_of_its_csv_gives_the_same_
         server.set_series(login, id, states);
     }
     let topic = unique("streams-series");
+    let registry = format!("mock://{}", unique("registry"));
     let client = HelixClient::new(
         &server.url(),
         &server.url(),
@@ -239,7 +280,7 @@ async fn monitor_follows_a_recorded_series_and_replay_of_its_csv_gives_the_same_
             topic: topic.clone(),
             partitions: 1,
             replication_factor: 1,
-            schema_registry: Some(format!("mock://{}", unique("registry"))),
+            schema_registry: Some(registry.clone()),
         },
     };
     let started = chatpulse::twitch::helix::client::now_ms();
@@ -250,8 +291,51 @@ async fn monitor_follows_a_recorded_series_and_replay_of_its_csv_gives_the_same_
     read_until(&consumer, &mut seen, |s| {
         of(s, "nymn").len() >= POLLS && of(s, "forsen").len() >= POLLS
     });
+    // While monitor goes on polling (its later polls move event time on), stream_sessions reads
+    // its topic: the three streams that ended in the series are reported, final.
+    let sessions_topic = unique("series-sessions-out");
+    let state = tempfile::tempdir().unwrap();
+    let (control, engine) = start_with_registry(
+        sessions_topology(&topic, &sessions_topic),
+        state.path(),
+        Some(registry.clone()),
+    );
+    let sessions = tokio::task::spawn_blocking(move || read_json(&sessions_topic, 3))
+        .await
+        .unwrap();
+    control.stop();
+    let run = tokio::task::spawn_blocking(move || engine.join().unwrap())
+        .await
+        .unwrap();
+    assert_eq!((run.dead_letters, run.late), (0, 0), "{run:?}");
     stop_tx.send(true).unwrap();
     let stats = task.await.unwrap().unwrap();
+    let mut got: Vec<Session> = sessions.iter().map(|(_, v)| of_record(v)).collect();
+    got.sort();
+    // The brute force over what monitor wrote up to the end of the series; the stream still
+    // live at its end (nymn's second) is not final, and not reported.
+    let mut polled: Vec<Value> = Vec::new();
+    for (login, _, _) in series() {
+        polled.extend(of(&seen, login)[..POLLS].iter().map(|v| (*v).clone()));
+    }
+    let ended: Vec<Session> = brute_force(&rows_of(&polled), None, 30 * 60_000, "open")
+        .into_iter()
+        .filter(|s| s.0 .8 != "open")
+        .collect();
+    let starts: Vec<(&str, i64)> = ended.iter().map(|s| (s.0 .0.as_str(), s.0 .1)).collect();
+    assert_eq!(
+        starts,
+        [
+            ("forsen", FORSEN_1.1),
+            ("forsen", FORSEN_2.1),
+            ("nymn", NYMN_1.1)
+        ],
+        "the series' ended streams, from their started_at"
+    );
+    assert_eq!(got, ended, "monitor -> topic -> stream_sessions");
+    for (_, v) in &sessions {
+        assert!(v["messages"].is_null(), "no chat source: {v}");
+    }
     assert_eq!(stats.failed_polls, 0, "{stats:?}");
     assert!(server.streams_served() >= POLLS);
 

@@ -23,17 +23,18 @@ use crate::engine::{read_topic, start};
 use crate::engine_support::{end_markers, offline_chat_and_rows, produce, real_lines};
 use crate::harness::{create_topic, repo_file, settings, unique};
 
-/// One derived snapshot row.
+/// One snapshot row (derived here, or as monitor wrote it in tests/monitor_series.rs).
 #[derive(Debug, Clone)]
-struct Row {
-    channel: String,
-    ts: i64,
+pub(crate) struct Row {
+    pub channel: String,
+    pub ts: i64,
     /// `None` for a `stream_end` row.
-    viewers: Option<i64>,
-    followers: Option<i64>,
-    game: Option<String>,
-    title: Option<String>,
-    started_at: Option<i64>,
+    pub viewers: Option<i64>,
+    pub followers: Option<i64>,
+    /// `None` when unknown: no game minutes, no title change.
+    pub game: Option<String>,
+    pub title: Option<String>,
+    pub started_at: Option<i64>,
 }
 
 impl Row {
@@ -98,7 +99,7 @@ fn series(channel: &str, c: usize, first: i64, last: i64, period_ms: i64) -> Vec
 }
 
 /// A session as the brute force and the records both state it: exact fields, then the floats.
-type Session = (
+pub(crate) type Session = (
     (String, i64, i64, u64, i64, i64, Option<i64>, u64, String),
     (Option<u64>, Option<u64>, Option<u64>),
     Vec<(String, i64)>,
@@ -106,7 +107,7 @@ type Session = (
 );
 
 /// The session of a record, floats in millionths.
-fn of_record(v: &Value) -> Session {
+pub(crate) fn of_record(v: &Value) -> Session {
     let micro = |f: &Value| (f.as_f64().unwrap() * 1e6).round() as i64;
     (
         (
@@ -137,7 +138,7 @@ fn of_record(v: &Value) -> Session {
 
 /// The chat of the brute force: `(channel, time, login)` of each message and `(channel, time)` of
 /// each sub or resub notice, Shared Chat copies left out.
-struct Chat {
+pub(crate) struct Chat {
     messages: Vec<(String, i64, String)>,
     subs: Vec<(String, i64)>,
 }
@@ -173,7 +174,12 @@ fn chat_of(lines: &[String]) -> Chat {
 /// The brute force: each channel's rows in time order; a session ends at a `stream_end` row, at a
 /// poll more than `gap_ms` after the previous one, or where `started_at` changes; sessions still
 /// open at the end of the input end by `last_end`. Figures by the step-function definitions.
-fn brute_force(rows: &[Row], chat: Option<&Chat>, gap_ms: i64, last_end: &str) -> Vec<Session> {
+pub(crate) fn brute_force(
+    rows: &[Row],
+    chat: Option<&Chat>,
+    gap_ms: i64,
+    last_end: &str,
+) -> Vec<Session> {
     let mut by_channel: BTreeMap<&str, Vec<&Row>> = BTreeMap::new();
     for r in rows {
         by_channel.entry(&r.channel).or_default().push(r);
@@ -214,18 +220,18 @@ fn figures(channel: &str, rows: &[&Row], chat: Option<&Chat>, why: &str) -> Sess
     for (i, r) in rows.iter().enumerate() {
         let held = rows.get(i + 1).map_or(0, |n| n.ts - r.ts) as f64;
         viewer_ms += r.viewers.unwrap() as f64 * held;
-        let game = r.game.clone().unwrap();
-        match games.iter_mut().find(|(g, _)| *g == game) {
-            Some(g) => g.1 += held / 60_000.0,
-            None => games.push((game, held / 60_000.0)),
+        if let Some(game) = r.game.clone() {
+            match games.iter_mut().find(|(g, _)| *g == game) {
+                Some(g) => g.1 += held / 60_000.0,
+                None => games.push((game, held / 60_000.0)),
+            }
         }
     }
     let peak = rows.iter().map(|r| r.viewers.unwrap()).max().unwrap();
     let peak_at = rows.iter().find(|r| r.viewers == Some(peak)).unwrap().ts;
     let followers: Vec<i64> = rows.iter().filter_map(|r| r.followers).collect();
     let mut titles: Vec<&str> = Vec::new();
-    for r in rows {
-        let t = r.title.as_deref().unwrap();
+    for t in rows.iter().filter_map(|r| r.title.as_deref()) {
         if titles.last() != Some(&t) {
             titles.push(t);
         }
@@ -260,13 +266,34 @@ fn figures(channel: &str, rows: &[&Row], chat: Option<&Chat>, why: &str) -> Sess
             peak,
             peak_at,
             followers.first().map(|f| followers.last().unwrap() - f),
-            titles.len() as u64 - 1,
+            titles.len().saturating_sub(1) as u64,
             why.to_owned(),
         ),
         chat_figures,
         games.into_iter().map(|(g, m)| (g, micro(m))).collect(),
         (micro(viewer_ms / 3_600_000.0), micro(avg)),
     )
+}
+
+/// Runs `chatpulse process` with the shipped audience topology, `flags` and `--input input`, and
+/// returns the sessions file it wrote to `out`.
+fn process_sessions(flags: &[&str], input: &str, out: &std::path::Path) -> String {
+    let output = chatpulse()
+        .arg("process")
+        .args(flags)
+        .arg("--topology")
+        .arg(repo_file("topologies/audience.toml"))
+        .args(["--input", input])
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    std::fs::read_to_string(out.join("twitch.streams.sessions.jsonl")).unwrap()
 }
 
 #[test]
@@ -305,22 +332,8 @@ fn process_of_a_snapshot_csv_gives_the_brute_force_sessions_with_null_chat_field
         ));
     }
     std::fs::write(&csv_file, csv).unwrap();
-    let out = dir.path().join("out");
-    let output = chatpulse()
-        .args(["process", "--topology"])
-        .arg(repo_file("topologies/audience.toml"))
-        .arg("--input")
-        .arg(format!("streams={}", csv_file.display()))
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let text = std::fs::read_to_string(out.join("twitch.streams.sessions.jsonl")).unwrap();
+    let input = format!("streams={}", csv_file.display());
+    let text = process_sessions(&[], &input, &dir.path().join("out"));
     let records: Vec<Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -354,30 +367,85 @@ fn process_of_a_snapshot_csv_gives_the_brute_force_sessions_with_null_chat_field
         "sessions cut by the gap and by the end of input"
     );
     assert_eq!(got, expected);
+
+    // `--format snapshots` with a bare file: the same rows as JSON lines with the documented keys
+    // (epoch milliseconds this time) feed the topology's snapshot source, with the same results.
+    let jsonl_file = dir.path().join("snapshots.jsonl");
+    let mut jsonl = String::new();
+    for r in rows.iter().filter(|r| r.viewers.is_some()) {
+        let v = json!({"ts": r.ts, "channel": r.channel, "viewers": r.viewers,
+            "followers": r.followers, "game": r.game, "title": r.title,
+            "started_at": r.started_at, "language": "en"});
+        jsonl.push_str(&format!("{v}\n"));
+    }
+    std::fs::write(&jsonl_file, jsonl).unwrap();
+    let again = process_sessions(
+        &["--format", "snapshots"],
+        jsonl_file.to_str().unwrap(),
+        &dir.path().join("out-jsonl"),
+    );
+    assert_eq!(
+        again, text,
+        "--format snapshots on JSON lines = --input streams=CSV"
+    );
+
+    // A topology without a snapshot source says so.
+    let output = chatpulse()
+        .args(["process", "--format", "snapshots", "--topology"])
+        .arg(repo_file("topologies/engagement.toml"))
+        .arg("--input")
+        .arg(&jsonl_file)
+        .arg("--out")
+        .arg(dir.path().join("none"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("no source for snapshots"),
+        "{stderr}"
+    );
 }
 
 /// The test topology: snapshots (JSON rows) with chat cogrouped, a 3-minute gap.
 fn topology_text(app: &str, chat: &str, streams: &str, output: &str) -> String {
+    sessions_topology_text(app, Some(chat), (streams, "json"), output, "3m", "30s")
+}
+
+/// A `stream_sessions` topology over `streams` (topic, value format), cogrouping `chat` when
+/// given, with the session window's `gap` and the processor's `chat_wait`; sessions as JSON.
+pub(crate) fn sessions_topology_text(
+    app: &str,
+    chat: Option<&str>,
+    (streams, format): (&str, &str),
+    output: &str,
+    gap: &str,
+    chat_wait: &str,
+) -> String {
+    let (chat_source, cogroup) = match chat {
+        Some(chat) => (
+            format!("[[source]]\nname = \"chat\"\ntopic = \"{chat}\"\n"),
+            "cogroup = [\"chat\"]",
+        ),
+        None => (String::new(), ""),
+    };
     format!(
         r#"
 application_id = "{app}"
-[[source]]
-name = "chat"
-topic = "{chat}"
+{chat_source}
 [[source]]
 name = "streams"
 topic = "{streams}"
-format = "json"
+format = "{format}"
 timestamp = "field"
 time_field = "ts"
 [[processor]]
 name = "stream-sessions"
 kind = "stream_sessions"
 source = "streams"
-cogroup = ["chat"]
+{cogroup}
 sink = "sessions"
-window = {{ kind = "session", gap = "3m", grace = "5s" }}
-options = {{ chat_wait = "30s" }}
+window = {{ kind = "session", gap = "{gap}", grace = "5s" }}
+options = {{ chat_wait = "{chat_wait}" }}
 store = "sessions"
 [[sink]]
 name = "sessions"
@@ -489,7 +557,7 @@ impl Inputs {
 
 /// Reads `topic` until `n` records arrived (at most 180 s): `(key, value)` of each, checking
 /// that each is keyed by its channel.
-fn read_json(topic: &str, n: usize) -> Vec<(String, Value)> {
+pub(crate) fn read_json(topic: &str, n: usize) -> Vec<(String, Value)> {
     read_topic(topic, n, Duration::from_secs(180))
         .iter()
         .map(|m| {
