@@ -169,6 +169,11 @@ fn dockerfile_is_multi_stage_non_root_and_copies_existing_paths() {
             );
         }
     }
+    // The image holds a stripped binary, not the release build's line tables.
+    assert!(
+        text.contains("strip --strip-all -o /usr/local/bin/chatpulse target/release/chatpulse"),
+        "the builder strips the binary it copies"
+    );
     // The builder installs what scripts/setup installs.
     let setup =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/setup"))

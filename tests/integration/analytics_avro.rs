@@ -17,7 +17,7 @@ use crate::harness::{create_topic, data_dir, repo_file, unique};
 
 /// Real chat with spikes and subscriptions: the Shanghai Dragons win (overwatch log) and the
 /// nightblue3 log, in time order (2017, then 2019).
-fn lines() -> Vec<String> {
+pub(crate) fn lines() -> Vec<String> {
     let read = |rel: &str, format, channel: Option<&str>, offset_h: i32| {
         let file = std::fs::File::open(data_dir().join(rel)).unwrap();
         let options = ImportOptions {
@@ -59,7 +59,7 @@ pub(crate) fn decode(value: &[u8], schema: &Schema) -> Value {
     avro_to_json(v)
 }
 
-fn sorted(values: impl IntoIterator<Item = Value>) -> Vec<String> {
+pub(crate) fn sorted(values: impl IntoIterator<Item = Value>) -> Vec<String> {
     let mut v: Vec<String> = values.into_iter().map(|v| v.to_string()).collect();
     v.sort();
     v

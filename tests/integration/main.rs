@@ -4,6 +4,7 @@
 mod analytics_avro;
 mod audience_process;
 mod avro;
+mod avro_python;
 mod bench;
 mod broker_process;
 mod chat_roundtrip;
