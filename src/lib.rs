@@ -9,7 +9,8 @@
 //!   [`detect`] finds chat spikes and [`score`] scores engagement, subscriptions and ad slots;
 //!   [`table`] keeps the versioned tables that processors join as of a record's time;
 //!   [`processor`] holds the processor kinds and their state tables; [`topology`] validates topology
-//!   files, runs tasks and routes their results ([`topology::route`]).
+//!   files, runs tasks and routes their results ([`topology::route`]); [`dashboard`] keeps what the
+//!   live page shows of the result topics.
 //! - **Edges** (behind the `runtime` feature): `store` (RocksDB and in-memory state), `kafka` (clients,
 //!   restore and `run`), `avro`, `http`, `ingest`, `twitch`, `metrics`, and the command line in `cli`.
 //!
@@ -27,6 +28,7 @@
 pub mod analysis;
 pub mod audience;
 pub mod chat;
+pub mod dashboard;
 pub mod detect;
 pub mod processor;
 pub mod report;
