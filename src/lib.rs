@@ -7,7 +7,9 @@
 //!   [`chat::ChatEvent`]s; [`time`] does calendar arithmetic on event time; [`window`] holds the
 //!   event-time windows; [`analysis`] reads what one record contributes (emotes, sentiment, terms);
 //!   [`detect`] finds chat spikes and [`score`] scores engagement, subscriptions and ad slots;
-//!   [`table`] keeps the versioned tables that processors join as of a record's time;
+//!   [`table`] keeps the versioned tables that processors join as of a record's time; [`alerts`]
+//!   turns result rows into alerts (rules, cooldown, stable ids) and [`notify`] builds what
+//!   `chatpulse notify` posts (Slack, Discord, signed webhooks) and when it retries;
 //!   [`processor`] holds the processor kinds and their state tables; [`topology`] validates topology
 //!   files, runs tasks and routes their results ([`topology::route`]); [`dashboard`] keeps what the
 //!   live page shows of the result topics.
@@ -25,11 +27,13 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod alerts;
 pub mod analysis;
 pub mod audience;
 pub mod chat;
 pub mod dashboard;
 pub mod detect;
+pub mod notify;
 pub mod processor;
 pub mod report;
 pub mod score;

@@ -38,6 +38,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "audience_hour",
         include_str!("../../avro/audience_hour.avsc"),
     ),
+    ("alert", include_str!("../../avro/alert.avsc")),
 ];
 
 /// Why a schema could not be had.

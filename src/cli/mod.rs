@@ -8,6 +8,7 @@ mod ingest;
 mod input;
 pub mod kafka_args;
 mod monitor;
+mod notify;
 mod parse;
 mod process;
 mod replay;
@@ -57,6 +58,8 @@ enum Command {
     Replay(replay::Args),
     /// Print a topic's records as JSON lines, decoding Avro through the schema registry.
     Tail(tail::Args),
+    /// Post the alerts of twitch.alerts to Slack, Discord or a signed JSON webhook, at least once.
+    Notify(notify::Args),
     /// Benchmark tools: load a topic, a passthrough baseline, wait for a group to catch up, derived
     /// stream snapshots.
     Bench(bench::Args),
@@ -91,6 +94,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Tail(args) => tail::run(args),
+        Command::Notify(args) => notify::run(args),
         Command::Topology(args) => topology::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Demo(args) => demo::run(args),

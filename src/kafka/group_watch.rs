@@ -18,6 +18,8 @@
 
 use std::time::{Duration, Instant};
 
+use rdkafka::consumer::{Consumer, ConsumerContext};
+
 /// What the coordinator says of the group (`DescribeGroups`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupView<'a> {
@@ -110,6 +112,39 @@ impl GroupWatch {
             return true;
         }
         false
+    }
+}
+
+/// Asks the coordinator (`DescribeGroups`) whether this instance is stranded in `group`, holding
+/// `owned` of `total` partitions. `Some(rank)` when it is, with `rank` members sorting before it. A
+/// failed look counts as "not stranded"; the next one asks again. This instance's member id starts
+/// with `member_prefix`: its `group.instance.id` (static member) or `client.id`.
+pub fn look_at_group<X: ConsumerContext, C: Consumer<X>>(
+    consumer: &C,
+    group: &str,
+    member_prefix: &str,
+    owned: usize,
+    total: usize,
+) -> Option<usize> {
+    match consumer.fetch_group_list(Some(group), Duration::from_secs(2)) {
+        Ok(list) => list
+            .groups()
+            .iter()
+            .filter(|g| g.name() == group)
+            .find_map(|g| {
+                let view = GroupView {
+                    state: g.state(),
+                    members: g.members().iter().map(|m| m.id()).collect(),
+                };
+                tracing::debug!(?view, owned, total, "consumer group");
+                stranded(&view, member_prefix, owned, total)
+                    .then(|| rank(&view, member_prefix))
+                    .flatten()
+            }),
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot describe the consumer group");
+            None
+        }
     }
 }
 

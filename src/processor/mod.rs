@@ -4,6 +4,7 @@
 //! typed config, `build()` and processor ([`kind`]); [`registry`] lists the kinds.
 
 pub mod ad_slots;
+pub mod alerts;
 pub mod audience_hour;
 pub mod chat_count;
 pub mod chat_events;

@@ -20,6 +20,8 @@ pub enum OptionType {
     Number,
     /// `true` or `false`.
     Bool,
+    /// A list of names, such as channels: `["nymn", "forsen"]`.
+    Names,
     /// A table of further options, such as `spike = { k_on = 3.0 }` (or `spike.k_on = 3.0`).
     Table(fn() -> Vec<OptionDoc>),
 }
@@ -33,6 +35,7 @@ impl OptionType {
             OptionType::Integer => "integer",
             OptionType::Number => "number",
             OptionType::Bool => "bool",
+            OptionType::Names => "names",
             OptionType::Table(_) => "table",
         }
     }
@@ -45,6 +48,7 @@ impl OptionType {
             OptionType::Integer => "a whole number",
             OptionType::Number => "a finite number such as 2.5",
             OptionType::Bool => "true or false",
+            OptionType::Names => "a list of names such as [\"nymn\", \"forsen\"]",
             OptionType::Table(_) => "a table such as { name = value }",
         }
     }
@@ -127,6 +131,13 @@ option_values!(Count: u32, u64, usize);
 option_values!(Integer: i64);
 option_values!(Number: f64);
 option_values!(Bool: bool);
+
+impl OptionValue for Vec<String> {
+    const TYPE: OptionType = OptionType::Names;
+    fn show(&self) -> String {
+        format!("{self:?}").replace(' ', "")
+    }
+}
 
 impl<T: OptionValue> OptionValue for Option<T> {
     const TYPE: OptionType = T::TYPE;
@@ -237,6 +248,8 @@ pub fn check(
             (OptionType::Integer, toml::Value::Integer(_))
             | (OptionType::Bool, toml::Value::Boolean(_)) => {}
             (OptionType::Number, toml::Value::Integer(_)) => {}
+            (OptionType::Names, toml::Value::Array(a))
+                if a.iter().all(|v| v.as_str().is_some_and(|s| !s.is_empty())) => {}
             (OptionType::Number, toml::Value::Float(x)) if x.is_finite() => {}
             (OptionType::Table(inner), toml::Value::Table(t)) => {
                 check(problems, kind, &format!("{name}."), t, &inner());
@@ -273,6 +286,8 @@ mod tests {
             pub at: Option<i64> = None,
             /// The inner ones.
             pub inner: Inner = Inner::default(),
+            /// Some names.
+            pub names: Vec<String> = vec!["a".to_owned()],
         }
     }
 
@@ -301,7 +316,7 @@ mod tests {
         assert_eq!(
             problems("grase = \"5s\"\ninner = { j = 1 }"),
             vec![
-                "option \"grase\" is unknown for kind outer: use grace, n, at, inner.*",
+                "option \"grase\" is unknown for kind outer: use grace, n, at, inner.*, names",
                 "option \"inner.j\" is unknown for kind outer: use inner.k",
             ]
         );
@@ -311,11 +326,12 @@ mod tests {
     fn wrong_types_and_bad_durations_name_the_option() {
         // Table keys are read in name order.
         assert_eq!(
-            problems("grace = \"5 weeks\"\nn = -1\ninner.k = \"high\"\nat = 12"),
+            problems("grace = \"5 weeks\"\nn = -1\ninner.k = \"high\"\nat = 12\nnames = [\"a\", 1]"),
             vec![
                 "options.grace \"5 weeks\" is not a duration: use a number and ms, s, m, h or d",
                 "options.inner.k = \"high\" has the wrong type: use a finite number such as 2.5",
                 "options.n = -1 has the wrong type: use a whole number of 0 or more",
+                "options.names = [\"a\", 1] has the wrong type: use a list of names such as [\"nymn\", \"forsen\"]",
             ]
         );
     }
@@ -334,6 +350,7 @@ mod tests {
                 ("n", "count", "7", "How many, over two lines."),
                 ("at", "integer", "unset", "When set."),
                 ("inner.k", "number", "2.0", "A threshold."),
+                ("names", "names", "[\"a\"]", "Some names."),
             ]
         );
     }

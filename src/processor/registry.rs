@@ -4,8 +4,8 @@
 
 use super::kind::Kind;
 use super::{
-    ad_slots, audience_hour, chat_count, chat_events, chatter_sessions, engagement, leaderboards,
-    rising, spikes, stream_sessions, sub_trend, subscriptions,
+    ad_slots, alerts, audience_hour, chat_count, chat_events, chatter_sessions, engagement,
+    leaderboards, rising, spikes, stream_sessions, sub_trend, subscriptions,
 };
 
 /// Every kind, in the order error messages and `chatpulse topology kinds` list them.
@@ -22,6 +22,7 @@ pub static KINDS: &[Kind] = &[
     Kind::of::<leaderboards::LeaderboardsConfig>(),
     Kind::of::<rising::RisingConfig>(),
     Kind::of::<audience_hour::AudienceHourConfig>(),
+    Kind::of::<alerts::AlertConfig>(),
 ];
 
 /// The kind named `name`.
@@ -91,7 +92,12 @@ mod tests {
     #[test]
     fn every_kind_reads_an_empty_options_table_as_its_defaults() {
         for kind in KINDS {
-            (kind.parse)(&toml::Table::new()).unwrap_or_else(|e| panic!("{}: {e:?}", kind.name));
+            // An `alert` processor is one rule: it needs its rule's table, whose options default.
+            let options = match kind.name {
+                "alert" => toml::from_str("raid = {}").unwrap(),
+                _ => toml::Table::new(),
+            };
+            (kind.parse)(&options).unwrap_or_else(|e| panic!("{}: {e:?}", kind.name));
         }
         // The defaults are today's settings.
         assert_eq!(SpikeOptions::default().config(), SpikeConfig::default());

@@ -70,6 +70,17 @@ impl fmt::Display for DurationMs {
     }
 }
 
+impl std::str::FromStr for DurationMs {
+    type Err = String;
+
+    /// Reads `"5s"`, `"10m"` (as a command-line flag).
+    fn from_str(s: &str) -> Result<Self, String> {
+        parse_duration_ms(s)
+            .map(DurationMs)
+            .ok_or_else(|| format!("{s:?} is not a duration: use a number and ms, s, m, h or d"))
+    }
+}
+
 impl Serialize for DurationMs {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.to_string())

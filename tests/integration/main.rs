@@ -1,6 +1,7 @@
 //! Tests against real parts: the tansu broker over TCP (address in `CHATPULSE_TEST_BROKERS`, which
 //! `scripts/test` sets) and RocksDB on disk. Each test uses its own topics and consumer groups.
 
+mod alerts_process;
 mod analytics_avro;
 mod audience_process;
 mod avro;
@@ -27,6 +28,7 @@ mod late_records;
 mod leaderboards;
 mod monitor;
 mod monitor_series;
+mod notify;
 mod ops;
 mod own_broker;
 mod replay;

@@ -10,8 +10,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
+
+use super::http_request::{read_request, HttpRequest};
 
 /// A channel as the server knows it.
 #[derive(Debug, Clone)]
@@ -192,32 +194,14 @@ impl HelixServer {
         let (read, mut write) = socket.into_split();
         let mut reader = BufReader::new(read);
         loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+            let Some(HttpRequest {
+                line,
+                headers,
+                body,
+            }) = read_request(&mut reader).await
+            else {
                 return;
-            }
-            let mut headers = BTreeMap::new();
-            loop {
-                let mut h = String::new();
-                if reader.read_line(&mut h).await.unwrap_or(0) == 0 {
-                    return;
-                }
-                let h = h.trim_end();
-                if h.is_empty() {
-                    break;
-                }
-                if let Some((k, v)) = h.split_once(':') {
-                    headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
-                }
-            }
-            let len: usize = headers
-                .get("content-length")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            let mut body = vec![0; len];
-            if reader.read_exact(&mut body).await.is_err() {
-                return;
-            }
+            };
             let request = line
                 .trim_end()
                 .rsplit_once(' ')

@@ -11,7 +11,7 @@ use rdkafka::Message;
 
 use super::{Engine, EngineConsumer, RebalanceContext, RunControl, RunOptions};
 use crate::kafka::global_table::GlobalTables;
-use crate::kafka::group_watch::{rank, stranded, GroupView, GroupWatch};
+use crate::kafka::group_watch::{look_at_group, GroupWatch};
 use crate::kafka::membership::member_prefix;
 use crate::kafka::KafkaError;
 use crate::topology::spec::ProcessingGuarantee;
@@ -150,39 +150,6 @@ fn skips_records(code: rdkafka::types::RDKafkaErrorCode) -> bool {
 
 /// How often an instance holding part of the input asks the coordinator whether it is stranded.
 const GROUP_LOOK_INTERVAL: Duration = Duration::from_secs(3);
-
-/// Asks the coordinator (`DescribeGroups`) whether this instance is stranded: see [`super::group_watch`].
-/// `Some(rank)` when it is, with `rank` members sorting before it. A failed look counts as "not
-/// stranded"; the next one asks again. This instance's member id starts with `member_prefix`: its
-/// `group.instance.id` (static member) or `client.id`.
-fn look_at_group(
-    consumer: &EngineConsumer,
-    group: &str,
-    member_prefix: &str,
-    owned: usize,
-    total: usize,
-) -> Option<usize> {
-    match consumer.fetch_group_list(Some(group), Duration::from_secs(2)) {
-        Ok(list) => list
-            .groups()
-            .iter()
-            .filter(|g| g.name() == group)
-            .find_map(|g| {
-                let view = GroupView {
-                    state: g.state(),
-                    members: g.members().iter().map(|m| m.id()).collect(),
-                };
-                tracing::debug!(?view, owned, total, "consumer group");
-                stranded(&view, member_prefix, owned, total)
-                    .then(|| rank(&view, member_prefix))
-                    .flatten()
-            }),
-        Err(e) => {
-            tracing::debug!(error = %e, "cannot describe the consumer group");
-            None
-        }
-    }
-}
 
 /// The run's consumer, subscribed to `input_topics`, and this instance's member id prefix. The
 /// range assignor gives one member partition `p` of every input topic (co-partitioning).

@@ -100,6 +100,12 @@ impl TableName {
         prefix: &[TAGGED, b'f'],
     };
 
+    /// An alert rule's gate and memory per channel (`alert`): `\x01l` + channel.
+    pub const ALERT_CHANNELS: TableName = TableName {
+        name: "alert_channels",
+        prefix: &[TAGGED, b'l'],
+    };
+
     /// Every table name.
     pub const ALL: &'static [TableName] = &[
         TableName::WINDOWS,
@@ -118,6 +124,7 @@ impl TableName {
         TableName::BOARD_PREVIOUS,
         TableName::RISING_HISTORY,
         TableName::FIRST_SEEN,
+        TableName::ALERT_CHANNELS,
     ];
 
     /// The name, for messages.
