@@ -348,6 +348,7 @@ fn process_alerts_on_real_chat_equal_each_rule_by_brute_force() {
     let upstream = started.elapsed();
 
     let file = |topic: &str| up.join(format!("{topic}.jsonl"));
+    daily_summary_equals_a_brute_force(&file, dir.path());
     let alerts_toml = as_json(dir.path(), "alerts");
     let sessions_toml = as_json(dir.path(), "alerts-sessions");
     let inputs = [
@@ -576,4 +577,107 @@ fn process_alerts_on_real_chat_equal_each_rule_by_brute_force() {
     ] {
         assert!(per.contains_key(rule), "no {rule} alert: {:?}", per.keys());
     }
+}
+
+/// `chatpulse summary` over the upstream results: per channel and UTC day, the sessions, hours
+/// watched, spikes, subs and gifts of its CSV equal plain sums over the same files.
+fn daily_summary_equals_a_brute_force(file: &dyn Fn(&str) -> std::path::PathBuf, dir: &Path) {
+    let out = dir.join("summary");
+    let output = chatpulse()
+        .arg("summary")
+        .arg("--sessions")
+        .arg(file("twitch.streams.sessions"))
+        .arg("--spikes")
+        .arg(file("twitch.spikes"))
+        .arg("--ad-slots")
+        .arg(file("twitch.audience.ad_slots"))
+        .arg("--subscriptions")
+        .arg(file("twitch.subscriptions"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // (sessions, hours watched, spikes, ad slots, subs, gifts) per (channel, day).
+    type Sums = (u64, f64, u64, u64, u64, i64);
+    let mut expected: BTreeMap<(String, String), Sums> = BTreeMap::new();
+    let day = |ms: i64| chatpulse::time::civil::format_timestamp_ms(ms)[..10].to_owned();
+    let entry = |v: &Value, at: &str| -> (String, String) {
+        (
+            v["channel"].as_str().unwrap().to_owned(),
+            day(v[at].as_i64().unwrap()),
+        )
+    };
+    let mut sums: Vec<((String, String), Sums)> = Vec::new();
+    for s in read(&file("twitch.streams.sessions")) {
+        if s["final"] == true {
+            sums.push((
+                entry(&s, "start"),
+                (1, s["hours_watched"].as_f64().unwrap(), 0, 0, 0, 0),
+            ));
+        }
+    }
+    for s in read(&file("twitch.spikes")) {
+        if s["phase"] == "end" {
+            sums.push((entry(&s, "onset"), (0, 0.0, 1, 0, 0, 0)));
+        }
+    }
+    for s in read(&file("twitch.audience.ad_slots")) {
+        sums.push((entry(&s, "start"), (0, 0.0, 0, 1, 0, 0)));
+    }
+    for s in read(&file("twitch.subscriptions")) {
+        let sub = u64::from(s["kind"] == "sub" || s["kind"] == "resub");
+        sums.push((
+            entry(&s, "ts"),
+            (0, 0.0, 0, 0, sub, s["counted_gifts"].as_i64().unwrap()),
+        ));
+    }
+    for (k, (a, b, c, d, e, f)) in sums {
+        let t = expected.entry(k).or_default();
+        *t = (t.0 + a, t.1 + b, t.2 + c, t.3 + d, t.4 + e, t.5 + f);
+    }
+    let mut got: BTreeMap<(String, String), Sums> = BTreeMap::new();
+    let mut days = 0;
+    for entry in std::fs::read_dir(&out).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "csv") {
+            days += 1;
+            let json: Vec<Value> = serde_json::from_str(
+                &std::fs::read_to_string(path.with_extension("json")).unwrap(),
+            )
+            .unwrap();
+            let mut r = csv::Reader::from_path(&path).unwrap();
+            let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+            assert_eq!(rows.len(), json.len(), "{}", path.display());
+            for row in rows {
+                let n = |i: usize| row[i].parse::<f64>().unwrap();
+                got.insert(
+                    (row[0].to_owned(), row[1].to_owned()),
+                    (
+                        n(2) as u64,
+                        n(6),
+                        n(9) as u64,
+                        n(11) as u64,
+                        n(13) as u64,
+                        n(14) as i64,
+                    ),
+                );
+            }
+        }
+    }
+    assert_eq!(got.len(), expected.len());
+    for (k, e) in &expected {
+        let g = got[k];
+        assert_eq!(
+            (g.0, g.2, g.3, g.4, g.5),
+            (e.0, e.2, e.3, e.4, e.5),
+            "{k:?}"
+        );
+        assert!((g.1 - e.1).abs() <= 0.01, "{k:?}: hours {} vs {}", g.1, e.1);
+    }
+    eprintln!("daily summary: {} channel-days in {days} days", got.len());
 }

@@ -37,6 +37,7 @@ mod scale_out;
 mod secrets;
 mod store;
 mod stream_sessions;
+mod summary;
 
 #[path = "../common/boards.rs"]
 #[allow(dead_code)]
