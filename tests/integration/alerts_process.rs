@@ -19,7 +19,8 @@
 //! The expected alerts are computed here by plain loops over the upstream result files and the
 //! derived inputs (each rule's definition and the cooldown, written again), and the raids and gift
 //! bombs also straight from what was injected. The alerts per rule and channel-hour are printed
-//! (README, "Alerts: how many to expect").
+//! (README, "How many alerts to expect"). The same run checks the daily summary export. On tansu,
+//! `chatpulse run` of the shipped sessions file writes one stream-end alert per stream, as Avro.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::BufReader;
@@ -680,4 +681,96 @@ fn daily_summary_equals_a_brute_force(file: &dyn Fn(&str) -> std::path::PathBuf,
         assert!((g.1 - e.1).abs() <= 0.01, "{k:?}: hours {} vs {}", g.1, e.1);
     }
     eprintln!("daily summary: {} channel-days in {days} days", got.len());
+}
+
+/// On tansu, `chatpulse run` of the shipped `topologies/alerts-sessions.toml`, unchanged but for
+/// topic names, reads generated stream sessions (tests/common/boards.rs) as Avro of
+/// `avro/stream_session.avsc` from a one-partition topic and writes one `stream-end` alert per final
+/// session (per channel, a session ending no later than the channel's last alert is a repeat), as
+/// Avro of `avro/alert.avsc`, decoded with the file alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_of_the_shipped_sessions_alerts_on_tansu_writes_one_alert_per_stream() {
+    use std::time::Duration;
+
+    use apache_avro::Schema;
+    use chatpulse::avro::registry_for;
+    use chatpulse::avro::wire::frame;
+    use chatpulse::topology::Topology;
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    use rdkafka::Message;
+
+    use crate::analytics_avro::decode;
+    use crate::engine::{read_topic, start_with_registry};
+    use crate::harness::{create_topic, settings, unique};
+
+    let rows = crate::boards::generated();
+    let mut last: BTreeMap<String, i64> = BTreeMap::new();
+    let mut expected: BTreeSet<(String, i64, i64)> = BTreeSet::new();
+    for r in &rows {
+        let c = r["channel"].as_str().unwrap().to_owned();
+        let (start, end) = (r["start"].as_i64().unwrap(), r["end"].as_i64().unwrap());
+        if r["final"] == true && last.get(&c).is_none_or(|l| end > *l) {
+            last.insert(c.clone(), end);
+            expected.insert((c, start, end));
+        }
+    }
+    let input = unique("sessions-in");
+    create_topic(&input, 1).await;
+    let registry = format!("mock://{}", unique("registry"));
+    let schema = AvroSchema::builtin("stream_session").unwrap();
+    let id = registry_for(&registry)
+        .unwrap()
+        .register(&format!("{input}-value"), &schema.text)
+        .await
+        .unwrap();
+    let producer: FutureProducer = settings().producer_config().create().unwrap();
+    for r in &rows {
+        let value = frame(id, &encode_datum(r, &schema).unwrap());
+        producer
+            .send(
+                FutureRecord::to(&input)
+                    .key(r["channel"].as_str().unwrap())
+                    .payload(&value),
+                Duration::from_secs(30),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .expect("delivered");
+    }
+    let mut topology = Topology::load(&repo_file("topologies/alerts-sessions.toml")).unwrap();
+    topology.application_id = unique("alerts-app");
+    topology.sources[0].topic = input;
+    topology.sinks[0].topic = unique("twitch.alerts");
+    topology.commit_interval_ms = 300;
+    let state = tempfile::tempdir().unwrap();
+    let (control, handle) = start_with_registry(topology.clone(), state.path(), Some(registry));
+    let alert_schema =
+        Schema::parse_str(&std::fs::read_to_string(repo_file("avro/alert.avsc")).unwrap()).unwrap();
+    let got = read_topic(
+        &topology.sinks[0].topic,
+        expected.len(),
+        Duration::from_secs(120),
+    );
+    control.stop();
+    let stats = handle.join().unwrap();
+    let got: BTreeSet<(String, i64, i64)> = got
+        .iter()
+        .map(|m| {
+            let v = decode(m.payload().unwrap(), &alert_schema);
+            assert_eq!(m.key(), v["channel"].as_str().map(str::as_bytes));
+            assert_eq!(v["rule"], "stream-end");
+            (
+                v["channel"].as_str().unwrap().to_owned(),
+                v["window_start"].as_i64().unwrap(),
+                v["window_end"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, expected, "{stats:?}");
+    assert_eq!(stats.dead_letters, 0, "{stats:?}");
+    eprintln!(
+        "{} sessions, {} stream-end alerts; {stats:?}",
+        rows.len(),
+        got.len()
+    );
 }
