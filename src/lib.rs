@@ -8,8 +8,9 @@
 //!   event-time windows; [`analysis`] reads what one record contributes (emotes, sentiment, terms);
 //!   [`detect`] finds chat spikes and [`score`] scores engagement, subscriptions and ad slots;
 //!   [`table`] keeps the versioned tables that processors join as of a record's time; [`alerts`]
-//!   turns result rows into alerts (rules, cooldown, stable ids) and [`notify`] builds what
-//!   `chatpulse notify` posts (Slack, Discord, signed webhooks) and when it retries;
+//!   turns result rows into alerts (rules, cooldown, stable ids), [`notify`] builds what
+//!   `chatpulse notify` posts (Slack, Discord, signed webhooks) and when it retries, and
+//!   [`summary`] sums each channel's UTC day for the daily export;
 //!   [`processor`] holds the processor kinds and their state tables; [`topology`] validates topology
 //!   files, runs tasks and routes their results ([`topology::route`]); [`dashboard`] keeps what the
 //!   live page shows of the result topics.
@@ -38,6 +39,7 @@ pub mod processor;
 pub mod report;
 pub mod score;
 pub mod secret;
+pub mod summary;
 pub mod table;
 pub mod time;
 pub mod topology;

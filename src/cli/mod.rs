@@ -15,8 +15,10 @@ mod replay;
 mod run;
 pub mod serve_args;
 pub mod shutdown;
+mod summary;
 mod tail;
 mod topology;
+mod webhook_args;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -58,6 +60,8 @@ enum Command {
     Replay(replay::Args),
     /// Print a topic's records as JSON lines, decoding Avro through the schema registry.
     Tail(tail::Args),
+    /// Export a daily summary per channel and UTC day (CSV, JSON, a Slack or Discord message).
+    Summary(summary::Args),
     /// Post the alerts of twitch.alerts to Slack, Discord or a signed JSON webhook, at least once.
     Notify(notify::Args),
     /// Benchmark tools: load a topic, a passthrough baseline, wait for a group to catch up, derived
@@ -95,6 +99,7 @@ pub fn main() -> ExitCode {
         Command::Replay(args) => replay::run(args),
         Command::Tail(args) => tail::run(args),
         Command::Notify(args) => notify::run(args),
+        Command::Summary(args) => summary::run(args),
         Command::Topology(args) => topology::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Demo(args) => demo::run(args),

@@ -19,11 +19,12 @@ use serde_json::Value;
 
 use super::kafka_args::KafkaArgs;
 use super::shutdown;
+use super::webhook_args::ChatWebhooks;
 use crate::alerts::alert::Alert;
 use crate::avro::{registry_for, wire, RegistryDecoder};
 use crate::kafka::group_watch::{look_at_group, GroupWatch};
 use crate::kafka::topics::ensure_topic;
-use crate::notify::destination::{Destination, Kind, Request};
+use crate::notify::destination::{Destination, Kind, Request, IDEMPOTENCY_HEADER};
 use crate::notify::pace::Pace;
 use crate::notify::retry::{Answer, Backoff, Next};
 use crate::secret::Secret;
@@ -48,22 +49,8 @@ pub struct Args {
     /// writes them; JSON alerts need none.
     #[arg(long, env = "CHATPULSE_SCHEMA_REGISTRY_URL")]
     schema_registry: Option<String>,
-    /// A Slack incoming-webhook URL. A secret: never printed (not in --help, logs or errors).
-    #[arg(
-        long,
-        env = "CHATPULSE_SLACK_WEBHOOK_URL",
-        hide_env_values = true,
-        hide_default_value = true
-    )]
-    slack_url: Option<Secret>,
-    /// A Discord webhook URL. A secret: never printed.
-    #[arg(
-        long,
-        env = "CHATPULSE_DISCORD_WEBHOOK_URL",
-        hide_env_values = true,
-        hide_default_value = true
-    )]
-    discord_url: Option<Secret>,
+    #[command(flatten)]
+    hooks: ChatWebhooks,
     /// A generic webhook URL: the alert record as JSON, POSTed. A secret: never printed.
     #[arg(
         long,
@@ -115,8 +102,8 @@ fn destinations(args: &Args) -> Vec<Destination> {
             });
         }
     };
-    add(Kind::Slack, &args.slack_url, None);
-    add(Kind::Discord, &args.discord_url, None);
+    add(Kind::Slack, &args.hooks.slack_url, None);
+    add(Kind::Discord, &args.hooks.discord_url, None);
     add(
         Kind::Webhook,
         &args.webhook_url,
@@ -155,6 +142,37 @@ async fn post(client: &reqwest::Client, request: &Request) -> Answer {
                 "request failed"
             };
             Answer::Transport(format!("{kind} ({})", e.without_url()))
+        }
+    }
+}
+
+/// POSTs the JSON `body` to `url` with `key` as its idempotency key until it is taken
+/// (`Ok(attempts)`) or fails for good (`Err(reason)`), waiting out 429s and backing off as for
+/// alerts (used by `chatpulse summary`).
+pub(super) async fn post_json(
+    client: &reqwest::Client,
+    url: &Secret,
+    body: Vec<u8>,
+    key: &str,
+    backoff: &Backoff,
+) -> Result<u32, String> {
+    let request = Request {
+        url: url.clone(),
+        headers: vec![
+            ("Content-Type", "application/json".to_owned()),
+            (IDEMPOTENCY_HEADER, key.to_owned()),
+        ],
+        body,
+    };
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match backoff.next(attempt, &post(client, &request).await, fastrand::f64()) {
+            Next::Delivered => return Ok(attempt),
+            Next::Permanent(reason) => return Err(reason),
+            Next::Retry { after_ms, .. } => {
+                tokio::time::sleep(Duration::from_millis(after_ms as u64)).await
+            }
         }
     }
 }

@@ -19,7 +19,8 @@
 //! The expected alerts are computed here by plain loops over the upstream result files and the
 //! derived inputs (each rule's definition and the cooldown, written again), and the raids and gift
 //! bombs also straight from what was injected. The alerts per rule and channel-hour are printed
-//! (README, "Alerts: how many to expect").
+//! (README, "How many alerts to expect"). The same run checks the daily summary export. On tansu,
+//! `chatpulse run` of the shipped sessions file writes one stream-end alert per stream, as Avro.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::BufReader;
@@ -348,6 +349,7 @@ fn process_alerts_on_real_chat_equal_each_rule_by_brute_force() {
     let upstream = started.elapsed();
 
     let file = |topic: &str| up.join(format!("{topic}.jsonl"));
+    daily_summary_equals_a_brute_force(&file, dir.path());
     let alerts_toml = as_json(dir.path(), "alerts");
     let sessions_toml = as_json(dir.path(), "alerts-sessions");
     let inputs = [
@@ -576,4 +578,199 @@ fn process_alerts_on_real_chat_equal_each_rule_by_brute_force() {
     ] {
         assert!(per.contains_key(rule), "no {rule} alert: {:?}", per.keys());
     }
+}
+
+/// `chatpulse summary` over the upstream results: per channel and UTC day, the sessions, hours
+/// watched, spikes, subs and gifts of its CSV equal plain sums over the same files.
+fn daily_summary_equals_a_brute_force(file: &dyn Fn(&str) -> std::path::PathBuf, dir: &Path) {
+    let out = dir.join("summary");
+    let output = chatpulse()
+        .arg("summary")
+        .arg("--sessions")
+        .arg(file("twitch.streams.sessions"))
+        .arg("--spikes")
+        .arg(file("twitch.spikes"))
+        .arg("--ad-slots")
+        .arg(file("twitch.audience.ad_slots"))
+        .arg("--subscriptions")
+        .arg(file("twitch.subscriptions"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // (sessions, hours watched, spikes, ad slots, subs, gifts) per (channel, day).
+    type Sums = (u64, f64, u64, u64, u64, i64);
+    let mut expected: BTreeMap<(String, String), Sums> = BTreeMap::new();
+    let day = |ms: i64| chatpulse::time::civil::format_timestamp_ms(ms)[..10].to_owned();
+    let entry = |v: &Value, at: &str| -> (String, String) {
+        (
+            v["channel"].as_str().unwrap().to_owned(),
+            day(v[at].as_i64().unwrap()),
+        )
+    };
+    let mut sums: Vec<((String, String), Sums)> = Vec::new();
+    for s in read(&file("twitch.streams.sessions")) {
+        if s["final"] == true {
+            sums.push((
+                entry(&s, "start"),
+                (1, s["hours_watched"].as_f64().unwrap(), 0, 0, 0, 0),
+            ));
+        }
+    }
+    for s in read(&file("twitch.spikes")) {
+        if s["phase"] == "end" {
+            sums.push((entry(&s, "onset"), (0, 0.0, 1, 0, 0, 0)));
+        }
+    }
+    for s in read(&file("twitch.audience.ad_slots")) {
+        sums.push((entry(&s, "start"), (0, 0.0, 0, 1, 0, 0)));
+    }
+    for s in read(&file("twitch.subscriptions")) {
+        let sub = u64::from(s["kind"] == "sub" || s["kind"] == "resub");
+        sums.push((
+            entry(&s, "ts"),
+            (0, 0.0, 0, 0, sub, s["counted_gifts"].as_i64().unwrap()),
+        ));
+    }
+    for (k, (a, b, c, d, e, f)) in sums {
+        let t = expected.entry(k).or_default();
+        *t = (t.0 + a, t.1 + b, t.2 + c, t.3 + d, t.4 + e, t.5 + f);
+    }
+    let mut got: BTreeMap<(String, String), Sums> = BTreeMap::new();
+    let mut days = 0;
+    for entry in std::fs::read_dir(&out).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "csv") {
+            days += 1;
+            let json: Vec<Value> = serde_json::from_str(
+                &std::fs::read_to_string(path.with_extension("json")).unwrap(),
+            )
+            .unwrap();
+            let mut r = csv::Reader::from_path(&path).unwrap();
+            let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+            assert_eq!(rows.len(), json.len(), "{}", path.display());
+            for row in rows {
+                let n = |i: usize| row[i].parse::<f64>().unwrap();
+                got.insert(
+                    (row[0].to_owned(), row[1].to_owned()),
+                    (
+                        n(2) as u64,
+                        n(6),
+                        n(9) as u64,
+                        n(11) as u64,
+                        n(13) as u64,
+                        n(14) as i64,
+                    ),
+                );
+            }
+        }
+    }
+    assert_eq!(got.len(), expected.len());
+    for (k, e) in &expected {
+        let g = got[k];
+        assert_eq!(
+            (g.0, g.2, g.3, g.4, g.5),
+            (e.0, e.2, e.3, e.4, e.5),
+            "{k:?}"
+        );
+        assert!((g.1 - e.1).abs() <= 0.01, "{k:?}: hours {} vs {}", g.1, e.1);
+    }
+    eprintln!("daily summary: {} channel-days in {days} days", got.len());
+}
+
+/// On tansu, `chatpulse run` of the shipped `topologies/alerts-sessions.toml`, unchanged but for
+/// topic names, reads generated stream sessions (tests/common/boards.rs) as Avro of
+/// `avro/stream_session.avsc` from a one-partition topic and writes one `stream-end` alert per final
+/// session (per channel, a session ending no later than the channel's last alert is a repeat), as
+/// Avro of `avro/alert.avsc`, decoded with the file alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_of_the_shipped_sessions_alerts_on_tansu_writes_one_alert_per_stream() {
+    use std::time::Duration;
+
+    use apache_avro::Schema;
+    use chatpulse::avro::registry_for;
+    use chatpulse::avro::wire::frame;
+    use chatpulse::topology::Topology;
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    use rdkafka::Message;
+
+    use crate::analytics_avro::decode;
+    use crate::engine::{read_topic, start_with_registry};
+    use crate::harness::{create_topic, settings, unique};
+
+    let rows = crate::boards::generated();
+    let mut last: BTreeMap<String, i64> = BTreeMap::new();
+    let mut expected: BTreeSet<(String, i64, i64)> = BTreeSet::new();
+    for r in &rows {
+        let c = r["channel"].as_str().unwrap().to_owned();
+        let (start, end) = (r["start"].as_i64().unwrap(), r["end"].as_i64().unwrap());
+        if r["final"] == true && last.get(&c).is_none_or(|l| end > *l) {
+            last.insert(c.clone(), end);
+            expected.insert((c, start, end));
+        }
+    }
+    let input = unique("sessions-in");
+    create_topic(&input, 1).await;
+    let registry = format!("mock://{}", unique("registry"));
+    let schema = AvroSchema::builtin("stream_session").unwrap();
+    let id = registry_for(&registry)
+        .unwrap()
+        .register(&format!("{input}-value"), &schema.text)
+        .await
+        .unwrap();
+    let producer: FutureProducer = settings().producer_config().create().unwrap();
+    for r in &rows {
+        let value = frame(id, &encode_datum(r, &schema).unwrap());
+        producer
+            .send(
+                FutureRecord::to(&input)
+                    .key(r["channel"].as_str().unwrap())
+                    .payload(&value),
+                Duration::from_secs(30),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .expect("delivered");
+    }
+    let mut topology = Topology::load(&repo_file("topologies/alerts-sessions.toml")).unwrap();
+    topology.application_id = unique("alerts-app");
+    topology.sources[0].topic = input;
+    topology.sinks[0].topic = unique("twitch.alerts");
+    topology.commit_interval_ms = 300;
+    let state = tempfile::tempdir().unwrap();
+    let (control, handle) = start_with_registry(topology.clone(), state.path(), Some(registry));
+    let alert_schema =
+        Schema::parse_str(&std::fs::read_to_string(repo_file("avro/alert.avsc")).unwrap()).unwrap();
+    let got = read_topic(
+        &topology.sinks[0].topic,
+        expected.len(),
+        Duration::from_secs(120),
+    );
+    control.stop();
+    let stats = handle.join().unwrap();
+    let got: BTreeSet<(String, i64, i64)> = got
+        .iter()
+        .map(|m| {
+            let v = decode(m.payload().unwrap(), &alert_schema);
+            assert_eq!(m.key(), v["channel"].as_str().map(str::as_bytes));
+            assert_eq!(v["rule"], "stream-end");
+            (
+                v["channel"].as_str().unwrap().to_owned(),
+                v["window_start"].as_i64().unwrap(),
+                v["window_end"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, expected, "{stats:?}");
+    assert_eq!(stats.dead_letters, 0, "{stats:?}");
+    eprintln!(
+        "{} sessions, {} stream-end alerts; {stats:?}",
+        rows.len(),
+        got.len()
+    );
 }

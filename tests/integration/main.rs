@@ -38,6 +38,7 @@ mod scale_out;
 mod secrets;
 mod store;
 mod stream_sessions;
+mod summary;
 
 #[path = "../common/boards.rs"]
 #[allow(dead_code)]

@@ -534,3 +534,60 @@ async fn sigkills_of_notify_mid_delivery_lose_no_alert() {
         rx.received().len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn avro_alerts_are_decoded_through_the_registry() {
+    use chatpulse::avro::encode::encode_datum;
+    use chatpulse::avro::registry_for;
+    use chatpulse::avro::schemas::AvroSchema;
+    use chatpulse::avro::wire::frame;
+
+    let server = crate::support::schema_registry::SchemaRegistryServer::start();
+    let rx = WebhookReceiver::start().await;
+    let sent = alerts(5);
+    let topic = unique("alerts");
+    create_topic(&topic, 1).await;
+    // As `topologies/alerts.toml` writes them: Avro of avro/alert.avsc, registered.
+    let schema = AvroSchema::builtin("alert").unwrap();
+    let id = registry_for(&server.url())
+        .unwrap()
+        .register(&format!("{topic}-value"), &schema.text)
+        .await
+        .unwrap();
+    let producer: FutureProducer = settings().producer_config().create().unwrap();
+    for a in &sent {
+        let value = frame(
+            id,
+            &encode_datum(&serde_json::to_value(a).unwrap(), &schema).unwrap(),
+        );
+        producer
+            .send(
+                FutureRecord::to(&topic).key(&a.channel).payload(&value),
+                Duration::from_secs(30),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .expect("delivered");
+    }
+    let (group, dlq) = (unique("notify"), unique("alerts-dlq"));
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("notify.log");
+    let extra = [
+        "--webhook-url".to_owned(),
+        rx.url("/hook"),
+        "--schema-registry".to_owned(),
+        server.url(),
+    ];
+    let child = notify(&topic, &group, &dlq, &extra, &log);
+    wait_until("every Avro alert posted", Duration::from_secs(60), || {
+        rx.at("/hook").len() >= sent.len()
+    })
+    .await;
+    stop(child, &log).await;
+    let got: Vec<Alert> = rx
+        .at("/hook")
+        .iter()
+        .map(|r| serde_json::from_value(r.json()).unwrap())
+        .collect();
+    assert_eq!(got, sent, "{}", std::fs::read_to_string(&log).unwrap());
+}
