@@ -10,8 +10,10 @@
 //!   [`table`] keeps the versioned tables that processors join as of a record's time;
 //!   [`processor`] holds the processor kinds and their state tables; [`topology`] validates topology
 //!   files, runs tasks and routes their results ([`topology::route`]).
-//! - **Edges** (behind the `runtime` feature): `store` (RocksDB and in-memory state), `kafka` (clients,
-//!   restore and `run`), `avro`, `http`, `ingest`, `twitch`, `metrics`, and the command line in `cli`.
+//! - **Edges** (behind the `runtime` feature): `archive` (raw chat to Parquet on disk or S3,
+//!   exactly once; its row model, layout and roll policy are pure), `store` (RocksDB and in-memory
+//!   state), `kafka` (clients, restore and `run`), `avro`, `http`, `ingest`, `twitch`, `metrics`,
+//!   and the command line in `cli`.
 //!
 //! ```
 //! use chatpulse::chat::{ChatEvent, EventKind};
@@ -38,6 +40,8 @@ pub mod topology;
 pub mod window;
 pub mod word_hash;
 
+#[cfg(feature = "runtime")]
+pub mod archive;
 #[cfg(feature = "runtime")]
 pub mod avro;
 #[cfg(feature = "runtime")]

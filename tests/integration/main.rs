@@ -2,6 +2,7 @@
 //! `scripts/test` sets) and RocksDB on disk. Each test uses its own topics and consumer groups.
 
 mod analytics_avro;
+mod archive;
 mod audience_process;
 mod avro;
 mod bench;
