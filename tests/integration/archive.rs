@@ -11,15 +11,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chatpulse::chat::{ChatEvent, EventKind};
-use chatpulse::kafka::client::ReadToEnd;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::Message;
 use serde_json::Value;
 
 use crate::engine_support::real_lines;
 use crate::harness::{brokers, create_topic, repo_file, settings, unique};
+use crate::kills::read_partitions_to_end;
 use crate::scale_out::{committed, Instance, KeptDir};
 use crate::store::Rng;
 
@@ -68,7 +66,7 @@ fn create_bucket(bucket: &str) {
 /// Produces `lines` keyed by channel, then reads the topic back: what the archive must store.
 async fn produce_and_read(topic: &str, lines: &[String]) -> Input {
     produce(topic, lines).await;
-    read_all(topic, lines.len()).await
+    read_all(topic, lines.len())
 }
 
 /// Produces `lines` keyed by channel.
@@ -92,37 +90,14 @@ async fn produce(topic: &str, lines: &[String]) {
 }
 
 /// Every record of `topic`, which holds `count`.
-async fn read_all(topic: &str, count: usize) -> Input {
-    let consumer: BaseConsumer<ReadToEnd> = settings()
-        .end_reader_config(&unique("archive-reader"))
-        .create_with_context(ReadToEnd)
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..PARTITIONS {
-        tpl.add_partition_offset(topic, p, Offset::Beginning)
-            .unwrap();
-    }
-    consumer.assign(&tpl).unwrap();
-    let mut ended = BTreeSet::new();
-    let mut input = Input::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while ended.len() < PARTITIONS as usize || input.len() < count {
-        assert!(
-            Instant::now() < deadline,
-            "reading {topic} back took over 60 s"
-        );
-        match consumer.poll(Duration::from_millis(200)) {
-            Some(Ok(m)) => {
-                let line = String::from_utf8(m.payload().unwrap().to_vec()).unwrap();
-                input.insert((m.partition(), m.offset()), line);
-            }
-            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
-                ended.insert(p);
-            }
-            Some(Err(e)) => panic!("reading {topic}: {e}"),
-            None => {}
-        }
-    }
+fn read_all(topic: &str, count: usize) -> Input {
+    let input: Input = read_partitions_to_end(topic, PARTITIONS)
+        .into_iter()
+        .map(|m| {
+            let line = String::from_utf8(m.payload().unwrap().to_vec()).unwrap();
+            ((m.partition(), m.offset()), line)
+        })
+        .collect();
     assert_eq!(input.len(), count, "the topic holds every line once");
     input
 }
@@ -379,7 +354,7 @@ async fn ten_sigkills_while_archiving_to_s3_leave_every_row_once() {
     eprintln!("{KILLS} kills (committed records, delay after a commit): {kills:?}");
     let last = Instance(spawn_archive(&root, &topic, &group, &log(KILLS), &extra));
     produce(&topic, rest).await;
-    let input = read_all(&topic, lines.len()).await;
+    let input = read_all(&topic, lines.len());
     let ends = end_offsets(&input);
     wait_for_commits(&group, &topic, &ends, "kills", &log(KILLS)).await;
     terminate(last);
