@@ -14,8 +14,10 @@
 //!   [`processor`] holds the processor kinds and their state tables; [`topology`] validates topology
 //!   files, runs tasks and routes their results ([`topology::route`]); [`dashboard`] keeps what the
 //!   live page shows of the result topics.
-//! - **Edges** (behind the `runtime` feature): `store` (RocksDB and in-memory state), `kafka` (clients,
-//!   restore and `run`), `avro`, `http`, `ingest`, `twitch`, `metrics`, and the command line in `cli`.
+//! - **Edges** (behind the `runtime` feature): `archive` (raw chat to Parquet on disk or S3,
+//!   exactly once; its row model, layout and roll policy are pure), `store` (RocksDB and in-memory
+//!   state), `kafka` (clients, restore and `run`), `avro`, `http`, `ingest`, `twitch`, `metrics`,
+//!   and the command line in `cli`.
 //!
 //! ```
 //! use chatpulse::chat::{ChatEvent, EventKind};
@@ -46,6 +48,8 @@ pub mod topology;
 pub mod window;
 pub mod word_hash;
 
+#[cfg(feature = "runtime")]
+pub mod archive;
 #[cfg(feature = "runtime")]
 pub mod avro;
 #[cfg(feature = "runtime")]

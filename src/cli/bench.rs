@@ -1,6 +1,7 @@
 //! `chatpulse bench`: the broker-side tools of the end-to-end benchmark (`scripts/bench-e2e`): create
 //! topics, load chat logs into a topic, a passthrough baseline with `run`'s client settings, a wait
-//! for a consumer group to have committed a topic's end, and DERIVED stream snapshots for the join rows.
+//! for a consumer group to have committed a topic's end, DERIVED stream snapshots for the join rows,
+//! and the archive offline (`bench archive`, in `bench_archive`).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -41,6 +42,9 @@ enum Command {
     /// Write DERIVED `twitch.streams` rows (JSON lines) for IRC chat lines: one live snapshot per
     /// channel per minute of its chat, viewers = 1,000 + 50 × the minute's lines (no Helix poll).
     Snapshots(SnapshotsArgs),
+    /// The archive offline: raw chat to Parquet on a local directory, lines/s per core and bytes
+    /// stored per raw byte, min/median/max of `--runs`.
+    Archive(super::bench_archive::Args),
 }
 
 /// Arguments of `chatpulse bench topics`.
@@ -145,6 +149,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Command::Passthrough(a) => passthrough(a),
         Command::Wait(a) => wait(a),
         Command::Snapshots(a) => snapshots(a),
+        Command::Archive(a) => super::bench_archive::run(a),
     }
 }
 

@@ -1,7 +1,9 @@
 //! The command line: one subcommand per file, each an `Args` struct (clap) with a `run()`. Errors
 //! become `anyhow` here, at the binary's edge, and are printed with their causes.
 
+mod archive;
 mod bench;
+mod bench_archive;
 pub mod config;
 mod demo;
 mod ingest;
@@ -67,6 +69,9 @@ enum Command {
     /// Benchmark tools: load a topic, a passthrough baseline, wait for a group to catch up, derived
     /// stream snapshots.
     Bench(bench::Args),
+    /// Write a raw-chat topic to Parquet files on a local directory or S3, exactly once, as a
+    /// member of its own consumer group.
+    Archive(archive::Args),
     /// Inspect topology files.
     Topology(topology::Args),
     /// Run the whole pipeline on bundled real chat with nothing installed (embedded broker and
@@ -102,6 +107,7 @@ pub fn main() -> ExitCode {
         Command::Summary(args) => summary::run(args),
         Command::Topology(args) => topology::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Archive(args) => archive::run(args),
         Command::Demo(args) => demo::run(args),
     };
     match result {

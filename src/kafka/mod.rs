@@ -1,10 +1,11 @@
-//! The Kafka edge: client construction ([`client`]), topic administration ([`topics`]), changelog
-//! restore ([`restore`]), the consume-process-produce loop that runs a topology ([`runner`]), the
-//! static group membership that makes restarts quick ([`membership`]), the watch for a takeover the
-//! coordinator left unfinished ([`group_watch`]) and the directory of instances for interactive
-//! queries ([`instances`]).
+//! The Kafka edge: client construction ([`client`]), the archive's consumer ([`archive`]), topic
+//! administration ([`topics`]), changelog restore ([`restore`]), the consume-process-produce loop
+//! that runs a topology ([`runner`]), the static group membership that makes restarts quick
+//! ([`membership`]), the watch for a takeover the coordinator left unfinished ([`group_watch`])
+//! and the directory of instances for interactive queries ([`instances`]).
 //! Everything that talks to a broker goes through here.
 
+pub mod archive;
 pub mod client;
 pub mod global_table;
 pub mod group_watch;

@@ -1,6 +1,6 @@
 //! Avro for everyone else: `topologies/analytics.toml` runs on tansu with its Avro sinks registered
-//! in the in-repo Schema Registry server over HTTP, and a Python consumer (`fastavro`, from PyPI;
-//! tests/support/avro_decode.py) decodes every record of every output topic, fetching each writer
+//! in the in-repo Schema Registry server over HTTP, and a Python consumer (`fastavro`, from PyPI,
+//! in the tests' venv; tests/support/avro_decode.py) decodes every record of every output topic, fetching each writer
 //! schema by id from the registry as any non-Rust consumer would. What it reads equals the offline
 //! run of the same topology.
 
@@ -12,6 +12,7 @@ use chatpulse::topology::Topology;
 use serde_json::Value;
 
 use crate::analytics_avro::{lines, sorted};
+use crate::archive::python;
 use crate::engine::{read_topic, start_with_registry};
 use crate::engine_support::{end_markers, offline_outputs, produce};
 use crate::harness::{create_topic, repo_file, unique};
@@ -19,7 +20,7 @@ use crate::support::schema_registry::SchemaRegistryServer;
 
 /// Decodes `values` with tests/support/avro_decode.py against `registry`: one JSON value each.
 fn python_decode(registry: &str, values: &[Vec<u8>]) -> Vec<Value> {
-    let mut child = Command::new("python3")
+    let mut child = Command::new(python())
         .arg(repo_file("tests/support/avro_decode.py"))
         .arg(registry)
         .stdin(Stdio::piped())
@@ -41,7 +42,7 @@ fn python_decode(registry: &str, values: &[Vec<u8>]) -> Vec<Value> {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
-        "avro_decode.py failed (is fastavro installed? `bash scripts/setup` installs it): {stderr}"
+        "avro_decode.py failed (is fastavro in the tests' venv? `bash scripts/setup` installs it): {stderr}"
     );
     String::from_utf8(output.stdout)
         .unwrap()

@@ -95,12 +95,21 @@ fn committed_total(group: &str, topic: &str) -> i64 {
 
 /// Every record of `topic` (all `PARTITIONS` partitions), read from the start to the end.
 fn read_to_end(topic: &str) -> Vec<rdkafka::message::OwnedMessage> {
+    read_partitions_to_end(topic, PARTITIONS)
+}
+
+/// Every record of partitions `0..partitions` of `topic`, read from the start to the end (at most
+/// 60 s).
+pub(crate) fn read_partitions_to_end(
+    topic: &str,
+    partitions: i32,
+) -> Vec<rdkafka::message::OwnedMessage> {
     let consumer: BaseConsumer<ReadToEnd> = settings()
         .end_reader_config(&unique("kills-reader"))
         .create_with_context(ReadToEnd)
         .unwrap();
     let mut tpl = TopicPartitionList::new();
-    for p in 0..PARTITIONS {
+    for p in 0..partitions {
         tpl.add_partition_offset(topic, p, Offset::Beginning)
             .unwrap();
     }
@@ -108,7 +117,7 @@ fn read_to_end(topic: &str) -> Vec<rdkafka::message::OwnedMessage> {
     let mut ended = BTreeSet::new();
     let mut got = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while ended.len() < PARTITIONS as usize {
+    while ended.len() < partitions as usize {
         assert!(Instant::now() < deadline, "reading {topic} took over 60 s");
         match consumer.poll(Duration::from_millis(500)) {
             Some(Ok(msg)) => got.push(msg.detach()),

@@ -3,6 +3,7 @@
 
 mod alerts_process;
 mod analytics_avro;
+mod archive;
 mod audience_process;
 mod avro;
 mod avro_python;
