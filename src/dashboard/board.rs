@@ -77,6 +77,12 @@ pub struct Unshown {
     pub reason: String,
 }
 
+/// The texts of fields `a` and `b`, when both are strings (a global feed's key).
+fn texts(v: &Value, a: &str, b: &str) -> Option<(String, String)> {
+    let text = |f: &str| v.get(f).and_then(Value::as_str).map(str::to_owned);
+    Some((text(a)?, text(b)?))
+}
+
 fn ms(v: &Value, field: &str) -> Option<i64> {
     v.get(field).and_then(Value::as_i64)
 }
@@ -107,26 +113,16 @@ impl Board {
         }
         let changed = match feed {
             Feed::Leaderboards => {
-                let (Some(period), Some(board)) = (
-                    value.get("period").and_then(Value::as_str),
-                    value.get("board").and_then(Value::as_str),
-                ) else {
-                    return Err(unshown("no period or board"));
-                };
-                let key = (period.to_owned(), board.to_owned());
+                let key = texts(&value, "period", "board")
+                    .ok_or_else(|| unshown("no period or board"))?;
                 if newer(self.boards.get(&key), &value, "period_start") {
                     self.boards.insert(key, value);
                 }
                 None
             }
             Feed::Rising => {
-                let (Some(period), Some(metric)) = (
-                    value.get("period").and_then(Value::as_str),
-                    value.get("metric").and_then(Value::as_str),
-                ) else {
-                    return Err(unshown("no period or metric"));
-                };
-                let key = (period.to_owned(), metric.to_owned());
+                let key = texts(&value, "period", "metric")
+                    .ok_or_else(|| unshown("no period or metric"))?;
                 let entries = self.rising.entry(key).or_default();
                 let start = ms(&value, "period_start");
                 if entries

@@ -8,6 +8,7 @@ use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::Schema;
 use chatpulse::avro::avro_to_json;
 use chatpulse::chat::import::{import, Format, ImportOptions};
+use chatpulse::topology::route::MemoryDestination;
 use chatpulse::topology::Topology;
 use serde_json::Value;
 
@@ -46,6 +47,29 @@ pub(crate) fn lines() -> Vec<String> {
     all
 }
 
+/// `topologies/<name>.toml` as shipped, on its own application id (`app`) and sink topics, reading
+/// `input`, with an hour's idle timeout.
+pub(crate) fn shipped_on(name: &str, app: &str, input: &str) -> Topology {
+    let mut topology = Topology::load(&repo_file(&format!("topologies/{name}.toml"))).unwrap();
+    topology.application_id = unique(app);
+    topology.sources[0].topic = input.to_owned();
+    topology.idle_timeout_ms = 3_600_000;
+    for sink in &mut topology.sinks {
+        sink.topic = unique(&sink.topic);
+    }
+    topology
+}
+
+/// The values the offline run wrote to `topic`.
+pub(crate) fn outputs_of(offline: &MemoryDestination, topic: &str) -> Vec<Value> {
+    offline
+        .outputs
+        .iter()
+        .filter(|(t, ..)| t == topic)
+        .map(|(_, _, v, _)| v.clone())
+        .collect()
+}
+
 /// Decodes a record value with the `.avsc` file alone.
 pub(crate) fn decode(value: &[u8], schema: &Schema) -> Value {
     assert_eq!(value[0], 0, "magic byte");
@@ -79,13 +103,7 @@ async fn every_analytics_topic_decodes_with_its_avsc_and_equals_the_offline_run(
         "subscriptions",
         "ad-slots",
     ] {
-        let mut topology = Topology::load(&repo_file(&format!("topologies/{name}.toml"))).unwrap();
-        topology.application_id = unique(name);
-        topology.sources[0].topic = input.clone();
-        topology.idle_timeout_ms = 3_600_000;
-        for sink in &mut topology.sinks {
-            sink.topic = unique(&sink.topic);
-        }
+        let topology = shipped_on(name, name, &input);
         let offline = offline_outputs(&topology, &lines, &markers);
         let state = tempfile::tempdir().unwrap();
         let registry = format!("mock://{}", unique("registry"));
@@ -95,12 +113,7 @@ async fn every_analytics_topic_decodes_with_its_avsc_and_equals_the_offline_run(
             let text =
                 std::fs::read_to_string(repo_file(&format!("avro/{schema_name}.avsc"))).unwrap();
             let schema = Schema::parse_str(&text).unwrap();
-            let expected: Vec<Value> = offline
-                .outputs
-                .iter()
-                .filter(|(topic, ..)| *topic == sink.topic)
-                .map(|(_, _, v, _)| v.clone())
-                .collect();
+            let expected = outputs_of(&offline, &sink.topic);
             assert!(!expected.is_empty(), "{name}: {} has results", sink.topic);
             let got = read_topic(&sink.topic, expected.len(), Duration::from_secs(180));
             let decoded: Vec<Value> = got

@@ -8,10 +8,9 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use chatpulse::topology::Topology;
 use serde_json::Value;
 
-use crate::analytics_avro::{lines, sorted};
+use crate::analytics_avro::{lines, outputs_of, shipped_on, sorted};
 use crate::archive::python;
 use crate::engine::{read_topic, start_with_registry};
 use crate::engine_support::{end_markers, offline_outputs, produce};
@@ -59,25 +58,14 @@ async fn fastavro_decodes_every_analytics_topic_through_the_registry_and_equals_
     let markers = end_markers(&lines, 1);
     produce(&input, &lines, &markers).await;
 
-    let mut topology = Topology::load(&repo_file("topologies/analytics.toml")).unwrap();
-    topology.application_id = unique("avro-python");
-    topology.sources[0].topic = input.clone();
-    topology.idle_timeout_ms = 3_600_000;
-    for sink in &mut topology.sinks {
-        sink.topic = unique(&sink.topic);
-    }
+    let topology = shipped_on("analytics", "avro-python", &input);
     let offline = offline_outputs(&topology, &lines, &markers);
     let registry = SchemaRegistryServer::start();
     let state = tempfile::tempdir().unwrap();
     let (control, handle) =
         start_with_registry(topology.clone(), state.path(), Some(registry.url()));
     for sink in &topology.sinks {
-        let expected: Vec<Value> = offline
-            .outputs
-            .iter()
-            .filter(|(topic, ..)| *topic == sink.topic)
-            .map(|(_, _, v, _)| v.clone())
-            .collect();
+        let expected = outputs_of(&offline, &sink.topic);
         assert!(!expected.is_empty(), "{} has results", sink.topic);
         let got = read_topic(&sink.topic, expected.len(), Duration::from_secs(180));
         let values: Vec<Vec<u8>> = got
