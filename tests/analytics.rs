@@ -324,6 +324,41 @@ fn the_quietest_hour_of_admiralbulldog_has_at_most_three_spikes() {
     }
 }
 
+/// The bundled northernlion VOD (`data/sample/northernlion-1087079172.json.gz`, the gzip of the
+/// byte-identical JSON read here).
+fn northernlion() -> &'static [String] {
+    static LINES: OnceLock<Vec<String>> = OnceLock::new();
+    LINES.get_or_init(|| {
+        import_log(
+            "dev_vodjson_northernlion_2021/1087079172.json",
+            Format::VodJson,
+            logged(0),
+        )
+    })
+}
+
+/// Issue 19: a sustained new level is not one endless spike. Before the plateau fix two spikes of
+/// this VOD lasted 12.5 and 15 minutes; now the baseline relearns after `plateau_hold` and no spike
+/// outlasts `max_spike` (5 minutes by default).
+#[test]
+fn r19_a_plateau_ends_its_spike_within_the_bound() {
+    let bound = 5 * MINUTE;
+    let spikes = ends(&detect(northernlion(), "northernlion"));
+    assert!(!spikes.is_empty());
+    for s in &spikes {
+        println!(
+            "{} min: {}",
+            (s.end_ms - s.onset_ms) as f64 / MINUTE as f64,
+            s.describe()
+        );
+    }
+    let longest = spikes.iter().map(|s| s.end_ms - s.onset_ms).max().unwrap();
+    assert!(longest <= bound, "a spike lasted {} s", longest / 1000);
+    for w in spikes.windows(2) {
+        assert!(w[0].end_ms <= w[1].onset_ms, "spikes overlap: {w:#?}");
+    }
+}
+
 #[test]
 fn an_injected_raid_is_a_spike_caused_by_the_raid() {
     let t = bulldog_injection_time(20);

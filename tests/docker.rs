@@ -56,6 +56,7 @@ fn compose_file_names_every_service_image_port_and_file() {
         "ingest",
         "run",
         "monitor",
+        "dashboard",
         "prometheus",
         "grafana",
     ] {
@@ -83,6 +84,23 @@ fn compose_file_names_every_service_image_port_and_file() {
         .unwrap();
     assert_eq!(roles, "broker,controller", "KRaft: no ZooKeeper");
     assert!(!services.iter().any(|s| s.contains("zookeeper")));
+
+    let dashboard = service(&compose, "dashboard");
+    let command: Vec<&str> = get(&dashboard, "command")
+        .and_then(Value::as_sequence)
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(command, ["dashboard", "--addr", "0.0.0.0:8088"]);
+    let token = get(&dashboard, "environment").unwrap()["CHATPULSE_DASHBOARD_TOKEN"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        token.starts_with("${CHATPULSE_DASHBOARD_TOKEN:?"),
+        "binding 0.0.0.0 needs a token, so compose asks for one: {token}"
+    );
 
     let monitor = service(&compose, "monitor");
     assert_eq!(

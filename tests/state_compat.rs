@@ -27,13 +27,15 @@ kind = "sub_trend"
 source = "chat"
 sink = "o"
 window = { kind = "tumbling", size = "5m", grace = "5s" }
+# The earlier code's spike bound (15 minutes; 5 since issue 19), so its bytes are what this config writes.
+options = { spike.max_spike = "15m" }
 store = "trend"
 [[processor]]
 name = "ad"
 kind = "ad_slots"
 source = "chat"
 sink = "o"
-options = { grace = "5s" }
+options = { grace = "5s", spike.max_spike = "15m" }
 store = "ad"
 [[sink]]
 name = "o"

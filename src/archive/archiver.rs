@@ -456,17 +456,23 @@ mod tests {
         v
     }
 
-    #[test]
-    fn batches_land_as_hour_and_channel_files_and_commit_after_their_last_record() {
+    /// An archiver (batches of 7) on partitions 0 and 1 of an in-memory store, after `records`.
+    fn pushed(records: &[ArchiveRecord]) -> (Arc<MemoryStorage>, Archiver, Offsets) {
         let storage = Arc::new(MemoryStorage::new());
         let mut a = Archiver::new(storage.clone(), Box::new(RawChat), options(7)).unwrap();
         let mut offsets = Offsets::default();
         a.assign(0, None).unwrap();
         a.assign(1, None).unwrap();
-        let records = records();
-        for r in &records {
+        for r in records {
             a.push(r, 0, &mut offsets).unwrap();
         }
+        (storage, a, offsets)
+    }
+
+    #[test]
+    fn batches_land_as_hour_and_channel_files_and_commit_after_their_last_record() {
+        let records = records();
+        let (storage, mut a, mut offsets) = pushed(&records);
         assert_eq!(offsets.0, BTreeMap::from([(0, 28), (1, 28)]));
         a.flush_all(&mut offsets).unwrap();
         assert_eq!(offsets.0, BTreeMap::from([(0, 30), (1, 30)]));
@@ -480,6 +486,35 @@ mod tests {
         assert!(objects.contains_key("_chatpulse_archive/chat/partition=1.json"));
         // Nothing left to flush; quiet partitions do not write empty files.
         assert_eq!(a.flush_all(&mut offsets).unwrap(), []);
+    }
+
+    #[test]
+    fn a_backfill_reads_every_line_back_in_event_time_order_within_a_range() {
+        use crate::archive::backfill::{Backfill, TimeRange};
+        let records = records();
+        let (storage, mut a, mut offsets) = pushed(&records);
+        a.flush_all(&mut offsets).unwrap();
+        let read = |range: TimeRange| -> Vec<Bytes> {
+            Backfill::open(storage.clone(), "chat", range)
+                .unwrap()
+                .map(|l| Bytes::from(l.unwrap().payload))
+                .collect()
+        };
+        // Brute force: the records' payloads by their time (distinct, rising with the index).
+        let payloads =
+            |rs: &[ArchiveRecord]| -> Vec<Bytes> { rs.iter().map(|r| r.payload.clone()).collect() };
+        assert_eq!(read(TimeRange::default()), payloads(&records));
+        let ts = |i: usize| records[i].timestamp_ms;
+        let range = TimeRange {
+            from_ms: ts(10),
+            to_ms: ts(40),
+        };
+        assert_eq!(read(range), payloads(&records[10..40]));
+        let e = Backfill::open(storage.clone(), "other", TimeRange::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("no archive files of topic \"other\""), "{e}");
     }
 
     #[test]

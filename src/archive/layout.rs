@@ -2,7 +2,7 @@
 //! names from topic, Kafka partition and first offset, so that a retry of the same batch writes
 //! the same names. Pure: paths are strings relative to the store's root.
 
-use crate::time::civil::civil_from_days;
+use crate::time::civil::{civil_from_days, days_from_civil};
 
 /// The directory of a file: its topic, event hour and, when partitioning by channel, channel.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -88,6 +88,25 @@ pub fn escape(s: &str) -> String {
     out
 }
 
+/// The start of the hour a file's path names (`.../dt=YYYY-MM-DD/hour=HH/...`): the inverse of
+/// [`Layout::directory`], for readers that prune by directory.
+pub fn hour_of_path(path: &str) -> Option<i64> {
+    let mut date = None;
+    let mut hour = None;
+    for part in path.split('/') {
+        if let Some(d) = part.strip_prefix("dt=") {
+            let mut it = d.split('-');
+            let y: i64 = it.next()?.parse().ok()?;
+            let m: u32 = it.next()?.parse().ok()?;
+            let d: u32 = it.next()?.parse().ok()?;
+            date = Some(days_from_civil(y, m, d));
+        } else if let Some(h) = part.strip_prefix("hour=") {
+            hour = Some(h.parse::<i64>().ok().filter(|h| (0..24).contains(h))?);
+        }
+    }
+    Some(date? * 86_400_000 + hour? * HOUR_MS)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,5 +154,27 @@ mod tests {
         assert_eq!(escape("."), "%2E");
         assert_eq!(escape(""), "%00");
         assert_eq!(escape("a+b"), "a%2Bb");
+    }
+
+    #[test]
+    fn hours_come_from_the_hive_directories() {
+        let t = days_from_civil(2025, 4, 28) * 86_400_000 + 13 * HOUR_MS;
+        assert_eq!(
+            hour_of_path("twitch.chat.raw/dt=2025-04-28/hour=13/twitch.chat.raw+0+00000000000000000042.parquet"),
+            Some(t)
+        );
+        assert_eq!(
+            hour_of_path("t/dt=2025-04-28/hour=13/channel=nymn/f.parquet"),
+            Some(t)
+        );
+        assert_eq!(hour_of_path("t/dt=2025-04-28/f.parquet"), None);
+        assert_eq!(hour_of_path("t/dt=2025-04-28/hour=24/f.parquet"), None);
+        // The inverse of `directory`, with and without channel directories.
+        for by_channel in [false, true] {
+            let l = layout(by_channel);
+            let key = l.key(t + 1_234_567, Some("nymn"));
+            let file = l.file(&key, 3, 42);
+            assert_eq!(hour_of_path(&file), Some(t), "{file}");
+        }
     }
 }

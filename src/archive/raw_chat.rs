@@ -5,7 +5,7 @@
 use bytes::Bytes;
 
 use super::columns::{Column, ColumnBuffers, ColumnType, Schema};
-use super::record::{ArchiveRecord, RowFormat, RowKey};
+use super::record::{position_columns, push_position, ArchiveRecord, RowFormat, RowKey};
 use crate::chat::irc::{unescape, IrcMessage};
 use crate::chat::{ChatEvent, EventKind, NoticeKind};
 
@@ -30,7 +30,9 @@ mod col {
     pub const RAW: usize = 10;
     pub const RAW_BYTES: usize = 11;
     pub const KAFKA_PARTITION: usize = 12;
+    #[cfg(test)]
     pub const KAFKA_OFFSET: usize = 13;
+    #[cfg(test)]
     pub const KAFKA_TIMESTAMP: usize = 14;
 }
 
@@ -39,7 +41,7 @@ pub fn schema() -> Schema {
     use ColumnType::*;
     Schema {
         name: "raw_chat".into(),
-        columns: vec![
+        columns: [
             Column::required(
                 "event_time",
                 TimestampMillis,
@@ -85,14 +87,10 @@ pub fn schema() -> Schema {
                 Binary,
                 "The payload when it is not valid UTF-8 (raw is then null)",
             ),
-            Column::required("kafka_partition", Int32, "Kafka partition of the record"),
-            Column::required("kafka_offset", Int64, "Kafka offset of the record"),
-            Column::optional(
-                "kafka_timestamp",
-                TimestampMillis,
-                "The Kafka record's timestamp",
-            ),
-        ],
+        ]
+        .into_iter()
+        .chain(position_columns())
+        .collect(),
     }
 }
 
@@ -229,18 +227,11 @@ pub fn append_row(record: &ArchiveRecord, out: &mut ColumnBuffers) -> RowKey {
     out.push_map(col::TAGS, false, Some(tags));
     out.push_bytes(col::RAW, false, Some(p.clone()));
     out.push_bytes(col::RAW_BYTES, false, None);
-    push_position(record, out);
+    push_position(record, out, col::KAFKA_PARTITION);
     RowKey {
         event_time_ms: event_time,
         channel: channel.map(|c| String::from_utf8_lossy(&c).into_owned()),
     }
-}
-
-fn push_position(record: &ArchiveRecord, out: &mut ColumnBuffers) {
-    out.push_i32(col::KAFKA_PARTITION, true, Some(record.partition));
-    out.push_i64(col::KAFKA_OFFSET, true, Some(record.offset));
-    out.push_i64(col::KAFKA_TIMESTAMP, false, record.timestamp_ms);
-    out.end_row();
 }
 
 fn append_unparsed(
@@ -270,7 +261,7 @@ fn append_unparsed(
     };
     out.push_bytes(col::RAW, false, raw);
     out.push_bytes(col::RAW_BYTES, false, raw_bytes);
-    push_position(record, out);
+    push_position(record, out, col::KAFKA_PARTITION);
     RowKey {
         event_time_ms: event_time,
         channel: key_channel.map(|c| String::from_utf8_lossy(c).into_owned()),

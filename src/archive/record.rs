@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use super::columns::{ColumnBuffers, Schema};
+use super::columns::{Column, ColumnBuffers, ColumnType, Schema};
 
 /// One Kafka record, as the archive sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,4 +37,33 @@ pub trait RowFormat: Send {
     /// Appends the one row of `record` to `out` (buffers of [`RowFormat::schema`]); every record
     /// gets a row, whatever its payload.
     fn append(&self, record: &ArchiveRecord, out: &mut ColumnBuffers) -> RowKey;
+}
+
+/// The last columns of every archived topic: where its record was in Kafka.
+pub fn position_columns() -> [Column; 3] {
+    [
+        Column::required(
+            "kafka_partition",
+            ColumnType::Int32,
+            "Kafka partition of the record",
+        ),
+        Column::required(
+            "kafka_offset",
+            ColumnType::Int64,
+            "Kafka offset of the record",
+        ),
+        Column::optional(
+            "kafka_timestamp",
+            ColumnType::TimestampMillis,
+            "The Kafka record's timestamp",
+        ),
+    ]
+}
+
+/// Appends `record`'s [`position_columns`] (the row's last, from column `first`) and ends the row.
+pub fn push_position(record: &ArchiveRecord, out: &mut ColumnBuffers, first: usize) {
+    out.push_i32(first, true, Some(record.partition));
+    out.push_i64(first + 1, true, Some(record.offset));
+    out.push_i64(first + 2, false, record.timestamp_ms);
+    out.end_row();
 }

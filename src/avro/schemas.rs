@@ -39,6 +39,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../avro/audience_hour.avsc"),
     ),
     ("alert", include_str!("../../avro/alert.avsc")),
+    ("highlight", include_str!("../../avro/highlight.avsc")),
 ];
 
 /// Why a schema could not be had.

@@ -52,6 +52,27 @@ impl RegistryDecoder {
     }
 }
 
+/// A value of a topic that may hold Avro or JSON: Avro in the registry wire format through `avro`
+/// when it is framed so and a decoder is given, else JSON.
+pub fn decode_avro_or_json<D: ValueDecoder + ?Sized>(
+    avro: Option<&D>,
+    bytes: &[u8],
+) -> Result<Value, String> {
+    if let Some(avro) = avro {
+        if wire::unframe(bytes).is_ok() {
+            return avro.decode(bytes);
+        }
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        let hint = if avro.is_none() && wire::unframe(bytes).is_ok() {
+            "; it looks like Avro: pass --schema-registry"
+        } else {
+            ""
+        };
+        format!("neither Avro nor JSON ({e}){hint}")
+    })
+}
+
 impl ValueDecoder for RegistryDecoder {
     fn decode(&self, bytes: &[u8]) -> Result<Value, String> {
         let (id, datum) = wire::unframe(bytes)

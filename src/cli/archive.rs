@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+use super::archive_input::S3Args;
 use super::kafka_args::KafkaArgs;
 use super::serve_args::{parse_timeout, ServeArgs};
 use super::shutdown::on_signal;
@@ -16,12 +17,16 @@ use crate::archive::layout::Layout;
 use crate::archive::metrics::ArchiveMetrics;
 use crate::archive::parquet_file::Encoding;
 use crate::archive::raw_chat::RawChat;
+use crate::archive::result_rows::ResultRows;
 use crate::archive::roll::RollPolicy;
-use crate::archive::storage::{self, S3Options};
+use crate::archive::storage;
+use crate::archive::RowFormat;
 use crate::archive::{ArchiveOptions, Archiver};
+use crate::avro::{registry_for, AvroSchema, RegistryDecoder};
 use crate::http::Stateless;
 use crate::kafka::archive::{run as run_archive, ArchiveRunOptions};
 use crate::metrics::Metrics;
+use crate::table::ValueDecoder;
 
 /// Arguments of `chatpulse archive`.
 #[derive(Debug, clap::Args)]
@@ -79,16 +84,20 @@ pub struct Args {
     /// zstd level of the Parquet pages (1-22).
     #[arg(long, env = "CHATPULSE_ARCHIVE_ZSTD_LEVEL", default_value_t = 3)]
     zstd_level: i32,
-    /// S3 endpoint URL, for MinIO, moto or another S3-compatible store (default: AWS, or
-    /// AWS_ENDPOINT_URL).
-    #[arg(long, env = "CHATPULSE_S3_ENDPOINT", value_name = "URL")]
-    s3_endpoint: Option<String>,
-    /// S3 region (default: AWS_REGION, AWS_DEFAULT_REGION, the AWS profile's, or us-east-1).
-    #[arg(long, env = "CHATPULSE_S3_REGION")]
-    s3_region: Option<String>,
-    /// Path-style S3 requests (`ENDPOINT/BUCKET/KEY`), which MinIO and moto need.
-    #[arg(long, env = "CHATPULSE_S3_PATH_STYLE")]
-    s3_path_style: bool,
+    #[command(flatten)]
+    s3: S3Args,
+    /// Archive a result topic instead of raw chat: its Avro record schema, a shipped name
+    /// (`sub_trend`, `engagement`, ...: see avro/) or an .avsc file. One column per field, typed
+    /// from it, with the field docs as column docs.
+    #[arg(long, env = "CHATPULSE_ARCHIVE_SCHEMA", value_name = "NAME|FILE")]
+    schema: Option<String>,
+    /// With --schema: the field holding a record's event time (default: window_start, end or ts,
+    /// else the Kafka timestamp).
+    #[arg(long, env = "CHATPULSE_ARCHIVE_TIME_FIELD")]
+    time_field: Option<String>,
+    /// With --schema: the Schema Registry URL that decodes Avro values (JSON values need none).
+    #[arg(long, env = "CHATPULSE_SCHEMA_REGISTRY_URL")]
+    schema_registry: Option<String>,
     #[command(flatten)]
     kafka: KafkaArgs,
     #[command(flatten)]
@@ -98,12 +107,7 @@ pub struct Args {
 /// Runs `chatpulse archive`.
 pub fn run(args: Args) -> Result<ExitCode> {
     let kafka = args.kafka.settings()?;
-    let s3 = S3Options {
-        endpoint: args.s3_endpoint.clone(),
-        region: args.s3_region.clone(),
-        path_style: args.s3_path_style,
-    };
-    let storage = storage::open(&args.root, &s3)
+    let storage = storage::open(&args.root, &args.s3.options())
         .with_context(|| format!("cannot open the archive root {}", args.root))?;
     let options = ArchiveOptions {
         group: args.group.clone(),
@@ -124,7 +128,34 @@ pub fn run(args: Args) -> Result<ExitCode> {
         },
     };
     tracing::info!(root = %storage.describe(), topic = %args.topic, group = %args.group, "archiving");
-    let archiver = Archiver::new(Arc::from(storage), Box::new(RawChat), options)
+    let rows: Box<dyn RowFormat> = match &args.schema {
+        None => Box::new(RawChat),
+        Some(name) => {
+            let schema = if name.ends_with(".avsc") {
+                AvroSchema::from_file(std::path::Path::new(name))
+            } else {
+                AvroSchema::builtin(name)
+            }
+            .with_context(|| {
+                format!("--schema {name}: use a shipped name (avro/NAME.avsc) or an .avsc file")
+            })?;
+            let decoder = args
+                .schema_registry
+                .as_deref()
+                .map(registry_for)
+                .transpose()?
+                .map(RegistryDecoder::new)
+                .transpose()?
+                .map(|d| Box::new(d) as Box<dyn ValueDecoder>);
+            Box::new(ResultRows::new(
+                &schema.origin,
+                &schema.text,
+                args.time_field.as_deref(),
+                decoder,
+            )?)
+        }
+    };
+    let archiver = Archiver::new(Arc::from(storage), rows, options)
         .context("cannot set up the Parquet writer (check --zstd-level)")?;
     let served = Arc::new(Metrics::new());
     let metrics = ArchiveMetrics::register(served.registry())?;

@@ -2,7 +2,8 @@
 //! Kafka-protocol broker (rdkafka's MockCluster), an in-process schema registry (`mock://demo`), real
 //! chat from `data/sample` produced to `twitch.chat.raw`, the five shipped analytics topologies
 //! running as they would in production, a live view of what they emit, a check against the offline
-//! run of the same slice, and an HTML report.
+//! run of the same slice, an HTML report, and the live dashboard (`chatpulse dashboard`'s page),
+//! served until Ctrl-C unless `--no-serve`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -18,10 +19,13 @@ use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedPr
 use rdkafka::Message;
 use serde_json::Value;
 
+use super::dashboard::{self, DashboardSpec};
 use super::input;
+use super::shutdown::on_signal;
 use crate::avro::{decode_datum, registry_for, wire, SchemaRegistry};
 use crate::chat::import::{import, ImportOptions};
 use crate::chat::ChatEvent;
+use crate::kafka::dashboard_reader::StartAt;
 use crate::kafka::restore::DEFAULT_STALL_TIMEOUT;
 use crate::kafka::runner::{run as run_topology, RunControl, RunOptions, RunStats};
 use crate::kafka::KafkaSettings;
@@ -62,6 +66,13 @@ pub struct Args {
     /// Give up when the pipeline has not delivered every result after this many seconds.
     #[arg(long, default_value_t = 120)]
     timeout_s: u64,
+    /// Do not serve the dashboard: finish once the report is written (for scripts; also when the
+    /// CI environment variable is set).
+    #[arg(long)]
+    no_serve: bool,
+    /// Where to serve the dashboard while the demo runs and after it, until Ctrl-C.
+    #[arg(long, default_value = "127.0.0.1:8088")]
+    dashboard_addr: std::net::SocketAddr,
 }
 
 /// Runs `chatpulse demo`.
@@ -121,6 +132,26 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     mock.create_topic(RAW, 1, 1)
         .context("cannot create twitch.chat.raw")?;
+    let serve = !args.no_serve && std::env::var_os("CI").is_none();
+    let dashboard = if serve {
+        let served = dashboard::start(DashboardSpec {
+            settings: settings.clone(),
+            schema_registry: Some("mock://demo".into()),
+            addr: args.dashboard_addr,
+            token: None,
+            group: "chatpulse-demo-dashboard".into(),
+            start: StartAt::Beginning,
+            keep: Duration::from_secs(24 * 3600),
+            topics: dashboard::feed_topics(&[])?,
+        })?;
+        println!(
+            "dashboard: http://{}/ (live while the demo runs)",
+            served.addr
+        );
+        Some(served)
+    } else {
+        None
+    };
     produce(&settings, &lines, &marker)?;
     println!(
         "produced {} lines to {RAW} on the embedded broker {}",
@@ -172,7 +203,20 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
     }
     let got = got?;
-    report(&args.report, &expected, &got, &stats, started)
+    let code = report(&args.report, &expected, &got, &stats, started)?;
+    if let Some(served) = dashboard {
+        println!(
+            "dashboard: http://{}/ stays up with the demo's results: press Ctrl-C to stop",
+            served.addr
+        );
+        let (tx, rx) = std::sync::mpsc::channel();
+        on_signal(Duration::from_secs(5), move || {
+            let _ = tx.send(());
+        });
+        let _ = rx.recv();
+        served.stop()?;
+    }
+    Ok(code)
 }
 
 /// Reads and imports every input into canonical tagged lines, in time order.

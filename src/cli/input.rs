@@ -10,24 +10,28 @@ use crate::chat::import::{Format, ImportOptions};
 use crate::time::civil::parse_offset_s;
 use anyhow::{bail, Context, Result};
 
-/// What a command that reads recorded logs reads: a chat log format, or recorded stream snapshots
-/// (`snapshots`: the CSV or JSON lines of `crate::table::snapshot_log`).
+/// What a command that reads recorded logs reads: a chat log format, recorded stream snapshots
+/// (`snapshots`: the CSV or JSON lines of `crate::table::snapshot_log`), or the raw-chat archive
+/// (`archive`: an `archive --root`, a directory or `s3://bucket/prefix`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Chat(Format),
     Snapshots,
+    Archive,
 }
 
 impl FromStr for LogFormat {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s == "snapshots" {
-            return Ok(LogFormat::Snapshots);
+        match s {
+            "snapshots" => return Ok(LogFormat::Snapshots),
+            "archive" => return Ok(LogFormat::Archive),
+            _ => {}
         }
         s.parse::<Format>()
             .map(LogFormat::Chat)
-            .map_err(|e| format!("{e}, or snapshots"))
+            .map_err(|e| format!("{e}, snapshots or archive"))
     }
 }
 

@@ -2,10 +2,13 @@
 //! become `anyhow` here, at the binary's edge, and are printed with their causes.
 
 mod archive;
+mod archive_input;
 mod bench;
 mod bench_archive;
 pub mod config;
+mod dashboard;
 mod demo;
+mod highlights;
 mod ingest;
 mod input;
 pub mod kafka_args;
@@ -72,8 +75,13 @@ enum Command {
     /// Write a raw-chat topic to Parquet files on a local directory or S3, exactly once, as a
     /// member of its own consumer group.
     Archive(archive::Args),
+    /// Serve a live web page of the result topics (channels, spikes, subs, ad breaks, heatmap,
+    /// leaderboards, alerts), updated through Server-Sent Events.
+    Dashboard(dashboard::Args),
     /// Inspect topology files.
     Topology(topology::Args),
+    /// Score highlight predictions against labelled moments (`highlights score`).
+    Highlights(highlights::Args),
     /// Run the whole pipeline on bundled real chat with nothing installed (embedded broker and
     /// registry) and write an HTML report.
     Demo(demo::Args),
@@ -105,7 +113,9 @@ pub fn main() -> ExitCode {
         Command::Tail(args) => tail::run(args),
         Command::Notify(args) => notify::run(args),
         Command::Summary(args) => summary::run(args),
+        Command::Dashboard(args) => dashboard::run(args),
         Command::Topology(args) => topology::run(args),
+        Command::Highlights(args) => highlights::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Archive(args) => archive::run(args),
         Command::Demo(args) => demo::run(args),

@@ -13,7 +13,9 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
+use super::archive_input::ArchiveInputArgs;
 use super::input::{self, LogFormat};
+use crate::archive::backfill::Backfill;
 use crate::chat::import::line_reader::LineReader;
 use crate::chat::import::{import, Format};
 use crate::processor::Output;
@@ -47,11 +49,15 @@ pub struct Args {
     /// csv, jsonl; detected from the file name and first line when omitted), or `snapshots`: every
     /// file not named for a chat source is a recorded snapshot log (CSV
     /// `ts,channel,viewers,followers,game,title,started_at,language`, or JSON lines with those
-    /// keys; a row means the channel was live at `ts`), read as `monitor`'s values.
+    /// keys; a row means the channel was live at `ts`), read as `monitor`'s values; or `archive`:
+    /// each chat source's input is an `archive --root` (a directory or `s3://bucket/prefix`) whose
+    /// raw chat is read in event-time order (a backfill: see --from, --to and --archive-topic).
     #[arg(long)]
     format: Option<LogFormat>,
     #[command(flatten)]
     chat: input::ChatLogArgs,
+    #[command(flatten)]
+    archive: ArchiveInputArgs,
     /// RocksDB state directory; a temporary one when omitted.
     #[arg(long, env = "CHATPULSE_STATE_DIR")]
     state_dir: Option<PathBuf>,
@@ -122,6 +128,29 @@ impl RecordSource for Converted {
 
     fn record(&self) -> &[u8] {
         self.current.as_bytes()
+    }
+}
+
+/// The lines of the raw-chat archive, as their payloads were received.
+struct Archived {
+    lines: Backfill,
+    current: Vec<u8>,
+}
+
+impl RecordSource for Archived {
+    fn advance(&mut self) -> std::io::Result<bool> {
+        match self.lines.next() {
+            Some(Ok(line)) => {
+                self.current = line.payload;
+                Ok(true)
+            }
+            Some(Err(e)) => Err(std::io::Error::other(e)),
+            None => Ok(false),
+        }
+    }
+
+    fn record(&self) -> &[u8] {
+        &self.current
     }
 }
 
@@ -249,7 +278,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
     for arg in &args.input {
         let (source, path) = named_input(&topology, arg, snapshots)?;
         let spec = &topology.sources[source];
-        let record_source: Box<dyn RecordSource> = if snapshots && spec.format != ValueFormat::Irc {
+        let record_source: Box<dyn RecordSource> = if args.format == Some(LogFormat::Archive)
+            && spec.format == ValueFormat::Irc
+        {
+            tracing::info!(root = %path, source = %spec.name, topic = %args.archive.archive_topic, "queued (archive)");
+            Box::new(Archived {
+                lines: args.archive.open(path)?,
+                current: Vec::new(),
+            })
+        } else if snapshots && spec.format != ValueFormat::Irc {
             let input = input::open(path, Some(Format::Irc))?;
             tracing::info!(file = %input.name, source = %spec.name, "queued (snapshot log)");
             snapshot_rows(input, &skipped)

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context, Result};
 use tokio::sync::watch;
 
+use super::archive_input::ArchiveInputArgs;
 use super::input::{self, LogFormat};
 use super::kafka_args::KafkaArgs;
 use super::serve_args::ServeArgs;
@@ -47,11 +48,15 @@ pub struct Args {
     /// from the file name and first line when omitted), or `snapshots`: recorded stream snapshots
     /// (CSV `ts,channel,viewers,followers,game,title,started_at,language`, or JSON lines with those
     /// keys; a row means the channel was live at `ts`) produced to twitch.streams as monitor writes
-    /// them, key = channel, record timestamp = `ts`.
+    /// them, key = channel, record timestamp = `ts`; or `archive`: each file is an `archive --root`
+    /// (a directory or `s3://bucket/prefix`) whose raw chat is replayed in event-time order (a
+    /// backfill: see --from, --to and --archive-topic).
     #[arg(long)]
     format: Option<LogFormat>,
     #[command(flatten)]
     chat: input::ChatLogArgs,
+    #[command(flatten)]
+    archive: ArchiveInputArgs,
     /// Schema Registry URL for --format snapshots (`http(s)://host:port`, or `mock://NAME`):
     /// snapshots are Avro (`avro/stream_snapshot.avsc`) registered under `<topic>-value`, as monitor
     /// writes them. Required with --format snapshots unless --json.
@@ -80,7 +85,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let format = match args.format {
         Some(LogFormat::Snapshots) => return run_snapshots(args, speed),
         Some(LogFormat::Chat(f)) => Some(f),
-        None => None,
+        Some(LogFormat::Archive) | None => None,
     };
     if args.json {
         bail!("--json is for --format snapshots; chat lines are produced as they are");
@@ -95,7 +100,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
     // Files are read on their own thread; the async side paces and produces.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<RawLine>>(1024);
     let files = args.files.clone();
-    let reader = std::thread::spawn(move || read_files(&files, format, &options, &tx));
+    let reader = if args.format == Some(LogFormat::Archive) {
+        let archive = args.archive.clone();
+        std::thread::spawn(move || read_archives(&files, &archive, &tx))
+    } else {
+        std::thread::spawn(move || read_files(&files, format, &options, &tx))
+    };
 
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let served = Arc::new(Metrics::new());
@@ -237,6 +247,37 @@ fn read_files(
         if errors > 0 {
             tracing::warn!(file = %input.name, errors, "records skipped: not importable or without a channel");
         }
+    }
+    Ok(())
+}
+
+/// Reads every archive root in turn and sends its lines, in event-time order, to `tx`.
+fn read_archives(
+    roots: &[String],
+    archive: &ArchiveInputArgs,
+    tx: &tokio::sync::mpsc::Sender<Result<RawLine>>,
+) -> Result<()> {
+    for root in roots {
+        let mut backfill = archive.open(root)?;
+        tracing::info!(root = %root, topic = %archive.archive_topic, "replaying from the archive");
+        let mut skipped = 0u64;
+        for line in backfill.by_ref() {
+            let line = line?;
+            let Some(line) = String::from_utf8(line.payload)
+                .ok()
+                .and_then(|l| RawLine::new(l, now_ms(), root))
+            else {
+                skipped += 1;
+                continue;
+            };
+            if tx.blocking_send(Ok(line)).is_err() {
+                return Ok(()); // the producer side failed and says why
+            }
+        }
+        if skipped > 0 {
+            tracing::warn!(root = %root, skipped, "archived records skipped: not UTF-8 or without a channel (as on their first way in, they would go to the dead-letter topic)");
+        }
+        tracing::info!(root = %root, files = backfill.files_read, "archive read");
     }
     Ok(())
 }

@@ -12,9 +12,9 @@ use rdkafka::Message;
 use serde_json::{json, Value};
 
 use super::kafka_args::{option_strings, KafkaOption};
+use crate::avro::value_decoder::decode_avro_or_json;
 use crate::avro::{registry_for, wire, RegistryDecoder};
 use crate::kafka::KafkaSettings;
-use crate::table::ValueDecoder;
 use crate::topology::spec::parse_duration_ms;
 
 /// Arguments of `chatpulse tail`.
@@ -57,16 +57,12 @@ struct Decoder {
 
 impl Decoder {
     fn value(&mut self, bytes: &[u8]) -> Value {
-        if let Some(avro) = &self.avro {
-            if wire::unframe(bytes).is_ok() {
-                match avro.decode(bytes) {
-                    Ok(v) => return v,
-                    Err(e) => tracing::warn!(error = %e, "undecodable Avro value"),
-                }
+        decode_avro_or_json(self.avro.as_ref(), bytes).unwrap_or_else(|e| {
+            if wire::unframe(bytes).is_ok() && self.avro.is_some() {
+                tracing::warn!(error = %e, "undecodable Avro value");
             }
-        }
-        serde_json::from_slice(bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
+            Value::String(String::from_utf8_lossy(bytes).into_owned())
+        })
     }
 }
 

@@ -63,8 +63,10 @@ pub struct Board {
     alerts: VecDeque<Value>,
     /// Records applied so far; a view's `version` tells a client whether it changed.
     version: u64,
-    /// The feeds that have delivered at least one record (a view whose feed is absent says so).
+    /// The feeds that have delivered at least one record.
     seen: Vec<Feed>,
+    /// The feeds whose topic does not exist (a view whose topic is absent says so).
+    absent: Vec<Feed>,
 }
 
 /// Why a record was not applied.
@@ -99,6 +101,20 @@ impl Board {
     /// Records applied so far.
     pub fn version(&self) -> u64 {
         self.version
+    }
+
+    /// Records whether `feed`'s topic exists (the reader checks; a feed is taken to exist until
+    /// it says otherwise).
+    pub fn set_topic_exists(&mut self, feed: Feed, exists: bool) {
+        let was = self.absent.contains(&feed);
+        if exists {
+            self.absent.retain(|f| *f != feed);
+        } else if !was {
+            self.absent.push(feed);
+        }
+        if was == exists {
+            self.version += 1;
+        }
     }
 
     /// Applies one result record from `feed`; returns the channel it changed, if it is a
@@ -320,11 +336,19 @@ impl Board {
         })
     }
 
-    /// Which feeds have delivered a record, by name.
+    /// Each feed's state by name: `live` (it delivered a record), `absent` (its topic does not
+    /// exist) or `waiting` (it exists and has delivered nothing yet).
     fn feeds(&self) -> Value {
         let mut m = Map::new();
         for feed in Feed::ALL {
-            m.insert(feed.name().into(), self.seen.contains(&feed).into());
+            let state = if self.seen.contains(&feed) {
+                "live"
+            } else if self.absent.contains(&feed) {
+                "absent"
+            } else {
+                "waiting"
+            };
+            m.insert(feed.name().into(), state.into());
         }
         Value::Object(m)
     }
@@ -378,8 +402,16 @@ mod tests {
         let list = b.channels();
         assert_eq!(list["channels"][0]["messages"], 30);
         assert_eq!(list["version"], 4);
-        assert_eq!(list["feeds"]["minutes"], true);
-        assert_eq!(list["feeds"]["alerts"], false);
+        assert_eq!(list["feeds"]["minutes"], "live");
+        assert_eq!(list["feeds"]["alerts"], "waiting");
+        b.set_topic_exists(Feed::Alerts, false);
+        b.set_topic_exists(Feed::Minutes, false);
+        let list = b.channels();
+        assert_eq!(list["feeds"]["alerts"], "absent");
+        assert_eq!(list["feeds"]["minutes"], "live", "records win");
+        assert_eq!(list["version"], 6, "a change of state is a new version");
+        b.set_topic_exists(Feed::Alerts, false);
+        assert_eq!(b.version(), 6, "no change, no new version");
     }
 
     #[test]

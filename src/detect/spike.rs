@@ -24,8 +24,12 @@
 //! - **Hysteresis.** The spike lasts while the lift stays at or above `k_off` (1.5). It ends once
 //!   the lift has stayed below `k_off` for `exit_hold_ms` (60 s). One burst is therefore one spike,
 //!   even when batching makes the rate flicker. The end is the moment the lift first fell below
-//!   `k_off`. A spike longer than `max_spike_ms` (15 min) is a new level, not a spike: it ends there
-//!   and the baseline warms up again.
+//!   `k_off`.
+//! - **Plateaus.** A burst is short; a sustained new level is not a spike. After `plateau_hold_ms`
+//!   (2 min) of a spike, its windows are learned again and the lift is judged against the larger of
+//!   the baseline at onset and the relearning one, so a plateau falls below `k_off` and ends the spike.
+//!   Whatever happens, a spike ends at `max_spike_ms` (5 min) and the baseline warms up again: no
+//!   spike lasts longer than that bound. One burst stays one spike: the hold outlasts any burst.
 //! - **Moment.** Chat lags the picture: stream latency plus reaction time. The estimated on-stream
 //!   moment is `onset_ms - chat_lag_ms` (7 s, from a typical 2-5 s of latency plus 2-4 s to react and
 //!   type).
@@ -88,8 +92,12 @@ pub struct SpikeConfig {
     pub cause_lookback_ms: i64,
     /// A longer gap between buckets resets the window (the stream was probably offline).
     pub max_gap_ms: i64,
-    /// A spike longer than this ends and the baseline relearns the new level.
+    /// A spike longer than this ends and the baseline relearns the new level (the bound).
     pub max_spike_ms: i64,
+    /// After this long in a spike the baseline learns its windows again (a plateau is a new level).
+    /// Not written at its default, so state of the earlier code reads and writes back unchanged.
+    #[serde(skip_serializing_if = "is_default_plateau_hold")]
+    pub plateau_hold_ms: i64,
     /// Top terms reported per spike.
     pub top_terms: usize,
     /// Raid viewers that make a raid the cause.
@@ -100,6 +108,13 @@ pub struct SpikeConfig {
     pub sub_burst_min: u64,
     /// Share of messages with a hype emote that makes that emote the cause.
     pub hype_min_share: f64,
+}
+
+/// The default of [`SpikeConfig::plateau_hold_ms`].
+const DEFAULT_PLATEAU_HOLD_MS: i64 = 120_000;
+
+fn is_default_plateau_hold(ms: &i64) -> bool {
+    *ms == DEFAULT_PLATEAU_HOLD_MS
 }
 
 impl Default for SpikeConfig {
@@ -121,7 +136,8 @@ impl Default for SpikeConfig {
             chat_lag_ms: 7_000,
             cause_lookback_ms: 60_000,
             max_gap_ms: 300_000,
-            max_spike_ms: 900_000,
+            max_spike_ms: 300_000,
+            plateau_hold_ms: DEFAULT_PLATEAU_HOLD_MS,
             top_terms: 5,
             raid_min_viewers: 20,
             gift_min: 5,
@@ -156,9 +172,11 @@ impl SpikeConfig {
             || self.warmup_ms < 0
             || self.exit_hold_ms < 0
             || self.max_gap_ms < 0
+            || self.plateau_hold_ms < 0
         {
             errors.push(
-                "half_life must be positive; warmup, exit_hold and max_gap not negative".into(),
+                "half_life must be positive; warmup, exit_hold, max_gap and plateau_hold not negative"
+                    .into(),
             );
         }
         if !(self.alpha > 0.0 && self.alpha < 1.0) {
@@ -452,6 +470,9 @@ struct Slot {
     /// Message count of the window ending with this bucket; `None` until the window is full.
     window_count: Option<u64>,
     in_spike: bool,
+    /// In a spike past `plateau_hold_ms`: learned all the same.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    relearn: bool,
 }
 
 /// Totals over a stretch of buckets.
@@ -637,6 +658,7 @@ impl SpikeDetector {
             stats,
             window_count: None,
             in_spike: false,
+            relearn: false,
         });
         let n = self.history.len();
         let count = (n >= w).then(|| {
@@ -674,7 +696,11 @@ impl SpikeDetector {
             return;
         };
         let from = (leaving + 1).saturating_sub(w);
-        if self.history.range(from..=leaving).any(|s| s.in_spike) {
+        if self
+            .history
+            .range(from..=leaving)
+            .any(|s| s.in_spike && !s.relearn)
+        {
             return;
         }
         self.baseline.learn(count as f64);
@@ -761,11 +787,19 @@ impl SpikeDetector {
 
     fn step_active(&mut self, count: u64, end_ms: i64, events: &mut Vec<SpikeEvent>) {
         let config = &self.config;
+        let relearned = self.baseline.mean();
         let slot = self.history.back_mut().expect("pushed");
         slot.in_spike = true;
         let start_ms = slot.start_ms;
         let active = self.active.as_mut().expect("active");
-        let lift = count as f64 / active.baseline.max(f64::MIN_POSITIVE);
+        let plateau = start_ms - active.onset_ms >= config.plateau_hold_ms;
+        slot.relearn = plateau;
+        let base = if plateau {
+            active.baseline.max(relearned)
+        } else {
+            active.baseline
+        };
+        let lift = count as f64 / base.max(f64::MIN_POSITIVE);
         if lift >= config.k_off {
             let tail = std::mem::replace(&mut active.tail, Totals::new());
             active.totals.merge(&tail);
@@ -947,9 +981,9 @@ mod tests {
     }
 
     #[test]
-    fn the_baseline_does_not_learn_from_the_spike() {
+    fn the_baseline_does_not_learn_from_a_burst() {
         let mut counts = steady(20, 60);
-        counts.extend(vec![100; 60]); // five minutes at five times the level
+        counts.extend(vec![100; 18]); // 90 s at five times the level, shorter than plateau_hold
         let mut d = SpikeDetector::new("c", SpikeConfig::default());
         let before = {
             let mut probe = d.clone();
@@ -962,6 +996,29 @@ mod tests {
             (d.baseline_rate_per_min() - before).abs() < 1e-9,
             "{before} -> {}",
             d.baseline_rate_per_min()
+        );
+    }
+
+    #[test]
+    fn a_plateau_ends_its_spike_by_relearning_before_the_hard_bound() {
+        // Issue 19: 15 minutes at five times the level, with the hard bound out of the way.
+        let config = SpikeConfig {
+            max_spike_ms: 3_600_000,
+            ..SpikeConfig::default()
+        };
+        let mut counts = steady(20, 60);
+        counts.extend(vec![100; 180]);
+        let mut d = SpikeDetector::new("c", config.clone());
+        let events = run(&mut d, &counts);
+        let spikes = ends(&events);
+        assert_eq!(spikes.len(), 1, "{spikes:#?}");
+        let lasted = spikes[0].end_ms - spikes[0].onset_ms;
+        println!("the plateau's spike lasted {} s", lasted / 1000);
+        // Relearning alone (clipped at 4 sd) ends a five-fold plateau in about 10.5 minutes, within
+        // the 15 the old code ran to; the default `max_spike_ms` (5 minutes) ends it sooner.
+        assert!(
+            lasted > config.plateau_hold_ms && lasted < 900_000,
+            "{lasted}"
         );
     }
 

@@ -21,7 +21,8 @@ const JSON: &str = "application/json";
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 impl Response {
-    fn json(status: u16, body: serde_json::Value) -> Response {
+    /// A JSON response.
+    pub fn json(status: u16, body: serde_json::Value) -> Response {
         Response {
             status,
             content_type: JSON,
@@ -30,9 +31,10 @@ impl Response {
     }
 }
 
-/// Answers `GET path` (query string ignored).
-pub fn route(path: &str, metrics: &Metrics, observed: &dyn Observed) -> Response {
-    let path = path.split_once('?').map_or(path, |(p, _)| p);
+/// Answers `GET path`: the operations routes (query string ignored), then the command's own pages
+/// ([`Observed::page`], given the query string).
+pub fn route(full_path: &str, metrics: &Metrics, observed: &dyn Observed) -> Response {
+    let (path, _) = split_query(full_path);
     match path {
         "/metrics" => Response {
             status: 200,
@@ -56,7 +58,7 @@ pub fn route(path: &str, metrics: &Metrics, observed: &dyn Observed) -> Response
                     None => not_found(path),
                 }
             }
-            _ => not_found(path),
+            _ => observed.page(full_path).unwrap_or_else(|| not_found(path)),
         },
     }
 }
@@ -71,8 +73,23 @@ fn not_found(path: &str) -> Response {
     )
 }
 
+/// A request target's path and its query string, if any.
+pub(crate) fn split_query(target: &str) -> (&str, Option<&str>) {
+    match target.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (target, None),
+    }
+}
+
+/// The raw (still escaped) values of parameter `name` in a query string, in order.
+pub(crate) fn query_values<'a>(query: &'a str, name: &'a str) -> impl Iterator<Item = &'a str> {
+    query
+        .split('&')
+        .filter_map(move |kv| kv.strip_prefix(name)?.strip_prefix('='))
+}
+
 /// Decodes `%XX` escapes (invalid ones are kept as they are).
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -1,16 +1,16 @@
 //! The listener: hyper (HTTP/1.1) on tokio, one request per connection (`Connection: close`), with
 //! the [`Limits`] that keep slow, idle and oversized clients from holding the server: a deadline on
 //! the whole request, a cap on connections and on request sizes, and a back-off on accept errors.
+//! A response is one buffer, or a stream of Server-Sent Events ([`Observed::events`]).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::header::{HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
@@ -18,10 +18,13 @@ use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+use super::auth::{authorized, OPEN_PATHS};
+use super::body::Body;
 use super::connections::{Connection, Connections, StallGuard};
 use super::routes::{route, Response};
-use super::Observed;
+use super::{EventStream, Observed};
 use crate::metrics::Metrics;
+use crate::secret::Secret;
 use crate::twitch::irc::backoff::Backoff;
 
 /// What the server allows a client. The defaults suit probes, Prometheus and a browser.
@@ -79,6 +82,8 @@ struct Shared {
     observed: Arc<dyn Observed>,
     limits: Limits,
     connections: Connections,
+    /// The token every request but a probe must carry ([`super::auth`]), if any.
+    token: Option<Secret>,
 }
 
 impl HttpServer {
@@ -107,7 +112,7 @@ impl HttpServer {
             .build()?;
         let server = {
             let _entered = runtime.enter();
-            HttpServer::serve(listen(addr)?, metrics, observed, limits)?
+            HttpServer::serve(listen(addr)?, metrics, observed, limits, None)?
         };
         std::thread::Builder::new()
             .name("chatpulse-http".into())
@@ -123,8 +128,21 @@ impl HttpServer {
         observed: Arc<dyn Observed>,
         limits: Limits,
     ) -> std::io::Result<HttpServer> {
+        HttpServer::start_guarded(runtime, addr, metrics, observed, limits, None)
+    }
+
+    /// [`HttpServer::start_on`], refusing (401) every request but a probe that does not carry
+    /// `token`, when one is given.
+    pub fn start_guarded(
+        runtime: &Handle,
+        addr: SocketAddr,
+        metrics: Arc<Metrics>,
+        observed: Arc<dyn Observed>,
+        limits: Limits,
+        token: Option<Secret>,
+    ) -> std::io::Result<HttpServer> {
         let _entered = runtime.enter();
-        HttpServer::serve(listen(addr)?, metrics, observed, limits)
+        HttpServer::serve(listen(addr)?, metrics, observed, limits, token)
     }
 
     /// Spawns the accept loop on the current runtime.
@@ -133,6 +151,7 @@ impl HttpServer {
         metrics: Arc<Metrics>,
         observed: Arc<dyn Observed>,
         limits: Limits,
+        token: Option<Secret>,
     ) -> std::io::Result<HttpServer> {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
@@ -140,6 +159,7 @@ impl HttpServer {
             observed,
             limits,
             connections: Connections::default(),
+            token,
         });
         tokio::spawn(accept_loop(listener, shared));
         tracing::info!(%addr, "serving /metrics, /healthz, /readyz, /partitions and /state");
@@ -274,7 +294,7 @@ async fn answer(
     deadline: Instant,
     shared: &Arc<Shared>,
     connection: &Connection,
-) -> hyper::Response<Full<Bytes>> {
+) -> hyper::Response<Body> {
     if !connection.begin_request() {
         return to_hyper(error(503, "the server is full: retry"));
     }
@@ -292,6 +312,23 @@ async fn answer(
         .uri
         .path_and_query()
         .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
+    if let Some(token) = &shared.token {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|h| h.to_str().ok());
+        if !OPEN_PATHS.contains(&parts.uri.path()) && !authorized(token, header, parts.uri.query())
+        {
+            return to_hyper(error(
+                401,
+                "this server needs its access token: send Authorization: Bearer TOKEN, basic auth \
+                 with the token as password, or ?token=TOKEN",
+            ));
+        }
+    }
+    if let Some(events) = shared.observed.events(&path) {
+        return event_stream(events);
+    }
     let (metrics, observed) = (shared.metrics.clone(), shared.observed.clone());
     // Interactive queries may wait up to 2 s for the engine: off the async threads.
     let response = tokio::task::spawn_blocking(move || route(&path, &metrics, observed.as_ref()))
@@ -308,14 +345,29 @@ fn error(status: u16, message: &str) -> Response {
     }
 }
 
-fn to_hyper(response: Response) -> hyper::Response<Full<Bytes>> {
-    let mut out = hyper::Response::new(Full::new(Bytes::from(response.body)));
+fn to_hyper(response: Response) -> hyper::Response<Body> {
+    let mut out = hyper::Response::new(Body::full(response.body));
     *out.status_mut() =
         StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     out.headers_mut().insert(
         CONTENT_TYPE,
         HeaderValue::from_static(response.content_type),
     );
+    if response.status == 401 {
+        out.headers_mut().insert(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"chatpulse\", charset=\"UTF-8\""),
+        );
+    }
+    out
+}
+
+/// A `text/event-stream` response of `events`.
+fn event_stream(events: EventStream) -> hyper::Response<Body> {
+    let mut out = hyper::Response::new(Body::Events(events));
+    let headers = out.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     out
 }
 
@@ -362,6 +414,93 @@ mod tests {
         assert!(answer.ends_with("\r\n\r\n"), "{answer}");
         let answer = exchange(&server, "DELETE /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
         assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
+    }
+
+    /// Serves a two-event stream at `/events` and a page at `/page`.
+    struct Streaming;
+
+    impl Observed for Streaming {
+        fn page(&self, path: &str) -> Option<Response> {
+            (path == "/page?x=1").then(|| Response::json(200, serde_json::json!({"page": 1})))
+        }
+
+        fn events(&self, path: &str) -> Option<EventStream> {
+            if path.split('?').next() != Some("/events") {
+                return None;
+            }
+            let (tx, rx) = tokio::sync::mpsc::channel(1);
+            tokio::spawn(async move {
+                for i in 0..2 {
+                    let _ = tx.send(format!("data: {i}\n\n").into()).await;
+                }
+            });
+            Some(rx)
+        }
+    }
+
+    fn guarded(token: Option<&str>) -> (tokio::runtime::Runtime, HttpServer) {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let server = HttpServer::start_guarded(
+            runtime.handle(),
+            "127.0.0.1:0".parse().unwrap(),
+            Arc::new(Metrics::new()),
+            Arc::new(Streaming),
+            Limits::default(),
+            token.map(Secret::new),
+        )
+        .unwrap();
+        (runtime, server)
+    }
+
+    #[test]
+    fn event_streams_and_pages_are_served() {
+        let (_runtime, server) = guarded(None);
+        let answer = exchange(&server, "GET /events HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+        assert!(
+            answer.contains("content-type: text/event-stream\r\n"),
+            "{answer}"
+        );
+        assert!(
+            answer.contains("transfer-encoding: chunked\r\n"),
+            "{answer}"
+        );
+        let (first, second) = (answer.find("data: 0\n\n"), answer.find("data: 1\n\n"));
+        assert!(first.is_some() && first < second, "{answer}");
+        let answer = exchange(&server, "GET /page?x=1 HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(answer.ends_with(r#"{"page":1}"#), "{answer}");
+        let answer = exchange(&server, "GET /page HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    }
+
+    #[test]
+    fn a_token_guards_everything_but_the_probes() {
+        let (_runtime, server) = guarded(Some("t0ken"));
+        let answer = exchange(&server, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+        assert!(
+            answer.contains("www-authenticate: Basic realm=\"chatpulse\""),
+            "{answer}"
+        );
+        assert!(!answer.contains("t0ken"), "the token is never shown");
+        let answer = exchange(&server, "GET /events HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+        let answer = exchange(&server, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        let answer = exchange(
+            &server,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t0ken\r\n\r\n",
+        );
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        let answer = exchange(
+            &server,
+            "GET /events?token=t0ken HTTP/1.1\r\nHost: x\r\n\r\n",
+        );
+        assert!(answer.contains("data: 1"), "{answer}");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 pub mod archive;
 pub mod client;
+pub mod dashboard_reader;
 pub mod global_table;
 pub mod group_watch;
 pub mod instances;

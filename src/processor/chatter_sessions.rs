@@ -9,7 +9,6 @@ use super::kind::{BuildContext, KindConfig, WindowRule};
 use super::options::options;
 use super::state::{SessionTable, StateTables, Table, TableName};
 use super::{Emitter, Input, Late, Output, Processor};
-use crate::chat::EventKind;
 use crate::window::aggregate::CountRecords;
 use crate::window::session::SessionWindows;
 use crate::window::{Admission, EmitMode, WindowResult, WindowSpec};
@@ -136,12 +135,9 @@ impl ChatterSessions {
 
 impl Processor for ChatterSessions {
     fn process(&mut self, input: &Input<'_>, out: &mut Emitter) {
-        let EventKind::Message(m) = &input.event.kind else {
+        let Some(m) = input.own_message() else {
             return;
         };
-        if input.event.is_shared_copy() {
-            return;
-        }
         let (channel, login) = (input.event.channel, m.user.login);
         self.key.clear();
         push_session_key(&mut self.key, channel, login);

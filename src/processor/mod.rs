@@ -11,6 +11,7 @@ pub mod chat_events;
 pub mod chatter_sessions;
 pub mod engagement;
 pub mod gift_state;
+pub mod highlights;
 pub mod kind;
 pub mod leaderboards;
 pub mod open_periods;
@@ -84,6 +85,15 @@ impl Input<'_> {
                     f(&c);
                 }
             }
+        }
+    }
+
+    /// The record's chat message, unless it is not one or is a Shared Chat copy (left to its
+    /// source channel).
+    pub fn own_message(&self) -> Option<&crate::chat::event::Message<'_>> {
+        match &self.event.kind {
+            EventKind::Message(m) if !self.event.is_shared_copy() => Some(m),
+            _ => None,
         }
     }
 

@@ -5,7 +5,7 @@
 use super::kind::Kind;
 use super::{
     ad_slots, alerts, audience_hour, chat_count, chat_events, chatter_sessions, engagement,
-    leaderboards, rising, spikes, stream_sessions, sub_trend, subscriptions,
+    highlights, leaderboards, rising, spikes, stream_sessions, sub_trend, subscriptions,
 };
 
 /// Every kind, in the order error messages and `chatpulse topology kinds` list them.
@@ -23,6 +23,7 @@ pub static KINDS: &[Kind] = &[
     Kind::of::<rising::RisingConfig>(),
     Kind::of::<audience_hour::AudienceHourConfig>(),
     Kind::of::<alerts::AlertConfig>(),
+    Kind::of::<highlights::HighlightsConfig>(),
 ];
 
 /// The kind named `name`.

@@ -61,6 +61,8 @@ options! {
         pub max_gap: DurationMs = DurationMs(defaults().max_gap_ms),
         /// A spike longer than this ends and the baseline relearns the new level.
         pub max_spike: DurationMs = DurationMs(defaults().max_spike_ms),
+        /// After this long in a spike the baseline learns again, so a plateau ends it.
+        pub plateau_hold: DurationMs = DurationMs(defaults().plateau_hold_ms),
         /// Top terms reported per spike.
         pub top_terms: usize = defaults().top_terms,
         /// Raid viewers that make a raid the cause.
@@ -95,6 +97,7 @@ impl SpikeOptions {
             cause_lookback_ms: self.cause_lookback.ms(),
             max_gap_ms: self.max_gap.ms(),
             max_spike_ms: self.max_spike.ms(),
+            plateau_hold_ms: self.plateau_hold.ms(),
             top_terms: self.top_terms,
             raid_min_viewers: self.raid_min_viewers,
             gift_min: self.gift_min,

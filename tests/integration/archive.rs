@@ -21,13 +21,13 @@ use crate::kills::read_partitions_to_end;
 use crate::scale_out::{committed, Instance, KeptDir};
 use crate::store::Rng;
 
-const PARTITIONS: i32 = 4;
+pub(crate) const PARTITIONS: i32 = 4;
 const KILLS: usize = 10;
 /// The seed of the kill moments; a failing run names it so it can be replayed.
 const SEED: u64 = 0x5eed_0016;
 
 /// The input as the topic holds it: `(partition, offset)` to the line.
-type Input = BTreeMap<(i32, i64), String>;
+pub(crate) type Input = BTreeMap<(i32, i64), String>;
 
 pub(crate) fn python() -> String {
     std::env::var("CHATPULSE_TEST_PYTHON").unwrap_or_else(|_| {
@@ -35,21 +35,21 @@ pub(crate) fn python() -> String {
     })
 }
 
-fn s3_endpoint() -> String {
+pub(crate) fn s3_endpoint() -> String {
     std::env::var("CHATPULSE_TEST_S3_ENDPOINT").unwrap_or_else(|_| {
         panic!("CHATPULSE_TEST_S3_ENDPOINT is not set: run the tests with `bash scripts/test`, which starts moto")
     })
 }
 
 /// The fake credentials moto accepts, for the archive and the reader alike.
-const AWS_ENV: [(&str, &str); 3] = [
+pub(crate) const AWS_ENV: [(&str, &str); 3] = [
     ("AWS_ACCESS_KEY_ID", "testing"),
     ("AWS_SECRET_ACCESS_KEY", "testing"),
     ("AWS_REGION", "us-east-1"),
 ];
 
 /// Creates `bucket` on the S3 server (with boto3, which moto brings).
-fn create_bucket(bucket: &str) {
+pub(crate) fn create_bucket(bucket: &str) {
     let status = Command::new(python())
         .args([
             "-c",
@@ -90,11 +90,11 @@ async fn produce(topic: &str, lines: &[String]) {
 }
 
 /// Every record of `topic`, which holds `count`.
-fn read_all(topic: &str, count: usize) -> Input {
+pub(crate) fn read_all(topic: &str, count: usize) -> Input {
     let input: Input = read_partitions_to_end(topic, PARTITIONS)
         .into_iter()
         .map(|m| {
-            let line = String::from_utf8(m.payload().unwrap().to_vec()).unwrap();
+            let line = String::from_utf8_lossy(m.payload().unwrap()).into_owned();
             ((m.partition(), m.offset()), line)
         })
         .collect();
@@ -103,7 +103,13 @@ fn read_all(topic: &str, count: usize) -> Input {
 }
 
 /// A `chatpulse archive` child writing `topic` to `root`, logging to `log`.
-fn spawn_archive(root: &str, topic: &str, group: &str, log: &Path, extra: &[&str]) -> Child {
+pub(crate) fn spawn_archive(
+    root: &str,
+    topic: &str,
+    group: &str,
+    log: &Path,
+    extra: &[&str],
+) -> Child {
     Command::new(env!("CARGO_BIN_EXE_chatpulse"))
         .args([
             "archive", "--root", root, "--topic", topic, "--group", group,
@@ -126,7 +132,7 @@ fn spawn_archive(root: &str, topic: &str, group: &str, log: &Path, extra: &[&str
         .expect("start chatpulse archive")
 }
 
-fn end_offsets(input: &Input) -> Vec<i64> {
+pub(crate) fn end_offsets(input: &Input) -> Vec<i64> {
     (0..PARTITIONS)
         .map(|p| {
             input
@@ -138,7 +144,13 @@ fn end_offsets(input: &Input) -> Vec<i64> {
 }
 
 /// Waits (bounded) until `group` has committed every offset of the input.
-async fn wait_for_commits(group: &str, topic: &str, ends: &[i64], what: &str, log: &Path) {
+pub(crate) async fn wait_for_commits(
+    group: &str,
+    topic: &str,
+    ends: &[i64],
+    what: &str,
+    log: &Path,
+) {
     let deadline = Instant::now() + Duration::from_secs(180);
     while committed(group, topic, PARTITIONS) != ends {
         assert!(
@@ -152,7 +164,7 @@ async fn wait_for_commits(group: &str, topic: &str, ends: &[i64], what: &str, lo
 }
 
 /// Stops `instance` with SIGTERM and checks that it exits cleanly.
-fn terminate(mut instance: Instance) {
+pub(crate) fn terminate(mut instance: Instance) {
     let status = Command::new("kill")
         .args(["-TERM", &instance.0.id().to_string()])
         .status()

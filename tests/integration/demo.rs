@@ -12,7 +12,7 @@ fn the_demo_matches_the_offline_run_and_its_report_renders_in_chromium() {
     let report = dir.path().join("report.html");
     let out = Command::new(env!("CARGO_BIN_EXE_chatpulse"))
         .env("CHATPULSE_LOG", "warn")
-        .args(["demo", "--home"])
+        .args(["demo", "--no-serve", "--home"])
         .arg(repo_file(""))
         .arg("--report")
         .arg(&report)
@@ -69,4 +69,78 @@ fn the_demo_matches_the_offline_run_and_its_report_renders_in_chromium() {
     // A blank page compresses to a few kB; the charts and text do not.
     assert!(png.len() > 30_000, "{} bytes", png.len());
     println!("screenshot: {}", shot.display());
+}
+
+/// Without `--no-serve` the demo serves the dashboard while it runs, prints its URL, and keeps it up
+/// with every result until SIGINT (Ctrl-C), then exits 0.
+#[test]
+fn the_demo_serves_the_dashboard_until_ctrl_c() {
+    use std::io::{BufRead, BufReader, Read, Write};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chatpulse"))
+        .env("CHATPULSE_LOG", "warn")
+        .env_remove("CI")
+        .args(["demo", "--dashboard-addr", "127.0.0.1:0", "--home"])
+        .arg(repo_file(""))
+        .arg("--report")
+        .arg(dir.path().join("report.html"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut url = None;
+    let mut line = String::new();
+    // Every line until the one saying the dashboard stays up (the demo is done by then).
+    loop {
+        line.clear();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "the demo ended early"
+        );
+        if let Some(rest) = line.strip_prefix("dashboard: http://") {
+            let addr = rest.split('/').next().unwrap().to_owned();
+            url.get_or_insert(addr);
+            if line.contains("stays up") {
+                break;
+            }
+        }
+    }
+    let addr = url.expect("the demo printed the dashboard's URL");
+    let get = |path: &str| {
+        let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+        write!(conn, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    assert!(get("/").contains("<title>chatpulse</title>"));
+    // The demo's results reach the board: both bundled channels (polled until then, at most 30 s).
+    let names = |answer: String| -> Vec<String> {
+        let body = &answer[answer.find("\r\n\r\n").unwrap() + 4..];
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        v["channels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["channel"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let got = names(get("/api/channels"));
+        if got.iter().any(|c| c == "northernlion") && got.iter().any(|c| c == "nymn") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{got:?}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
 }

@@ -36,6 +36,48 @@ fn read(path: &std::path::Path) -> Vec<Value> {
         .collect()
 }
 
+/// Creates `input` (one partition) and writes `rows` to it as `stream_sessions` writes them: Avro of
+/// avro/stream_session.avsc, registered in `registry`, keyed by channel.
+pub(crate) async fn produce_sessions(input: &str, registry: &str, rows: &[Value]) {
+    create_topic(input, 1).await;
+    let session_schema = AvroSchema::builtin("stream_session").unwrap();
+    let id = registry_for(registry)
+        .unwrap()
+        .register(&format!("{input}-value"), &session_schema.text)
+        .await
+        .unwrap();
+    let producer: FutureProducer = settings().producer_config().create().unwrap();
+    for r in rows {
+        let channel = r["channel"].as_str().unwrap();
+        let value = frame(id, &encode_datum(r, &session_schema).unwrap());
+        producer
+            .send(
+                FutureRecord::to(input).key(channel).payload(&value),
+                Duration::from_secs(30),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .expect("delivered");
+    }
+}
+
+/// `generated()` sessions plus one nine days on, so that event time passes every period's end.
+pub(crate) fn sessions_closing_every_period() -> Vec<Value> {
+    let mut rows = generated();
+    let last = rows.iter().filter_map(|r| r["end"].as_i64()).max().unwrap();
+    rows.push(session(
+        "zz-end",
+        last + 9 * DAY,
+        last + 9 * DAY,
+        1.0,
+        1,
+        None,
+        None,
+        false,
+    ));
+    rows
+}
+
 #[test]
 fn process_writes_leaderboards_and_rising_channels_equal_to_a_brute_force() {
     let rows = generated();
@@ -91,46 +133,15 @@ fn process_writes_leaderboards_and_rising_channels_equal_to_a_brute_force() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leaderboards_on_one_partition_of_tansu_equal_the_brute_force_in_avro() {
-    let mut rows = generated();
     // An update (not counted) nine days on: event time passes every period's end + grace.
-    let last = rows.iter().filter_map(|r| r["end"].as_i64()).max().unwrap();
-    rows.push(session(
-        "zz-end",
-        last + 9 * DAY,
-        last + 9 * DAY,
-        1.0,
-        1,
-        None,
-        None,
-        false,
-    ));
+    let rows = sessions_closing_every_period();
     let expected = leaderboards(&rows, 25);
     let expected_rising = rising(&rows, 10, 50.0, 10.0);
     let risers: usize = expected_rising.values().map(Vec::len).sum();
 
-    // The rows as `stream_sessions` writes them: Avro of avro/stream_session.avsc, registered.
     let input = unique("sessions-in");
-    create_topic(&input, 1).await;
     let registry = format!("mock://{}", unique("registry"));
-    let session_schema = AvroSchema::builtin("stream_session").unwrap();
-    let id = registry_for(&registry)
-        .unwrap()
-        .register(&format!("{input}-value"), &session_schema.text)
-        .await
-        .unwrap();
-    let producer: FutureProducer = settings().producer_config().create().unwrap();
-    for r in &rows {
-        let channel = r["channel"].as_str().unwrap();
-        let value = frame(id, &encode_datum(r, &session_schema).unwrap());
-        producer
-            .send(
-                FutureRecord::to(&input).key(channel).payload(&value),
-                Duration::from_secs(30),
-            )
-            .await
-            .map_err(|(e, _)| e)
-            .expect("delivered");
-    }
+    produce_sessions(&input, &registry, &rows).await;
 
     let mut topology = Topology::load(&repo_file("topologies/leaderboards.toml")).unwrap();
     topology.application_id = unique("boards-app");

@@ -106,6 +106,12 @@ impl TableName {
         prefix: &[TAGGED, b'l'],
     };
 
+    /// `highlights`' detector per channel: `\x01k` + channel.
+    pub const HIGHLIGHT_CHANNELS: TableName = TableName {
+        name: "highlight_channels",
+        prefix: &[TAGGED, b'k'],
+    };
+
     /// Every table name.
     pub const ALL: &'static [TableName] = &[
         TableName::WINDOWS,
@@ -125,6 +131,7 @@ impl TableName {
         TableName::RISING_HISTORY,
         TableName::FIRST_SEEN,
         TableName::ALERT_CHANNELS,
+        TableName::HIGHLIGHT_CHANNELS,
     ];
 
     /// The name, for messages.
