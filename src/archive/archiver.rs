@@ -112,8 +112,13 @@ pub struct Archiver {
     schema: Arc<Schema>,
     properties: Arc<WriterProperties>,
     partitions: BTreeMap<i32, OpenBatch>,
+    /// Per assigned partition, the next offset it takes: the committed offset at assignment, then
+    /// the one after the last record pushed. Anything below it is archived already.
+    positions: BTreeMap<i32, i64>,
     /// The row being read, before it is known which file (or batch) it goes to.
     scratch: super::columns::ColumnBuffers,
+    /// Records refused by [`Archiver::push`] because their offset was already archived.
+    redelivered: u64,
 }
 
 impl std::fmt::Debug for Archiver {
@@ -143,8 +148,15 @@ impl Archiver {
             schema,
             properties,
             partitions: BTreeMap::new(),
+            positions: BTreeMap::new(),
             scratch,
+            redelivered: 0,
         })
+    }
+
+    /// Records [`Archiver::push`] refused because their partition had already taken their offset.
+    pub fn redelivered(&self) -> u64 {
+        self.redelivered
     }
 
     /// The storage.
@@ -188,12 +200,17 @@ impl Archiver {
             }
         };
         self.partitions.insert(partition, OpenBatch::default());
+        match committed {
+            Some(next) => self.positions.insert(partition, next),
+            None => self.positions.remove(&partition),
+        };
         Ok(recovery)
     }
 
     /// Gives `partition` up, dropping its open batch (nothing of it was stored, and its offsets
     /// are not committed: the next owner reads it again). Returns the records dropped.
     pub fn revoke(&mut self, partition: i32) -> u64 {
+        self.positions.remove(&partition);
         self.partitions
             .remove(&partition)
             .map_or(0, |b| b.stats.records)
@@ -213,7 +230,10 @@ impl Archiver {
     }
 
     /// Adds `record` (read at wall time `now_ms`) to its partition's batch, storing and committing
-    /// the batches the roll policy cuts.
+    /// the batches the roll policy cuts. A record below its partition's position (the committed
+    /// offset at assignment, then the offset after the last record taken) is archived already: it
+    /// is refused and counted in [`Archiver::redelivered`], so a consumer that fetches from before
+    /// the committed offset, or goes back and delivers records again, stores each row once.
     pub fn push(
         &mut self,
         record: &ArchiveRecord,
@@ -227,6 +247,15 @@ impl Archiver {
             .partitions
             .get_mut(&partition)
             .ok_or(ArchiveError::NotAssigned(partition))?;
+        if self
+            .positions
+            .get(&partition)
+            .is_some_and(|next| record.offset < *next)
+        {
+            self.redelivered += 1;
+            return Ok(flushed);
+        }
+        self.positions.insert(partition, record.offset + 1);
         // The row is read into a scratch buffer first: its event time decides whether the batch
         // is cut before it, and its key which file it goes to.
         let key = format.append(record, &mut self.scratch);
@@ -575,6 +604,43 @@ mod tests {
                 "a row stored twice, crash after {crash_after}"
             );
             assert_eq!(rows, expected(&records), "crash after {crash_after}");
+        }
+    }
+
+    /// Seen in the ten-SIGKILL test on tansu: within one assignment the consumer went back about
+    /// 3,000 offsets and delivered them again. Each must be stored once, and the committed offset
+    /// must never go back.
+    #[test]
+    fn records_delivered_again_are_stored_once_and_commits_never_go_back() {
+        let records = records();
+        let storage = Arc::new(MemoryStorage::new());
+        let mut a = Archiver::new(storage.clone(), Box::new(RawChat), options(7)).unwrap();
+        let mut offsets = Offsets::default();
+        a.assign(0, None).unwrap();
+        a.assign(1, Some(3)).unwrap();
+        let mut committed = Vec::new();
+        // Partition 0 from the start, then its first 40 records again; partition 1 fetched from
+        // before its committed offset 3 (the rewind at assignment).
+        let again = records.iter().take(40).filter(|r| r.partition == 0);
+        for r in records.iter().chain(again) {
+            a.push(r, 0, &mut offsets).unwrap();
+            committed.push(offsets.0.clone());
+        }
+        a.flush_all(&mut offsets).unwrap();
+        let want: Vec<_> = expected(&records)
+            .into_iter()
+            .filter(|(p, o)| *p == 0 || *o >= 3)
+            .collect();
+        assert_eq!(stored_rows(&storage), want);
+        assert_eq!(a.redelivered(), 20 + 3);
+        for pair in committed.windows(2) {
+            for (p, o) in &pair[0] {
+                assert!(
+                    pair[1][p] >= *o,
+                    "partition {p} committed {o} then {}",
+                    pair[1][p]
+                );
+            }
         }
     }
 

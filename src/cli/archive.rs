@@ -179,8 +179,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         stop,
     )?;
     eprintln!(
-        "stopped: {} records read, {} batches, {} files, {} bytes stored, {} rebalances",
-        stats.records, stats.batches, stats.files, stats.bytes, stats.rebalances
+        "stopped: {} records archived, {} batches, {} files, {} bytes stored, {} rebalances, \
+         {} records refused as archived already (fetched again)",
+        stats.records, stats.batches, stats.files, stats.bytes, stats.rebalances, stats.redelivered
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -4,7 +4,6 @@
 //! offsets synchronously once its files are durable. Every failure stops the loop (a restart
 //! recovers).
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,8 +21,8 @@ use crate::metrics::{consumer_lag, Metrics};
 
 /// How far before a committed offset the consumer fetches: tansu 0.6 answers a fetch at an offset
 /// inside a producer batch with the batches after it only, so the fetch starts up to one batch
-/// (librdkafka's `batch.num.messages`, 10,000) earlier and the records before the committed
-/// offset are skipped.
+/// (librdkafka's `batch.num.messages`, 10,000) earlier and the [`Archiver`] refuses the records
+/// before the committed offset (as it refuses any record delivered again).
 const BATCH_REWIND: i64 = 10_000;
 
 /// Why the archive stopped.
@@ -40,8 +39,11 @@ pub enum ArchiveRunError {
 /// What the run did, for the last log line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ArchiveStats {
-    /// Records read.
+    /// Records taken into batches.
     pub records: u64,
+    /// Records refused as archived already: fetched from before the committed offset at
+    /// assignment, or delivered again by the consumer.
+    pub redelivered: u64,
     /// Batches stored and committed.
     pub batches: u64,
     /// Files stored.
@@ -65,9 +67,6 @@ pub struct ArchiveRunOptions {
 
 struct State {
     archiver: Archiver,
-    /// Per partition, the committed offset: records below it were fetched only because of
-    /// [`BATCH_REWIND`].
-    skip_below: BTreeMap<i32, i64>,
     failed: Option<ArchiveRunError>,
     stats: ArchiveStats,
 }
@@ -165,14 +164,8 @@ impl ConsumerContext for ArchiveContext {
                         }
                     }
                     let fetch = match offset {
-                        Some(o) => {
-                            state.skip_below.insert(*p, o);
-                            Offset::Offset(o.saturating_sub(BATCH_REWIND).max(0))
-                        }
-                        None => {
-                            state.skip_below.remove(p);
-                            Offset::Beginning
-                        }
+                        Some(o) => Offset::Offset(o.saturating_sub(BATCH_REWIND).max(0)),
+                        None => Offset::Beginning,
                     };
                     let _ = tpl.set_partition_offset(&self.topic, *p, fetch);
                 }
@@ -200,7 +193,6 @@ impl ConsumerContext for ArchiveContext {
                         }
                     }
                     let dropped = state.archiver.revoke(*p);
-                    state.skip_below.remove(p);
                     self.metrics.forget(&self.topic, *p);
                     tracing::info!(partition = p, dropped, "partition revoked");
                 }
@@ -229,7 +221,6 @@ pub fn run(
     let started = Instant::now();
     let state = Arc::new(Mutex::new(Some(State {
         archiver,
-        skip_below: BTreeMap::new(),
         failed: None,
         stats: ArchiveStats::default(),
     })));
@@ -268,13 +259,6 @@ pub fn run(
         let now = now_ms(started);
         match polled {
             Some(Ok(m)) => {
-                if s.skip_below
-                    .get(&m.partition())
-                    .is_some_and(|c| m.offset() < *c)
-                {
-                    continue;
-                }
-                s.stats.records += 1;
                 let record = ArchiveRecord {
                     payload: Bytes::copy_from_slice(m.payload().unwrap_or_default()),
                     key: m.key().map(Bytes::copy_from_slice),
@@ -282,8 +266,12 @@ pub fn run(
                     partition: m.partition(),
                     offset: m.offset(),
                 };
+                let refused = s.archiver.redelivered();
                 match s.archiver.push(&record, now, &mut committer) {
                     Ok(flushed) => {
+                        if s.archiver.redelivered() == refused {
+                            s.stats.records += 1;
+                        }
                         for f in &flushed {
                             log_flushed(topic, &metrics, &mut s.stats, f);
                         }
@@ -311,6 +299,7 @@ pub fn run(
     let mut guard = state.lock().expect("archive state");
     let mut s = guard.take().expect("running");
     drop(guard);
+    s.stats.redelivered = s.archiver.redelivered();
     if result.is_ok() {
         let mut committer = GroupCommitter {
             consumer: &consumer,
