@@ -12,6 +12,7 @@ use parquet::record::Field;
 use parquet::schema::types::Type;
 
 use super::layout::{escape, hour_of_path};
+use super::line_rebuild::{rebuild_message, MessageColumns};
 use super::storage::{Storage, StorageError};
 
 const HOUR_MS: i64 = 3_600_000;
@@ -38,7 +39,7 @@ impl TimeRange {
 }
 
 /// One archived record.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ArchivedLine {
     /// Its event time.
     pub event_ms: i64,
@@ -159,7 +160,7 @@ impl Iterator for Backfill {
     }
 }
 
-/// The columns a backfill reads.
+/// The columns a backfill needs in every file.
 const COLUMNS: [&str; 5] = [
     "event_time",
     "raw",
@@ -167,6 +168,63 @@ const COLUMNS: [&str; 5] = [
     "kafka_partition",
     "kafka_offset",
 ];
+
+/// The columns a message line is rebuilt from when `raw` is null ([`super::line_rebuild`]); files
+/// written before `tag_order` existed lack them and always hold `raw`.
+const REBUILD_COLUMNS: [&str; 8] = [
+    "channel",
+    "user_login",
+    "user_id",
+    "message_id",
+    "bits",
+    "text",
+    "tags",
+    "tag_order",
+];
+
+/// One row as read, before its line is known.
+#[derive(Default)]
+struct Row {
+    line: ArchivedLine,
+    has_payload: bool,
+    channel: String,
+    user_login: String,
+    user_id: Option<String>,
+    message_id: Option<String>,
+    bits: Option<i32>,
+    text: String,
+    tags: Vec<(String, String)>,
+    tag_order: Option<String>,
+}
+
+impl Row {
+    /// Fills the line's payload from the columns when `raw` and `raw_bytes` were both null.
+    fn finish(mut self, scratch: &mut String) -> Result<ArchivedLine, String> {
+        if self.has_payload {
+            return Ok(self.line);
+        }
+        let Some(tag_order) = &self.tag_order else {
+            return Err(format!(
+                "the row at partition {} offset {} has no raw line and no tag_order to rebuild it from",
+                self.line.partition, self.line.offset
+            ));
+        };
+        let columns = MessageColumns {
+            event_time_ms: self.line.event_ms,
+            channel: &self.channel,
+            user_login: &self.user_login,
+            user_id: self.user_id.as_deref(),
+            message_id: self.message_id.as_deref(),
+            bits: self.bits,
+            text: &self.text,
+            tag_order,
+        };
+        let tags = self.tags.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        rebuild_message(&columns, tags, scratch).map_err(|e| e.to_string())?;
+        self.line.payload = scratch.as_bytes().to_vec();
+        Ok(self.line)
+    }
+}
 
 /// Appends the rows of one file whose event time is in `range` to `out`.
 fn read_file(
@@ -181,17 +239,18 @@ fn read_file(
     };
     let reader = SerializedFileReader::new(bytes).map_err(|e| bad(e.to_string()))?;
     let schema = reader.metadata().file_metadata().schema();
-    let fields = COLUMNS
+    let field = |name: &str| {
+        schema
+            .get_fields()
+            .iter()
+            .find(|f| f.name() == name)
+            .cloned()
+    };
+    let mut fields = COLUMNS
         .iter()
-        .map(|name| {
-            schema
-                .get_fields()
-                .iter()
-                .find(|f| f.name() == *name)
-                .cloned()
-                .ok_or_else(|| bad(format!("no column {name}")))
-        })
+        .map(|name| field(name).ok_or_else(|| bad(format!("no column {name}"))))
         .collect::<Result<Vec<_>, _>>()?;
+    fields.extend(REBUILD_COLUMNS.iter().filter_map(|name| field(name)));
     let projection = Type::group_type_builder(schema.name())
         .with_fields(fields)
         .build()
@@ -199,27 +258,45 @@ fn read_file(
     let rows = reader
         .get_row_iter(Some(projection))
         .map_err(|e| bad(e.to_string()))?;
+    let mut scratch = String::new();
     for row in rows {
         let row = row.map_err(|e| bad(e.to_string()))?;
-        let mut line = ArchivedLine {
-            event_ms: 0,
-            partition: 0,
-            offset: 0,
-            payload: Vec::new(),
-        };
+        let mut r = Row::default();
         for (name, field) in row.get_column_iter() {
             match (name.as_str(), field) {
-                ("event_time", Field::TimestampMillis(t) | Field::Long(t)) => line.event_ms = *t,
-                ("raw", Field::Str(s)) => line.payload = s.as_bytes().to_vec(),
-                ("raw_bytes", Field::Bytes(b)) => line.payload = b.data().to_vec(),
-                ("kafka_partition", Field::Int(p)) => line.partition = *p,
-                ("kafka_offset", Field::Long(o)) => line.offset = *o,
+                ("event_time", Field::TimestampMillis(t) | Field::Long(t)) => r.line.event_ms = *t,
+                ("raw", Field::Str(s)) => {
+                    r.line.payload = s.as_bytes().to_vec();
+                    r.has_payload = true;
+                }
+                ("raw_bytes", Field::Bytes(b)) => {
+                    r.line.payload = b.data().to_vec();
+                    r.has_payload = true;
+                }
+                ("kafka_partition", Field::Int(p)) => r.line.partition = *p,
+                ("kafka_offset", Field::Long(o)) => r.line.offset = *o,
+                ("channel", Field::Str(s)) => r.channel = s.clone(),
+                ("user_login", Field::Str(s)) => r.user_login = s.clone(),
+                ("user_id", Field::Str(s)) => r.user_id = Some(s.clone()),
+                ("message_id", Field::Str(s)) => r.message_id = Some(s.clone()),
+                ("bits", Field::Int(b)) => r.bits = Some(*b),
+                ("text", Field::Str(s)) => r.text = s.clone(),
+                ("tag_order", Field::Str(s)) => r.tag_order = Some(s.clone()),
+                ("tags", Field::MapInternal(map)) => {
+                    for (k, v) in map.entries() {
+                        match (k, v) {
+                            (Field::Str(k), Field::Str(v)) => r.tags.push((k.clone(), v.clone())),
+                            (Field::Str(k), Field::Null) => r.tags.push((k.clone(), String::new())),
+                            other => return Err(bad(format!("tags holds {other:?}"))),
+                        }
+                    }
+                }
                 (_, Field::Null) => {}
                 (name, other) => return Err(bad(format!("column {name} holds {other:?}"))),
             }
         }
-        if range.contains(line.event_ms) {
-            out.push(line);
+        if range.contains(r.line.event_ms) {
+            out.push(r.finish(&mut scratch).map_err(bad)?);
         }
     }
     Ok(())

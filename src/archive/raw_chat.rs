@@ -1,16 +1,18 @@
 //! The raw-chat row of the bronze layer: one row per `twitch.chat.raw` record, with the typed
 //! columns read by [`ChatEvent::parse`], the remaining IRC tags as a map, the raw line itself and
 //! the record's Kafka position. A line that does not parse still gets a row (`kind = "unparsed"`).
+//! `raw` is left null when [`line_rebuild`](super::line_rebuild) rebuilds the line byte for byte.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
 
 use bytes::Bytes;
 
 use super::columns::{Column, ColumnBuffers, ColumnType, Schema};
+use super::line_rebuild::{rebuild_message, slot_of, MessageColumns, BARE_TEXT};
 use super::record::{position_columns, push_position, ArchiveRecord, RowFormat, RowKey};
 use crate::chat::irc::{unescape, IrcMessage};
 use crate::chat::{ChatEvent, EventKind, NoticeKind};
-
-/// Tags kept in typed columns, so left out of the `tags` map.
-const TYPED_TAGS: [&str; 5] = ["tmi-sent-ts", "user-id", "id", "bits", "login"];
 
 /// The `kind` of a line that is not valid UTF-8 or not a valid IRC line.
 pub const UNPARSED: &str = "unparsed";
@@ -29,11 +31,12 @@ mod col {
     pub const TAGS: usize = 9;
     pub const RAW: usize = 10;
     pub const RAW_BYTES: usize = 11;
-    pub const KAFKA_PARTITION: usize = 12;
+    pub const TAG_ORDER: usize = 12;
+    pub const KAFKA_PARTITION: usize = 13;
     #[cfg(test)]
-    pub const KAFKA_OFFSET: usize = 13;
+    pub const KAFKA_OFFSET: usize = 14;
     #[cfg(test)]
-    pub const KAFKA_TIMESTAMP: usize = 14;
+    pub const KAFKA_TIMESTAMP: usize = 15;
 }
 
 /// The Parquet schema of raw chat (documented in README "Archive").
@@ -81,12 +84,25 @@ pub fn schema() -> Schema {
                 "Every other IRCv3 tag, unescaped (tmi-sent-ts, user-id, id, bits, login are columns)",
             )
             .with_dictionary(),
-            Column::optional("raw", Utf8, "The record's payload, the IRC line as received"),
+            Column::optional(
+                "raw",
+                Utf8,
+                "The record's payload, the IRC line as received; null when it is not UTF-8 \
+                 (raw_bytes) or when the columns rebuild it byte for byte (tag_order)",
+            ),
             Column::optional(
                 "raw_bytes",
                 Binary,
                 "The payload when it is not valid UTF-8 (raw is then null)",
             ),
+            Column::optional(
+                "tag_order",
+                Utf8,
+                "Set when raw is null because the line is a message rebuilt from the columns: \
+                 one character per tag, '.' the next tags entry, t/u/i/b/l the typed \
+                 tmi-sent-ts/user-id/id/bits/login (README \"Archive\")",
+            )
+            .with_dictionary(),
         ]
         .into_iter()
         .chain(position_columns())
@@ -214,24 +230,89 @@ pub fn append_row(record: &ArchiveRecord, out: &mut ColumnBuffers) -> RowKey {
         false,
         sub_months_of(&event).map(|m| m as i32),
     );
-    let tags = msg
-        .tags()
-        .filter(|(k, _)| !TYPED_TAGS.contains(k))
-        .map(|(k, v)| {
-            let value = match unescape(v) {
-                std::borrow::Cow::Borrowed(b) => slice(p, line, b),
-                std::borrow::Cow::Owned(o) => Bytes::from(o),
-            };
-            (slice(p, line, k), value)
-        });
-    out.push_map(col::TAGS, false, Some(tags));
-    out.push_bytes(col::RAW, false, Some(p.clone()));
-    out.push_bytes(col::RAW_BYTES, false, None);
+    let stored_login = non_empty(login);
+    let stored_user_id = non_empty(user_id);
+    let stored_id = non_empty(event.id);
+    let raw = SCRATCH.with(|scratch| {
+        let scratch = &mut *scratch.borrow_mut();
+        scratch.order.clear();
+        let mut tags = Vec::new();
+        for (k, v) in msg.tags() {
+            let slot = slot_of(k);
+            scratch.order.push(slot);
+            if slot == '.' {
+                tags.push((k, unescape(v)));
+            }
+        }
+        let rebuildable = match (&event.kind, stored_login) {
+            (EventKind::Message(m), Some(user_login))
+                if !m.is_action && !event.channel.is_empty() =>
+            {
+                let colon = line.len().checked_sub(m.text.len() + 1);
+                if colon.map(|i| line.as_bytes()[i]) != Some(b':') {
+                    scratch.order.push(BARE_TEXT);
+                }
+                let columns = MessageColumns {
+                    event_time_ms: event_time,
+                    channel: event.channel,
+                    user_login,
+                    user_id: stored_user_id,
+                    message_id: stored_id,
+                    bits,
+                    text: m.text,
+                    tag_order: &scratch.order,
+                };
+                let entries = tags.iter().map(|(k, v)| (*k, v.as_ref()));
+                rebuild_message(&columns, entries, &mut scratch.line).is_ok()
+                    && scratch.line == line
+            }
+            _ => false,
+        };
+        out.push_map(
+            col::TAGS,
+            false,
+            Some(tags.into_iter().map(|(k, v)| {
+                let value = match v {
+                    Cow::Borrowed(b) => slice(p, line, b),
+                    Cow::Owned(o) => Bytes::from(o),
+                };
+                (slice(p, line, k), value)
+            })),
+        );
+        if rebuildable {
+            Some(Bytes::copy_from_slice(scratch.order.as_bytes()))
+        } else {
+            None
+        }
+    });
+    match raw {
+        Some(tag_order) => {
+            out.push_bytes(col::RAW, false, None);
+            out.push_bytes(col::RAW_BYTES, false, None);
+            out.push_bytes(col::TAG_ORDER, false, Some(tag_order));
+        }
+        None => {
+            out.push_bytes(col::RAW, false, Some(p.clone()));
+            out.push_bytes(col::RAW_BYTES, false, None);
+            out.push_bytes(col::TAG_ORDER, false, None);
+        }
+    }
     push_position(record, out, col::KAFKA_PARTITION);
     RowKey {
         event_time_ms: event_time,
         channel: channel.map(|c| String::from_utf8_lossy(&c).into_owned()),
     }
+}
+
+/// Buffers reused by [`append_row`] for a row's tag order and its rebuilt line.
+#[derive(Default)]
+struct Scratch {
+    order: String,
+    line: String,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
 fn append_unparsed(
@@ -261,6 +342,7 @@ fn append_unparsed(
     };
     out.push_bytes(col::RAW, false, raw);
     out.push_bytes(col::RAW_BYTES, false, raw_bytes);
+    out.push_bytes(col::TAG_ORDER, false, None);
     push_position(record, out, col::KAFKA_PARTITION);
     RowKey {
         event_time_ms: event_time,
@@ -332,8 +414,10 @@ display-name=Ann;id=abc-1;room-id=99;tmi-sent-ts=1704557984095;user-id=42 \
         assert_eq!(text(&b, col::MESSAGE_ID), [Some("abc-1".into())]);
         assert_eq!(ints(&b, col::BITS), [100]);
         assert_eq!(ints(&b, col::SUB_MONTHS), [14]);
-        assert_eq!(text(&b, col::RAW), [Some(PRIVMSG.into())]);
+        // Rebuilt from the columns, so not stored.
+        assert_eq!(text(&b, col::RAW), [None]);
         assert_eq!(text(&b, col::RAW_BYTES), [None]);
+        assert_eq!(text(&b, col::TAG_ORDER), [Some("..b..i.tu".into())]);
         assert_eq!(ints(&b, col::KAFKA_PARTITION), [3]);
         assert_eq!(ints(&b, col::KAFKA_OFFSET), [7]);
         assert_eq!(ints(&b, col::KAFKA_TIMESTAMP), [1_000]);
@@ -349,6 +433,50 @@ display-name=Ann;id=abc-1;room-id=99;tmi-sent-ts=1704557984095;user-id=42 \
             ["badge-info", "badges", "color", "display-name", "room-id"]
         );
         assert_eq!(values[3].data(), b"Ann");
+    }
+
+    #[test]
+    fn raw_is_kept_for_a_message_the_columns_do_not_rebuild() {
+        let kept = [
+            // An escape IRCv3 does not define (`\a` reads as `a`).
+            PRIVMSG.replace("color=#FF0000", "color=\\a"),
+            // A `/me` message: `text` has no ACTION framing.
+            PRIVMSG.replace(":cheer100 hello\\sworld", ":\u{1}ACTION waves\u{1}"),
+            // A tag without `=`.
+            PRIVMSG.replace("color=#FF0000", "color"),
+            // Another prefix, a trailing CRLF, a notice.
+            PRIVMSG.replace(":ann!ann@ann.tmi.twitch.tv", ":ann!x@ann.tmi.twitch.tv"),
+            format!("{PRIVMSG}\r\n"),
+            "@login=bob;msg-id=raid;tmi-sent-ts=5 :tmi.twitch.tv USERNOTICE #nymn".into(),
+        ];
+        let mut b = schema().buffers();
+        for (n, line) in kept.iter().enumerate() {
+            append_row(&record(line.as_bytes(), n as i64), &mut b);
+        }
+        let raw = text(&b, col::RAW);
+        for (line, raw) in kept.iter().zip(&raw) {
+            assert_eq!(raw.as_deref(), Some(line.as_str()));
+        }
+        assert_eq!(text(&b, col::TAG_ORDER), vec![None; kept.len()]);
+    }
+
+    #[test]
+    fn real_tagged_messages_are_rebuilt_so_raw_is_left_out() {
+        let sample = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/data/sample/nymn-2024-01-06.irc.txt"
+        ))
+        .unwrap();
+        let lines: Vec<&str> = sample.lines().collect();
+        let mut b = schema().buffers();
+        for (n, line) in lines.iter().enumerate() {
+            append_row(&record(line.as_bytes(), n as i64), &mut b);
+        }
+        // 800 lines: 798 PRIVMSG, 5 of them `/me`, 2 other commands.
+        let kept = text(&b, col::RAW).iter().filter(|r| r.is_some()).count();
+        let actions = lines.iter().filter(|l| l.contains("ACTION")).count();
+        let not_messages = lines.iter().filter(|l| !l.contains(" PRIVMSG ")).count();
+        assert_eq!(kept, actions + not_messages, "{kept} raw lines kept");
     }
 
     #[test]

@@ -279,7 +279,15 @@ async fn archive_and_check(root_for: impl Fn(&Path) -> String, by_channel: bool,
     let topic = unique("archive-raw");
     let group = unique("archive-group");
     create_topic(&topic, PARTITIONS).await;
-    let input = produce_and_read(&topic, &real_lines(20_000)).await;
+    // CSV-derived lines (one tag) and real Twitch lines with all their tags in Twitch's order.
+    let mut lines = real_lines(20_000);
+    let tagged = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/data/sample/nymn-2024-01-06.irc.txt"
+    ))
+    .unwrap();
+    lines.extend(tagged.lines().map(str::to_owned));
+    let input = produce_and_read(&topic, &lines).await;
     let kept = KeptDir(std::env::temp_dir().join(unique("archive-test")));
     std::fs::create_dir_all(&kept.0).unwrap();
     let root = root_for(&kept.0);
@@ -293,6 +301,22 @@ async fn archive_and_check(root_for: impl Fn(&Path) -> String, by_channel: bool,
     terminate(instance);
     let (rows, counts) = read_back(&root, &topic);
     assert_rows_equal_input(&rows, &input, by_channel, what);
+    // Most lines are stored without `raw`, and pyarrow's rebuild of them equals the input above.
+    let rebuilt = |tagged: bool| {
+        rows.iter()
+            .filter(|r| r["rebuilt"] == true && (r["channel"] == "nymn") == tagged)
+            .count()
+    };
+    assert!(
+        rebuilt(true) >= 790,
+        "{what}: {} of 800 rebuilt",
+        rebuilt(true)
+    );
+    assert!(
+        rebuilt(false) >= 19_000,
+        "{what}: {} rebuilt",
+        rebuilt(false)
+    );
     assert_eq!(
         counts,
         brute_force_counts(&input),
