@@ -10,8 +10,6 @@
 //! written verbatim, a null column as an empty value. A final `-` means the text is written without
 //! its `:` (Twitch sends a one-word message as `PRIVMSG #C T`).
 
-use std::fmt::Write;
-
 use thiserror::Error;
 
 use crate::chat::irc::escape_into;
@@ -105,13 +103,13 @@ pub fn rebuild_message<'t>(
             }
             't' => {
                 out.push_str("tmi-sent-ts=");
-                let _ = write!(out, "{}", row.event_time_ms);
+                out.push_str(itoa::Buffer::new().format(row.event_time_ms));
                 continue;
             }
             'b' => {
                 out.push_str("bits=");
                 if let Some(bits) = row.bits {
-                    let _ = write!(out, "{bits}");
+                    out.push_str(itoa::Buffer::new().format(bits));
                 }
                 continue;
             }
@@ -134,12 +132,23 @@ pub fn rebuild_message<'t>(
     if !tag_order.is_empty() {
         out.push(' ');
     }
+    // Pushed piece by piece: `write!` was a tenth of the archive's CPU (callgrind).
     let login = row.user_login;
-    let _ = write!(
-        out,
-        ":{login}!{login}@{login}.tmi.twitch.tv PRIVMSG #{} {colon}{}",
-        row.channel, row.text
-    );
+    for piece in [
+        ":",
+        login,
+        "!",
+        login,
+        "@",
+        login,
+        ".tmi.twitch.tv PRIVMSG #",
+        row.channel,
+        " ",
+        colon,
+        row.text,
+    ] {
+        out.push_str(piece);
+    }
     Ok(())
 }
 
