@@ -23,6 +23,9 @@ pub struct SpikeTracker {
     spiking: Option<BTreeSet<String>>,
     closed: Vec<WindowResult<BucketStats>>,
     watermark_ms: i64,
+    /// The last bucket start up to which every spiking channel has been given its empty buckets:
+    /// until the watermark passes the next bucket, or a bucket closes, an advance has nothing to do.
+    quiet_through_ms: i64,
 }
 
 impl SpikeTracker {
@@ -43,6 +46,7 @@ impl SpikeTracker {
             spiking: None,
             closed: Vec::new(),
             watermark_ms: i64::MIN,
+            quiet_through_ms: i64::MIN,
         }
     }
 
@@ -74,6 +78,20 @@ impl SpikeTracker {
                 .collect()
         });
         self.buckets.advance(watermark_ms, &mut self.closed);
+        let bucket = self.config.bucket_ms;
+        // The last bucket that has certainly closed: start + size + grace <= watermark.
+        let start = watermark_ms
+            .saturating_sub(self.grace_ms)
+            .saturating_sub(bucket)
+            .div_euclid(bucket)
+            * bucket;
+        // Most advances move the watermark inside one bucket: no bucket closed, and the spiking
+        // channels already have their empty buckets through `start` (callgrind: 45 % of
+        // analytics.toml's instructions were these advances, in four trackers).
+        if self.closed.is_empty() && start == self.quiet_through_ms && watermark_ms != i64::MAX {
+            self.spiking = Some(spiking);
+            return events;
+        }
         for r in self.closed.drain(..) {
             let config = &self.config;
             let detector =
@@ -86,7 +104,6 @@ impl SpikeTracker {
                 spiking.insert(r.key);
             }
         }
-        let bucket = self.config.bucket_ms;
         let mut still_spiking = BTreeSet::new();
         for channel in spiking {
             if !detectors.get(&channel).is_some_and(SpikeDetector::in_spike) {
@@ -97,21 +114,18 @@ impl SpikeTracker {
                 .expect("a spiking channel has a detector");
             if watermark_ms == i64::MAX {
                 events.extend(detector.finish());
-            } else {
-                // The last bucket that has certainly closed: start + size + grace <= watermark.
-                let start = (watermark_ms - self.grace_ms - bucket).div_euclid(bucket) * bucket;
-                if start > detector.last_bucket_ms().unwrap_or(i64::MIN) {
-                    events.extend(detector.on_bucket(&Bucket {
-                        start_ms: start,
-                        stats: BucketStats::default(),
-                    }));
-                }
+            } else if start > detector.last_bucket_ms().unwrap_or(i64::MIN) {
+                events.extend(detector.on_bucket(&Bucket {
+                    start_ms: start,
+                    stats: BucketStats::default(),
+                }));
             }
             if detector.in_spike() {
                 still_spiking.insert(channel);
             }
         }
         self.spiking = Some(still_spiking);
+        self.quiet_through_ms = start;
         events
     }
 
