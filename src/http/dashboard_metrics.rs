@@ -29,7 +29,7 @@ impl DashboardMetrics {
             ),
             unshown: by_feed(
                 "chatpulse_dashboard_unshown_total",
-                "Result records the dashboard could not show (undecodable, or lacking a field; each is logged).",
+                "Result records the dashboard could not show (undecodable, or lacking a field; the first 20 of a run are logged).",
             ),
             clients: IntGauge::new(
                 "chatpulse_dashboard_clients",
