@@ -186,7 +186,8 @@ const REBUILD_COLUMNS: [&str; 8] = [
 #[derive(Default)]
 struct Row {
     line: ArchivedLine,
-    has_payload: bool,
+    /// `raw` or `raw_bytes`, when the row has one.
+    payload: Option<Vec<u8>>,
     channel: String,
     user_login: String,
     user_id: Option<String>,
@@ -200,7 +201,8 @@ struct Row {
 impl Row {
     /// Fills the line's payload from the columns when `raw` and `raw_bytes` were both null.
     fn finish(mut self, scratch: &mut String) -> Result<ArchivedLine, String> {
-        if self.has_payload {
+        if let Some(payload) = self.payload {
+            self.line.payload = payload;
             return Ok(self.line);
         }
         let Some(tag_order) = &self.tag_order else {
@@ -265,14 +267,8 @@ fn read_file(
         for (name, field) in row.get_column_iter() {
             match (name.as_str(), field) {
                 ("event_time", Field::TimestampMillis(t) | Field::Long(t)) => r.line.event_ms = *t,
-                ("raw", Field::Str(s)) => {
-                    r.line.payload = s.as_bytes().to_vec();
-                    r.has_payload = true;
-                }
-                ("raw_bytes", Field::Bytes(b)) => {
-                    r.line.payload = b.data().to_vec();
-                    r.has_payload = true;
-                }
+                ("raw", Field::Str(s)) => r.payload = Some(s.as_bytes().to_vec()),
+                ("raw_bytes", Field::Bytes(b)) => r.payload = Some(b.data().to_vec()),
                 ("kafka_partition", Field::Int(p)) => r.line.partition = *p,
                 ("kafka_offset", Field::Long(o)) => r.line.offset = *o,
                 ("channel", Field::Str(s)) => r.channel = s.clone(),

@@ -233,7 +233,7 @@ pub fn append_row(record: &ArchiveRecord, out: &mut ColumnBuffers) -> RowKey {
     let stored_login = non_empty(login);
     let stored_user_id = non_empty(user_id);
     let stored_id = non_empty(event.id);
-    let raw = SCRATCH.with(|scratch| {
+    let tag_order = SCRATCH.with(|scratch| {
         let scratch = &mut *scratch.borrow_mut();
         scratch.order.clear();
         let mut tags = Vec::new();
@@ -279,24 +279,12 @@ pub fn append_row(record: &ArchiveRecord, out: &mut ColumnBuffers) -> RowKey {
                 (slice(p, line, k), value)
             })),
         );
-        if rebuildable {
-            Some(Bytes::copy_from_slice(scratch.order.as_bytes()))
-        } else {
-            None
-        }
+        rebuildable.then(|| Bytes::copy_from_slice(scratch.order.as_bytes()))
     });
-    match raw {
-        Some(tag_order) => {
-            out.push_bytes(col::RAW, false, None);
-            out.push_bytes(col::RAW_BYTES, false, None);
-            out.push_bytes(col::TAG_ORDER, false, Some(tag_order));
-        }
-        None => {
-            out.push_bytes(col::RAW, false, Some(p.clone()));
-            out.push_bytes(col::RAW_BYTES, false, None);
-            out.push_bytes(col::TAG_ORDER, false, None);
-        }
-    }
+    // `raw` is stored exactly when `tag_order` cannot rebuild the line.
+    out.push_bytes(col::RAW, false, tag_order.is_none().then(|| p.clone()));
+    out.push_bytes(col::RAW_BYTES, false, None);
+    out.push_bytes(col::TAG_ORDER, false, tag_order);
     push_position(record, out, col::KAFKA_PARTITION);
     RowKey {
         event_time_ms: event_time,
