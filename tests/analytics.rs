@@ -121,8 +121,16 @@ fn detect(lines: &[String], channel: &str) -> Vec<SpikeEvent> {
 }
 
 fn detect_with(lines: &[String], channel: &str, config: SpikeConfig) -> Vec<SpikeEvent> {
+    detect_by(lines, channel, config, BucketAggregate::default())
+}
+
+fn detect_by(
+    lines: &[String],
+    channel: &str,
+    config: SpikeConfig,
+    agg: BucketAggregate,
+) -> Vec<SpikeEvent> {
     let width = config.bucket_ms;
-    let agg = BucketAggregate::default();
     let mut detector = SpikeDetector::new(channel, config);
     let mut gifts = GiftCounter::default();
     let mut open: Option<(i64, BucketAcc)> = None;
@@ -335,6 +343,48 @@ fn northernlion() -> &'static [String] {
             logged(0),
         )
     })
+}
+
+/// When spikes start and end, read off buckets that count terms and off buckets that do not:
+/// users of the timing only (ad slots, the subscription trend, stream sessions) skip the terms,
+/// which feed nothing but a spike's summary.
+#[test]
+fn buckets_without_terms_give_the_same_onsets_and_ends() {
+    let timing = |events: &[SpikeEvent]| -> Vec<(char, i64, i64, i64)> {
+        events
+            .iter()
+            .map(|e| match e {
+                SpikeEvent::Onset(o) => ('o', o.onset_ms, o.detected_ms, 0),
+                SpikeEvent::End(s) => ('e', s.onset_ms, s.detected_ms, s.end_ms),
+            })
+            .collect()
+    };
+    let no_terms = BucketAggregate {
+        terms: false,
+        ..BucketAggregate::default()
+    };
+    let mut spikes = 0;
+    for (lines, channel) in [
+        (northernlion(), "northernlion"),
+        (shanghai(), "overwatchleague"),
+    ] {
+        let with = detect_by(
+            lines,
+            channel,
+            SpikeConfig::default(),
+            BucketAggregate::default(),
+        );
+        let without = detect_by(lines, channel, SpikeConfig::default(), no_terms);
+        assert_eq!(timing(&with), timing(&without), "{channel}");
+        let (with, without) = (ends(&with), ends(&without));
+        assert!(with.iter().all(|s| !s.top_terms.is_empty()), "{channel}");
+        assert!(without.iter().all(|s| s.top_terms.is_empty()), "{channel}");
+        spikes += with.len();
+    }
+    assert!(
+        spikes >= 3,
+        "only {spikes} spikes: the comparison says little"
+    );
 }
 
 /// Issue 19: a sustained new level is not one endless spike. Before the plateau fix two spikes of

@@ -1,8 +1,9 @@
 //! State written before processors had typed state tables reads back into them unchanged: the
 //! entries a task of that code committed, copied here byte for byte, are what a task of this code
 //! commits for the same input, and restored into a task of this code they give the same results
-//! and the same next commit as the earlier task gave. The session table (`chatter_sessions`) is
-//! pinned the same way from its first version on.
+//! and the same next commit as the earlier task gave, with one deliberate change: the spike
+//! trackers of `sub_trend` and `ad_slots` count no terms ([`without_terms`]). The session table
+//! (`chatter_sessions`) is pinned the same way from its first version on.
 
 use std::sync::Arc;
 
@@ -220,6 +221,43 @@ fn entries<'a>(writes: impl IntoIterator<Item = Write<'a>>) -> Vec<Entry> {
     e
 }
 
+/// Since the trackers of `sub_trend` and `ad_slots` only time spikes, their buckets count no terms
+/// (terms feed nothing but a spike's summary): their bucket and detector entries are the earlier
+/// code's with every term list emptied. Everything else is byte for byte the earlier code's.
+fn without_terms(entries: Vec<Entry>) -> Vec<Entry> {
+    fn empty_terms(v: &mut Value) {
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m.iter_mut() {
+                    match v {
+                        Value::Array(a) if k == "terms" => a.clear(),
+                        Value::Object(counter)
+                            if k == "terms" && counter.contains_key("max_terms") =>
+                        {
+                            counter.insert("terms".into(), Value::Object(Default::default()));
+                        }
+                        _ => empty_terms(v),
+                    }
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(empty_terms),
+            _ => {}
+        }
+    }
+    entries
+        .into_iter()
+        .map(|(store, key, mut value)| {
+            let tracker = key.starts_with(b"\x01b") || key.starts_with(b"\x01d");
+            if (store == "trend" || store == "ad") && tracker {
+                if let Some((_, v)) = &mut value {
+                    empty_terms(v);
+                }
+            }
+            (store, key, value)
+        })
+        .collect()
+}
+
 fn task() -> Task {
     Task::new(
         Arc::new(Topology::parse(TOPOLOGY).unwrap()),
@@ -243,7 +281,7 @@ fn a_task_commits_the_bytes_the_earlier_code_committed() {
         .iter()
         .map(|(s, k, v)| (s.as_str(), k.as_slice(), v.as_deref()));
     let theirs = COMMITTED.iter().map(|&(s, k, v)| (s, k, Some(v)));
-    assert_eq!(entries(ours), entries(theirs));
+    assert_eq!(entries(ours), without_terms(entries(theirs)));
 }
 
 #[test]
@@ -262,7 +300,10 @@ fn state_the_earlier_code_committed_restores_to_the_same_results() {
         .writes
         .iter()
         .map(|(s, k, v)| (s.as_str(), k.as_slice(), v.as_deref()));
-    assert_eq!(entries(ours), entries(NEXT_COMMIT.iter().copied()));
+    assert_eq!(
+        entries(ours),
+        without_terms(entries(NEXT_COMMIT.iter().copied()))
+    );
     let results: Vec<(usize, &str, i64, Value)> = out
         .outputs
         .iter()

@@ -231,11 +231,19 @@ pub struct Bucket {
 pub struct BucketAggregate {
     /// Distinct terms tracked per bucket.
     pub max_terms: usize,
+    /// Whether terms are counted at all. They serve only a spike's summary (its top terms and a
+    /// hype-emote cause), never its onset or end: users that read only when spikes happen (ad
+    /// slots, the subscription trend, stream sessions) leave them out, and their buckets' terms
+    /// stay empty.
+    pub terms: bool,
 }
 
 impl Default for BucketAggregate {
     fn default() -> Self {
-        BucketAggregate { max_terms: 256 }
+        BucketAggregate {
+            max_terms: 256,
+            terms: true,
+        }
     }
 }
 
@@ -288,8 +296,10 @@ impl Aggregate for BucketAggregate {
                 let who = chatter_hash(&m.chatter);
                 acc.chatters.insert(who);
                 acc.hype_messages += u64::from(m.hype);
-                for (term, kind) in &m.terms {
-                    acc.terms.add(term, *kind, who, 1);
+                if self.terms {
+                    for (term, kind) in &m.terms {
+                        acc.terms.add(term, *kind, who, 1);
+                    }
                 }
             }
             Contribution::Sub | Contribution::Resub => acc.subs += 1,

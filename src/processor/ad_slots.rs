@@ -256,7 +256,7 @@ impl AdSlotsProcessor {
             name: name.to_owned(),
             sink,
             exit_hold_ms: spikes.exit_hold_ms,
-            tracker: SpikeTracker::new(spikes, grace_ms),
+            tracker: SpikeTracker::timing_only(spikes, grace_ms),
             // A minute is judged once the buckets up to its end + settle have closed.
             minutes: WindowTable::new(
                 TableName::AD_SLOT_MINUTES,

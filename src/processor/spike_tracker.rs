@@ -29,16 +29,28 @@ pub struct SpikeTracker {
 }
 
 impl SpikeTracker {
-    /// A tracker with `config`, accepting records up to `grace_ms` after their bucket ended.
+    /// A tracker with `config`, accepting records up to `grace_ms` after their bucket ended; its
+    /// spikes name their top terms and cause.
     pub fn new(config: SpikeConfig, grace_ms: i64) -> Self {
+        Self::with_aggregate(config, grace_ms, BucketAggregate::default())
+    }
+
+    /// A tracker for users that read only when spikes start and end: the same onsets and ends as
+    /// [`SpikeTracker::new`] at a fraction of the cost, since its buckets count no terms (so its
+    /// spikes have no top terms and no hype-emote cause).
+    pub fn timing_only(config: SpikeConfig, grace_ms: i64) -> Self {
+        let aggregate = BucketAggregate {
+            terms: false,
+            ..BucketAggregate::default()
+        };
+        Self::with_aggregate(config, grace_ms, aggregate)
+    }
+
+    fn with_aggregate(config: SpikeConfig, grace_ms: i64, aggregate: BucketAggregate) -> Self {
         SpikeTracker {
             buckets: WindowTable::new(
                 TableName::SPIKE_BUCKETS,
-                Box::new(TumblingWindows::new(
-                    BucketAggregate::default(),
-                    config.bucket_ms,
-                    grace_ms,
-                )),
+                Box::new(TumblingWindows::new(aggregate, config.bucket_ms, grace_ms)),
             ),
             config,
             grace_ms,

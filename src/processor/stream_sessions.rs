@@ -318,7 +318,7 @@ impl StreamSessions {
             chat: KeyedTable::new(TableName::SESSION_CHAT),
             chat_index: TimeIndex::default(),
             gifts: GiftState::default(),
-            tracker: SpikeTracker::new(config.spike.config(), window.grace_ms),
+            tracker: SpikeTracker::timing_only(config.spike.config(), window.grace_ms),
             results: Vec::new(),
             pruned_minute: i64::MIN,
         }

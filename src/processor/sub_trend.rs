@@ -116,7 +116,7 @@ impl SubTrendProcessor {
             SubTrendKind {
                 options: options.clone(),
                 gifts: GiftState::default(),
-                tracker: SpikeTracker::new(options.spike.config(), grace),
+                tracker: SpikeTracker::timing_only(options.spike.config(), grace),
                 memory: ValueTable::new(TableName::SUB_TREND_MEMORY, TrendMemory::default()),
                 pruned_hour: i64::MIN,
             },
