@@ -1,7 +1,8 @@
 //! `chatpulse bench`: the broker-side tools of the end-to-end benchmark (`scripts/bench-e2e`): create
 //! topics, load chat logs into a topic, a passthrough baseline with `run`'s client settings, a wait
 //! for a consumer group to have committed a topic's end, DERIVED stream snapshots for the join rows,
-//! and the archive offline (`bench archive`, in `bench_archive`).
+//! the archive offline (`bench archive`, in `bench_archive`) and end-to-end latency under a paced
+//! load (`bench latency`, in `bench_latency`).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -45,6 +46,9 @@ enum Command {
     /// The archive offline: raw chat to Parquet on a local directory, lines/s per core and bytes
     /// stored per raw byte, min/median/max of `--runs`.
     Archive(super::bench_archive::Args),
+    /// End-to-end latency under a steady paced load: DERIVED lines (real chat, channel and send
+    /// time rewritten, bursts injected) at `--rate` over `--channels`, results timed on arrival.
+    Latency(super::bench_latency::Args),
 }
 
 /// Arguments of `chatpulse bench topics`.
@@ -150,6 +154,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Command::Wait(a) => wait(a),
         Command::Snapshots(a) => snapshots(a),
         Command::Archive(a) => super::bench_archive::run(a),
+        Command::Latency(a) => super::bench_latency::run(a),
     }
 }
 

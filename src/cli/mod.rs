@@ -5,6 +5,7 @@ mod archive;
 mod archive_input;
 mod bench;
 mod bench_archive;
+mod bench_latency;
 pub mod config;
 mod dashboard;
 mod demo;
