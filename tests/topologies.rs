@@ -6,7 +6,9 @@
 //! real say so where they are built.
 
 mod common;
-use common::{data_dir, fixture, fixtures_with_a_derived_gift_bomb, set_tag, FIXTURES};
+use common::{
+    data_dir, fixture, fixtures_with_a_derived_gift_bomb, run_topology, set_tag, FIXTURES,
+};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -30,7 +32,7 @@ fn topology(name: &str) -> Topology {
 
 /// Runs `lines` through the shipped topology `name`, committing every 1,000 lines.
 fn run(name: &str, lines: &[String]) -> TestDriver {
-    run_topology(topology(name), lines)
+    run_topology(topology(name), lines, 1_000)
 }
 
 /// The shipped topology `name` with `from` replaced by `to` in its text.
@@ -39,20 +41,6 @@ fn edited(name: &str, from: &str, to: &str) -> Topology {
     let text = std::fs::read_to_string(path).unwrap();
     assert!(text.contains(from), "{name}.toml has no {from}");
     Topology::parse(&text.replace(from, to)).unwrap_or_else(|e| panic!("{name}: {e}"))
-}
-
-/// Runs `lines` through `topology`, committing every 1,000 lines.
-fn run_topology(topology: Topology, lines: &[String]) -> TestDriver {
-    let mut d = TestDriver::new(topology, wall_clock());
-    for (i, l) in lines.iter().enumerate() {
-        d.pipe_line(l);
-        if i % 1_000 == 999 {
-            d.commit();
-        }
-    }
-    d.commit();
-    d.finish();
-    d
 }
 
 fn import_log(rel: &str, format: Format, channel: Option<&str>, offset_h: i32) -> Vec<String> {
@@ -294,7 +282,7 @@ fn engagement_limits_set_in_the_topology_file_change_the_minutes() {
         "store = \"engagement-minute\"",
         "store = \"engagement-minute\"\noptions = { top_emotes = 1 }",
     );
-    assert_eq!(most(&run_topology(one, &lines)), 1);
+    assert_eq!(most(&run_topology(one, &lines, 1_000)), 1);
 }
 
 #[test]
@@ -307,7 +295,7 @@ fn spike_thresholds_set_in_the_topology_file_change_what_is_detected() {
         "options = { grace = \"5s\" }",
         "options = { grace = \"5s\", spike.k_on = 50.0 }",
     );
-    let strict = spike_ends(&run_topology(strict, bulldog()));
+    let strict = spike_ends(&run_topology(strict, bulldog(), 1_000));
     assert!(
         strict.len() < default.len(),
         "{} vs {}",

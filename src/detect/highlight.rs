@@ -22,13 +22,14 @@
 //!   (no chat for `session_gap_ms`, 10 min, or the end of input) the session's kept candidates are
 //!   emitted again, ranked over the session.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::chatter_hash;
 use crate::analysis::sentiment::Lexicon;
 use crate::detect::baseline::Baseline;
+use crate::word_hash::WordMap;
 
 /// One hour in milliseconds.
 pub const HOUR_MS: i64 = 3_600_000;
@@ -212,9 +213,9 @@ struct Bin {
     /// Messages whose text was already seen in the bin.
     repeats: u64,
     /// Text hash -> (messages, first text), at most [`BIN_DISTINCT`].
-    texts: HashMap<u64, (u64, String)>,
+    texts: WordMap<u64, (u64, String)>,
     /// Word -> messages, at most [`BIN_DISTINCT`].
-    words: HashMap<String, u64>,
+    words: WordMap<String, u64>,
 }
 
 impl Bin {
@@ -542,8 +543,8 @@ impl HighlightDetector {
         let c = &self.config;
         let mut f = Features::default();
         let mut chatters: Vec<u64> = Vec::new();
-        let mut texts: HashMap<u64, (u64, String)> = HashMap::new();
-        let mut words: HashMap<String, u64> = HashMap::new();
+        let mut texts: WordMap<u64, (u64, String)> = WordMap::default();
+        let mut words: WordMap<String, u64> = WordMap::default();
         let (mut emote, mut laugh, mut bytes, mut repeats, mut bins) = (0, 0, 0, 0, 0u64);
         for b in self
             .history
@@ -835,7 +836,7 @@ mod tests {
             .map(|h| &h.candidate)
             .collect();
         assert!(!hour.is_empty());
-        let mut per_hour: HashMap<i64, usize> = HashMap::new();
+        let mut per_hour: std::collections::HashMap<i64, usize> = Default::default();
         for c in &hour {
             *per_hour.entry(c.moment.div_euclid(HOUR_MS)).or_default() += 1;
         }

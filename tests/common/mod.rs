@@ -3,6 +3,10 @@
 
 use std::path::PathBuf;
 
+use chatpulse::time::clock::{Clock, SystemClock};
+use chatpulse::topology::driver::TestDriver;
+use chatpulse::topology::Topology;
+
 pub mod boards;
 pub mod minutes;
 pub mod sessions;
@@ -88,4 +92,19 @@ pub fn fixtures_with_a_derived_gift_bomb() -> Vec<String> {
         );
     }
     lines
+}
+
+/// Runs `lines` through `topology` in memory (the test driver, wall clock now), committing every
+/// `commit_every` lines and at the end, then ends the input.
+pub fn run_topology(topology: Topology, lines: &[String], commit_every: usize) -> TestDriver {
+    let mut d = TestDriver::new(topology, SystemClock.now_ms());
+    for (i, l) in lines.iter().enumerate() {
+        d.pipe_line(l);
+        if i % commit_every == commit_every - 1 {
+            d.commit();
+        }
+    }
+    d.commit();
+    d.finish();
+    d
 }

@@ -3,11 +3,13 @@
 //! written as bytes by [`TableKey`] (a channel is its UTF-8 name).
 
 use std::borrow::Borrow;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::hash::Hash;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+
+use crate::word_hash::WordMap;
 
 use super::name::TableName;
 use super::table::{StateWrite, Table};
@@ -35,7 +37,9 @@ impl TableKey for String {
 #[derive(Debug)]
 pub struct KeyedTable<K, V> {
     name: TableName,
-    values: HashMap<K, V>,
+    /// Hashed with [`WordMap`]'s hasher: the keys are channels and chatters, looked up on every
+    /// record, and SipHash's rounds cost more than the lookup.
+    values: WordMap<K, V>,
     dirty: BTreeSet<K>,
 }
 
@@ -44,7 +48,7 @@ impl<K: TableKey, V> KeyedTable<K, V> {
     pub fn new(name: TableName) -> Self {
         KeyedTable {
             name,
-            values: HashMap::new(),
+            values: WordMap::default(),
             dirty: BTreeSet::new(),
         }
     }
