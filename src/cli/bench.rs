@@ -181,7 +181,7 @@ fn create_topics(kafka: &KafkaSettings, topics: &[String], partitions: i32) -> R
 
 /// Counts failed deliveries.
 #[derive(Default)]
-struct CountFailures(AtomicU64);
+pub(super) struct CountFailures(AtomicU64);
 
 impl ClientContext for CountFailures {}
 
@@ -196,14 +196,17 @@ impl ProducerContext for CountFailures {
     }
 }
 
-fn producer(kafka: &KafkaSettings) -> Result<BaseProducer<CountFailures>> {
+pub(super) fn producer(kafka: &KafkaSettings) -> Result<BaseProducer<CountFailures>> {
     Ok(kafka
         .producer_config()
         .create_with_context(CountFailures::default())?)
 }
 
 /// Sends `record`, serving delivery reports while the local queue is full.
-fn send(p: &BaseProducer<CountFailures>, record: BaseRecord<'_, [u8], [u8]>) -> Result<()> {
+pub(super) fn send(
+    p: &BaseProducer<CountFailures>,
+    record: BaseRecord<'_, [u8], [u8]>,
+) -> Result<()> {
     let mut record = record;
     loop {
         match p.send(record) {
@@ -223,7 +226,7 @@ fn send(p: &BaseProducer<CountFailures>, record: BaseRecord<'_, [u8], [u8]>) -> 
 }
 
 /// Flushes `p` and fails if any delivery failed.
-fn flush(p: &BaseProducer<CountFailures>) -> Result<()> {
+pub(super) fn flush(p: &BaseProducer<CountFailures>) -> Result<()> {
     p.flush(Duration::from_secs(120))?;
     let failed = p.context().0.load(Ordering::Relaxed);
     if failed > 0 {

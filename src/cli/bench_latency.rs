@@ -19,16 +19,19 @@ use std::io::{BufRead, Write};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::BaseRecord;
 use rdkafka::Message;
 
+use super::bench::{flush, producer, send};
 use super::input;
+use crate::avro::wire::unframe;
 use crate::chat::import::Format;
 use crate::kafka::KafkaSettings;
+use crate::time::clock::{Clock, SystemClock};
 
 /// Arguments of `chatpulse bench latency`.
 #[derive(Debug, clap::Args)]
@@ -193,14 +196,12 @@ pub fn spike_phase(value: &[u8]) -> Option<&str> {
             }
         }
     }
-    if value.len() < 5 || value[0] != 0 {
-        return None;
-    }
-    let mut at = 5;
-    let channel_len = usize::try_from(long(value, &mut at)?).ok()?;
+    let (_, datum) = unframe(value).ok()?;
+    let mut at = 0;
+    let channel_len = usize::try_from(long(datum, &mut at)?).ok()?;
     at = at.checked_add(channel_len)?;
-    let phase_len = usize::try_from(long(value, &mut at)?).ok()?;
-    std::str::from_utf8(value.get(at..at.checked_add(phase_len)?)?).ok()
+    let phase_len = usize::try_from(long(datum, &mut at)?).ok()?;
+    std::str::from_utf8(datum.get(at..at.checked_add(phase_len)?)?).ok()
 }
 
 /// The `q` quantile (0..1) of sorted `v` by nearest rank.
@@ -210,12 +211,6 @@ pub fn quantile(v: &[i64], q: f64) -> i64 {
     }
     let rank = (q * v.len() as f64).ceil() as usize;
     v[rank.clamp(1, v.len()) - 1]
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Runs `chatpulse bench latency`.
@@ -230,9 +225,9 @@ pub fn run(a: Args) -> Result<ExitCode> {
     let consumer: BaseConsumer = config.create()?;
     let watch: Vec<&str> = a.watch.iter().map(String::as_str).collect();
     consumer.subscribe(&watch)?;
-    let producer: BaseProducer = kafka.producer_config().create()?;
+    let producer = producer(&kafka)?;
 
-    let started_ms = now_ms();
+    let started_ms = SystemClock.now_ms();
     let done = Arc::new(AtomicBool::new(false));
     let reader = {
         let done = done.clone();
@@ -260,30 +255,14 @@ pub fn run(a: Args) -> Result<ExitCode> {
         }
         let elapsed_ms = start.elapsed().as_millis() as u64;
         let channel = &names[dealer.next(elapsed_ms) as usize];
-        let ts = now_ms();
+        let ts = SystemClock.now_ms();
         let line = restamp(&lines[(k as usize) % lines.len()], channel, ts)
             .expect("read_lines keeps only lines restamp can rewrite");
-        let mut record = BaseRecord::to(&a.topic)
+        let record = BaseRecord::to(&a.topic)
             .key(channel.as_bytes())
             .payload(line.as_bytes())
             .timestamp(ts);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((e, r)) => {
-                    if !matches!(
-                        e,
-                        rdkafka::error::KafkaError::MessageProduction(
-                            rdkafka::types::RDKafkaErrorCode::QueueFull
-                        )
-                    ) {
-                        bail!("cannot produce to {}: {e}", a.topic);
-                    }
-                    producer.poll(Duration::from_millis(1));
-                    record = r;
-                }
-            }
-        }
+        send(&producer, record).with_context(|| format!("cannot produce to {}", a.topic))?;
         producer.poll(Duration::ZERO);
         produced += 1;
         if last_progress.elapsed() >= Duration::from_secs(10) {
@@ -295,11 +274,9 @@ pub fn run(a: Args) -> Result<ExitCode> {
             last_progress = Instant::now();
         }
     }
-    producer
-        .flush(Duration::from_secs(60))
-        .context("cannot deliver the load: check the broker")?;
+    flush(&producer).context("cannot deliver the load")?;
     let produce_s = start.elapsed().as_secs_f64();
-    let last_ms = now_ms();
+    let last_ms = SystemClock.now_ms();
     // A bounded drain: results of the windows that closed before the load stopped.
     std::thread::sleep(Duration::from_secs(a.drain));
     done.store(true, Ordering::Relaxed);
@@ -378,7 +355,7 @@ fn read_results(consumer: BaseConsumer, done: &AtomicBool) -> Result<Vec<Arrival
         let Some(msg) = consumer.poll(Duration::from_millis(50)) else {
             continue;
         };
-        let arrived_ms = now_ms();
+        let arrived_ms = SystemClock.now_ms();
         let msg = msg.context("cannot read the result topics")?;
         let Some(ts_ms) = msg.timestamp().to_millis() else {
             continue;
