@@ -26,7 +26,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::BaseRecord;
 use rdkafka::Message;
 
-use super::bench::{flush, producer, send};
+use super::bench_produce::{flush, producer, send};
 use super::input;
 use crate::avro::wire::unframe;
 use crate::chat::import::Format;

@@ -6,6 +6,7 @@ mod archive_input;
 mod bench;
 mod bench_archive;
 mod bench_latency;
+mod bench_produce;
 pub mod config;
 mod dashboard;
 mod demo;
