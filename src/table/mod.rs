@@ -2,6 +2,7 @@
 //! kept as versions by event time so a stream record can be joined with the value as of its own time
 //! (KIP-914 versioned stores). Pure: the task feeds the rows, the runners restore them from the topic.
 
+pub mod json_time;
 pub mod row;
 pub mod snapshot_log;
 pub mod versioned;

@@ -130,8 +130,7 @@ pub fn event_time_hint(source: &SourceSpec, value: &[u8]) -> Option<i64> {
     match (source.format, source.timestamp) {
         (ValueFormat::Irc, TimestampSource::TmiSentTs) => tmi_sent_ts(value),
         (ValueFormat::Json, TimestampSource::Field) => {
-            let v: serde_json::Value = serde_json::from_slice(value).ok()?;
-            crate::table::row::time_of(v.get(source.time_field())?)
+            crate::table::json_time::json_field_time(value, source.time_field())
         }
         _ => None,
     }
