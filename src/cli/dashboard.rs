@@ -217,11 +217,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
         keep: args.keep,
         topics,
     })?;
-    println!("chatpulse dashboard: http://{}/", served.addr);
     let (tx, rx) = std::sync::mpsc::channel();
     on_signal(Duration::from_secs(5), move || {
         let _ = tx.send(());
     });
+    // Printed once signals are handled: a caller may send one as soon as it reads the address.
+    println!("chatpulse dashboard: http://{}/", served.addr);
     // Until a signal, or the reader ends by itself (a broker error it cannot get past).
     while rx.recv_timeout(Duration::from_secs(1)).is_err() && !served.reader.is_finished() {}
     let stats = served.stop()?;

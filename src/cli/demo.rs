@@ -205,14 +205,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let got = got?;
     let code = report(&args.report, &expected, &got, &stats, started)?;
     if let Some(served) = dashboard {
-        println!(
-            "dashboard: http://{}/ stays up with the demo's results: press Ctrl-C to stop",
-            served.addr
-        );
         let (tx, rx) = std::sync::mpsc::channel();
         on_signal(Duration::from_secs(5), move || {
             let _ = tx.send(());
         });
+        // Said once Ctrl-C is handled: a caller may send it as soon as it reads this.
+        println!(
+            "dashboard: http://{}/ stays up with the demo's results: press Ctrl-C to stop",
+            served.addr
+        );
         let _ = rx.recv();
         served.stop()?;
     }
