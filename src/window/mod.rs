@@ -4,6 +4,7 @@
 //! [`WindowState`] (sessions, which carry their end, through their own table).
 
 pub mod aggregate;
+mod frozen;
 pub mod hopping;
 pub mod session;
 pub mod sliding;

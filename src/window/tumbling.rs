@@ -1,12 +1,13 @@
 //! Tumbling windows: fixed, non-overlapping `[k*size, (k+1)*size)` windows per key, closed by the
 //! watermark at `end + grace` and kept for late records until `end + grace + allowed lateness`
-//! (Kafka Streams `TimeWindows.ofSizeAndGrace`, Flink's `allowedLateness`). Also holds the per-window
-//! bookkeeping the other operators share.
+//! (Kafka Streams `TimeWindows.ofSizeAndGrace`, Flink's `allowedLateness`); a closed window whose
+//! state is saved waits frozen. Also holds the per-window bookkeeping the other operators share.
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
+use super::frozen::FrozenWindow;
 use super::{Admission, Aggregate, StateDelta, Window, WindowOperator, WindowResult, WindowState};
 use crate::word_hash::WordMap;
 
@@ -79,6 +80,11 @@ pub(super) fn result_order<O>(a: &WindowResult<O>, b: &WindowResult<O>) -> Order
 /// revision. Records for windows past that are [`Admission::Late`]. Windows sit in a `BTreeMap` keyed
 /// by window start, each holding one accumulator per key, so a watermark pops them from the front.
 ///
+/// A closed window kept for lateness whose every slot is saved ([`WindowOperator::take_dirty`]
+/// handed it out) and has no correction to emit is frozen into a [`FrozenWindow`]: at 100,000
+/// channels the ten minutes of closed windows that a default lateness keeps are most of the state.
+/// A late record for a frozen key thaws that key's slot back into the window's map.
+///
 /// Timestamps are epoch milliseconds; window bounds saturate at the ends of the `i64` range.
 pub struct TumblingWindows<A: Aggregate> {
     aggregate: A,
@@ -87,6 +93,9 @@ pub struct TumblingWindows<A: Aggregate> {
     lateness_ms: i64,
     watermark: i64,
     windows: BTreeMap<i64, WordMap<String, Slot<A::Acc>>>,
+    /// Closed windows frozen after their state was saved, by window start. A start may also be in
+    /// `windows`, holding the keys late records thawed or added; no key is in both.
+    frozen: BTreeMap<i64, FrozenWindow>,
     /// Persisted windows removed since the last `take_dirty`.
     removed: Vec<(String, i64)>,
     /// Slots of closed windows with a correction to emit.
@@ -119,6 +128,7 @@ impl<A: Aggregate> TumblingWindows<A> {
             lateness_ms: 0,
             watermark: i64::MIN,
             windows: BTreeMap::new(),
+            frozen: BTreeMap::new(),
             removed: Vec::new(),
             pending: 0,
             next_close: i64::MAX,
@@ -157,6 +167,53 @@ impl<A: Aggregate> TumblingWindows<A> {
     /// `start + size + grace + extra <= watermark`, exact.
     fn last_start(&self, watermark: i64, extra: i64) -> i128 {
         watermark as i128 - self.size_ms as i128 - self.grace_ms as i128 - extra as i128
+    }
+
+    /// Moves `key`'s slot of the closed window at `start` back into the window's map when it is
+    /// frozen: saved, with the revision of its last final.
+    fn thaw(&mut self, key: &str, start: i64) {
+        let Some(frozen) = self.frozen.get_mut(&start) else {
+            return;
+        };
+        let Some((acc, revision)) = frozen.take::<A::Acc>(key) else {
+            return;
+        };
+        if frozen.len() == 0 {
+            self.frozen.remove(&start);
+        }
+        let mut slot = Slot::restored(acc);
+        slot.revision = revision;
+        self.windows
+            .entry(start)
+            .or_default()
+            .insert(key.to_owned(), slot);
+    }
+
+    /// Freezes every closed window whose slots are all saved and hold no correction to emit
+    /// (with an allowed lateness; without one, closed windows are gone already).
+    fn freeze_saved(&mut self) {
+        if self.lateness_ms == 0 {
+            return;
+        }
+        let closed = clamp(self.last_start(self.watermark, 0));
+        let ready: Vec<i64> = self
+            .windows
+            .range(..=closed)
+            .filter(|(_, keys)| {
+                keys.values()
+                    .all(|slot| slot.persisted && !slot.dirty && !slot.pending)
+            })
+            .map(|(&start, _)| start)
+            .collect();
+        for start in ready {
+            let keys = self.windows.remove(&start).expect("listed above");
+            let previous = self.frozen.remove(&start);
+            let live = keys
+                .iter()
+                .map(|(key, slot)| (key.as_str(), &slot.acc, slot.revision));
+            let frozen = FrozenWindow::freeze(previous.as_ref(), live);
+            self.frozen.insert(start, frozen);
+        }
     }
 
     /// The window starting at `start`.
@@ -204,6 +261,9 @@ impl<A: Aggregate> WindowOperator<A> for TumblingWindows<A> {
         // Most records fall in the newest window: found at the map's end, without a search past
         // the closed windows kept for lateness.
         let newest = self.windows.last_key_value().map(|(&s, _)| s) == Some(start);
+        if closed {
+            self.thaw(key, start);
+        }
         let keys = if newest {
             self.windows.last_entry().map(|e| e.into_mut())
         } else {
@@ -279,6 +339,16 @@ impl<A: Aggregate> WindowOperator<A> for TumblingWindows<A> {
                     out.push(finalize(&self.aggregate, &key, window, &mut slot));
                 }
             }
+        }
+        // Every frozen key was saved, so each goes as a delete.
+        while let Some(entry) = self.frozen.first_entry() {
+            let start = *entry.key();
+            if start as i128 > expired {
+                break;
+            }
+            let frozen = entry.remove();
+            self.removed
+                .extend(frozen.keys().map(|key| (key.to_owned(), start)));
         }
         // Windows closing now are kept for late records, with their first final emitted.
         if closing > closed_before && closing >= self.next_close as i128 {
@@ -364,6 +434,7 @@ impl<A: Aggregate> WindowOperator<A> for TumblingWindows<A> {
             }
         }
         delta[first..].sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+        self.freeze_saved();
         delta
     }
 
@@ -385,9 +456,10 @@ impl<A: Aggregate> WindowOperator<A> for TumblingWindows<A> {
         self.watermark
     }
 
-    /// Open windows and closed ones kept for late records, per key.
+    /// Open windows and closed ones kept for late records (frozen or not), per key.
     fn open_windows(&self) -> usize {
-        self.windows.values().map(WordMap::len).sum()
+        let live: usize = self.windows.values().map(WordMap::len).sum();
+        live + self.frozen.values().map(FrozenWindow::len).sum::<usize>()
     }
 
     fn peek(&self, key: &str, out: &mut Vec<WindowResult<A::Output>>) {
@@ -806,36 +878,17 @@ mod tests {
     #[test]
     fn latest_revisions_equal_a_brute_force_count() {
         let (size, grace, lateness) = (10i64, 3i64, 25i64);
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
         for _ in 0..50 {
             let mut op = TumblingWindows::new(Collect, size, grace).with_allowed_lateness(lateness);
-            let mut latest: BTreeMap<(String, i64), (u32, Vec<i64>)> = BTreeMap::new();
+            let mut latest = Latest::new();
             let mut expected: BTreeMap<(String, i64), Vec<i64>> = BTreeMap::new();
             let mut watermark = i64::MIN;
             let mut out = Vec::new();
             for step in 0..300i64 {
                 let key = ["a", "b", "c"][(next() % 3) as usize];
                 let ts = step + 5 - (next() % 50) as i64;
-                let start = ts.div_euclid(size) * size;
-                let admitted = op.add(key, ts, &ts);
-                let in_time = start + size + grace + lateness > watermark;
-                assert_eq!(
-                    admitted == Admission::Accepted,
-                    in_time,
-                    "ts {ts} at {watermark}"
-                );
-                if in_time {
-                    expected
-                        .entry((key.to_owned(), start))
-                        .or_default()
-                        .push(ts);
-                }
+                add_checked(&mut op, key, ts, &mut expected);
                 if next() % 4 == 0 {
                     watermark = watermark.max(step);
                     op.advance(watermark, &mut out);
@@ -845,25 +898,161 @@ mod tests {
                 }
             }
             op.advance(i64::MAX, &mut out);
-            for r in out {
-                let entry = latest
-                    .entry((r.key.clone(), r.window.start_ms))
-                    .or_default();
-                assert!(
-                    r.revision == 0 && entry.1.is_empty() || r.revision == entry.0 + 1,
-                    "revisions count up: {r:?} after {entry:?}"
-                );
-                *entry = (r.revision, r.value);
-            }
-            let latest: BTreeMap<_, _> = latest.into_iter().map(|(k, (_, v))| (k, v)).collect();
-            let expected: BTreeMap<_, _> = expected
-                .into_iter()
-                .map(|(k, mut v)| {
-                    v.sort_unstable();
-                    (k, v)
-                })
-                .collect();
-            assert_eq!(latest, expected);
+            fold_latest(&mut out, &mut latest);
+            assert_eq!(last_values(latest), sorted_lists(&expected));
         }
+    }
+
+    #[test]
+    fn frozen_windows_give_the_brute_force_results_and_store_through_commits_and_restores() {
+        // Commits (corrections, then the saved state, which freezes closed windows) and restores
+        // from what was saved, at random between records, some late: every (key, window)'s last
+        // final equals a brute-force list of its records, revisions count up across restores, and
+        // the saved state always equals the brute force of the windows not yet expired.
+        let (size, grace, lateness) = (10i64, 3i64, 25i64);
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
+        let new_op = || TumblingWindows::new(Collect, size, grace).with_allowed_lateness(lateness);
+        let (mut froze, mut thawed) = (0usize, 0usize);
+        for _ in 0..60 {
+            let mut op = new_op();
+            let mut store: BTreeMap<(String, i64), (Vec<i64>, Option<u32>)> = BTreeMap::new();
+            let mut latest = Latest::new();
+            let mut expected: BTreeMap<(String, i64), Vec<i64>> = BTreeMap::new();
+            let mut watermark = i64::MIN;
+            let mut out = Vec::new();
+            for step in 0..300i64 {
+                let key = ["a", "b", "c", "d"][(next() % 4) as usize];
+                let ts = step + 5 - (next() % 50) as i64;
+                let start = ts.div_euclid(size) * size;
+                thawed += usize::from(
+                    op.frozen
+                        .get(&start)
+                        .is_some_and(|f| f.keys().any(|k| k == key)),
+                );
+                add_checked(&mut op, key, ts, &mut expected);
+                if next() % 4 == 0 {
+                    watermark = watermark.max(step);
+                    op.advance(watermark, &mut out);
+                }
+                if next() % 5 == 0 {
+                    // A commit: corrections go out, then the state is saved.
+                    op.revisions(&mut out);
+                    for (key, start, stored) in op.take_dirty() {
+                        match stored {
+                            Some((mut acc, revision)) => {
+                                acc.sort_unstable();
+                                store.insert((key, start), (acc, revision));
+                            }
+                            None => assert!(store.remove(&(key, start)).is_some()),
+                        }
+                    }
+                    froze += op.frozen.values().map(FrozenWindow::len).sum::<usize>();
+                    let mut live = sorted_lists(&expected);
+                    live.retain(|(_, s), _| *s + size + grace + lateness > watermark);
+                    let saved: BTreeMap<_, _> = store
+                        .iter()
+                        .map(|(k, (v, _))| (k.clone(), v.clone()))
+                        .collect();
+                    assert_eq!(saved, live, "saved state at {watermark}");
+                    if next() % 3 == 0 {
+                        // A restart from the saved state.
+                        op = new_op();
+                        for ((key, start), (acc, revision)) in &store {
+                            op.restore(WindowState {
+                                key: key.clone(),
+                                start_ms: *start,
+                                acc: acc.clone(),
+                                revision: *revision,
+                            });
+                        }
+                        op.set_watermark(watermark);
+                    }
+                }
+                fold_latest(&mut out, &mut latest);
+            }
+            op.advance(i64::MAX, &mut out);
+            fold_latest(&mut out, &mut latest);
+            for (key, start, stored) in op.take_dirty() {
+                assert!(stored.is_none(), "everything expired");
+                assert!(store.remove(&(key, start)).is_some());
+            }
+            assert!(store.is_empty(), "every saved window is deleted: {store:?}");
+            assert_eq!(last_values(latest), sorted_lists(&expected));
+        }
+        assert!(
+            froze > 1_000 && thawed > 50,
+            "froze {froze}, thawed {thawed}"
+        );
+    }
+
+    /// Offers `key`'s record at `ts` (its value is `ts`), checks that it is admitted exactly when
+    /// its window is not past grace and lateness, and adds what was admitted to `expected`.
+    fn add_checked(
+        op: &mut TumblingWindows<Collect>,
+        key: &str,
+        ts: i64,
+        expected: &mut BTreeMap<(String, i64), Vec<i64>>,
+    ) {
+        let start = ts.div_euclid(op.size_ms) * op.size_ms;
+        let watermark = op.watermark;
+        let admitted = op.add(key, ts, &ts);
+        let in_time = start + op.size_ms + op.grace_ms + op.lateness_ms > watermark;
+        assert_eq!(
+            admitted == Admission::Accepted,
+            in_time,
+            "ts {ts} at {watermark}"
+        );
+        if in_time {
+            expected
+                .entry((key.to_owned(), start))
+                .or_default()
+                .push(ts);
+        }
+    }
+
+    /// A xorshift generator from `seed`.
+    fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+        move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        }
+    }
+
+    /// Each (key, window) -> (revision, value) of its last final.
+    type Latest = BTreeMap<(String, i64), (u32, Vec<i64>)>;
+
+    /// Takes `out`'s results into `latest`, checking that each window's revisions count up from 0.
+    fn fold_latest(out: &mut Vec<WindowResult<Vec<i64>>>, latest: &mut Latest) {
+        for r in out.drain(..) {
+            let entry = latest
+                .entry((r.key.clone(), r.window.start_ms))
+                .or_default();
+            assert!(
+                r.revision == 0 && entry.1.is_empty() || r.revision == entry.0 + 1,
+                "revisions count up: {r:?} after {entry:?}"
+            );
+            *entry = (r.revision, r.value);
+        }
+    }
+
+    /// The last final value of each window.
+    fn last_values(latest: Latest) -> BTreeMap<(String, i64), Vec<i64>> {
+        latest.into_iter().map(|(k, (_, v))| (k, v)).collect()
+    }
+
+    /// Each list of `lists` sorted (a brute force's records, kept in arrival order).
+    fn sorted_lists(
+        lists: &BTreeMap<(String, i64), Vec<i64>>,
+    ) -> BTreeMap<(String, i64), Vec<i64>> {
+        lists
+            .iter()
+            .map(|(k, v)| {
+                let mut v = v.clone();
+                v.sort_unstable();
+                (k.clone(), v)
+            })
+            .collect()
     }
 }
