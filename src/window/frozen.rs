@@ -24,29 +24,39 @@ impl FrozenWindow {
     /// Freezes `live` (key, accumulator, revision) together with what `previous` still holds (the
     /// same window frozen before; no key is in both).
     pub(super) fn freeze<'a, Acc: Serialize + 'a>(
-        previous: Option<&FrozenWindow>,
+        previous: Option<&'a FrozenWindow>,
         live: impl Iterator<Item = (&'a str, &'a Acc, Option<u32>)>,
     ) -> FrozenWindow {
-        let encoded: Vec<(&str, Option<u32>, Vec<u8>)> = live
-            .map(|(key, acc, revision)| {
-                let json = serde_json::to_vec(acc).expect("accumulators serialize");
-                (key, revision, json)
-            })
-            .collect();
-        let mut entries: Vec<Entry<'_>> = encoded
-            .iter()
-            .map(|(key, revision, json)| (*key, *revision, json.as_slice()))
+        /// An accumulator to write: live (encoded as it is written) or kept, encoded already.
+        enum Accumulator<'a, Acc> {
+            Live(&'a Acc),
+            Kept(&'a [u8]),
+        }
+        let mut entries: Vec<(&str, Option<u32>, Accumulator<'_, Acc>)> = live
+            .map(|(key, acc, revision)| (key, revision, Accumulator::Live(acc)))
             .collect();
         if let Some(previous) = previous {
-            entries.extend((0..previous.index.len()).map(|i| previous.entry(i)));
+            entries.extend((0..previous.index.len()).map(|i| {
+                let (key, revision, json) = previous.entry(i);
+                (key, revision, Accumulator::Kept(json))
+            }));
         }
         entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        let size: usize = entries.iter().map(|(k, _, j)| k.len() + j.len() + 12).sum();
         let mut frozen = FrozenWindow {
-            bytes: Vec::with_capacity(size),
+            bytes: Vec::new(),
             index: Vec::with_capacity(entries.len()),
         };
-        for (key, revision, json) in entries {
+        // One buffer for every live accumulator's JSON, whose length goes before it.
+        let mut scratch = Vec::new();
+        for (key, revision, value) in entries {
+            let json = match value {
+                Accumulator::Live(acc) => {
+                    scratch.clear();
+                    serde_json::to_writer(&mut scratch, acc).expect("accumulators serialize");
+                    &scratch[..]
+                }
+                Accumulator::Kept(json) => json,
+            };
             let at = u32::try_from(frozen.bytes.len())
                 .expect("a frozen window holds less than 4 GiB (windows are per minute or so)");
             frozen.index.push(at);
@@ -74,7 +84,7 @@ impl FrozenWindow {
     pub(super) fn take<Acc: DeserializeOwned>(&mut self, key: &str) -> Option<(Acc, Option<u32>)> {
         let at = self
             .index
-            .binary_search_by(|&offset| self.key_at(offset as usize).cmp(key))
+            .binary_search_by(|&offset| self.key_at(offset as usize).0.cmp(key))
             .ok()?;
         let (_, revision, json) = self.entry(at);
         let acc = serde_json::from_slice(json)
@@ -83,19 +93,20 @@ impl FrozenWindow {
         Some((acc, revision))
     }
 
-    /// The key of the entry at byte `offset`.
-    fn key_at(&self, offset: usize) -> &str {
+    /// The key of the entry at byte `offset`, and the offset after it.
+    fn key_at(&self, offset: usize) -> (&str, usize) {
         let (len, at) = read_varint(&self.bytes, offset);
-        let key = &self.bytes[at..at + len as usize];
-        std::str::from_utf8(key).expect("frozen keys are the UTF-8 of a str")
+        let end = at + len as usize;
+        let key =
+            std::str::from_utf8(&self.bytes[at..end]).expect("frozen keys are the UTF-8 of a str");
+        (key, end)
     }
 
     /// The `i`th entry in key order.
     fn entry(&self, i: usize) -> Entry<'_> {
         let offset = self.index[i] as usize;
-        let key = self.key_at(offset);
-        let (_, at) = read_varint(&self.bytes, offset);
-        let (revision, at) = read_varint(&self.bytes, at + key.len());
+        let (key, at) = self.key_at(offset);
+        let (revision, at) = read_varint(&self.bytes, at);
         let (len, at) = read_varint(&self.bytes, at);
         let json = &self.bytes[at..at + len as usize];
         let revision = revision.checked_sub(1).map(|r| r as u32);
